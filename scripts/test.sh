@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): every Rust test, then the
+# Postfix end-to-end check when Postfix is installed (tests/postfix/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --locked --all-targets
+if [ -x tests/postfix/run.sh ] && command -v postfix >/dev/null 2>&1; then
+    tests/postfix/run.sh
+else
+    echo "postfix end-to-end: skipped (Postfix not installed; as root run tests/postfix/setup.sh first)"
+fi

@@ -1,0 +1,161 @@
+//! The shared article model and its identity (the dedup key). Pure.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// A stable article key: 32 hex characters of SHA-256 over the feed and the
+/// item's identity. Built only by [`ArticleId::for_item`] or read back from the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ArticleId(String);
+
+impl ArticleId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds an id from its stored form, if it is one.
+    pub fn from_stored(text: &str) -> Option<ArticleId> {
+        (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())).then(|| ArticleId(text.to_owned()))
+    }
+
+    fn hash(feed_key: &str, identity: &str) -> ArticleId {
+        let mut hasher = Sha256::new();
+        hasher.update(feed_key.as_bytes());
+        hasher.update([0]);
+        hasher.update(identity.as_bytes());
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        ArticleId(hex)
+    }
+
+    /// The identity of `item` within the feed `feed_key`:
+    /// its guid (plus its link when the feed repeats that guid), else its
+    /// canonical link, else its title and date.
+    pub fn for_item(feed_key: &str, item: &Item, guid_repeats: bool) -> ArticleId {
+        let link = item.link.as_deref().map(canonical_link);
+        let identity = match (&item.guid, link) {
+            (Some(guid), Some(link)) if guid_repeats => format!("guid+link:{guid}\n{link}"),
+            (Some(guid), _) => format!("guid:{guid}"),
+            (None, Some(link)) => format!("link:{link}"),
+            (None, None) => format!(
+                "title+date:{}\n{}",
+                item.title,
+                item.published.map(|d| d.to_rfc3339()).unwrap_or_default()
+            ),
+        };
+        ArticleId::hash(feed_key, &identity)
+    }
+}
+
+impl std::fmt::Display for ArticleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A link in a form that survives cosmetic changes: scheme and host lower-cased,
+/// default port and fragment dropped (the `url` crate does the first two).
+pub fn canonical_link(link: &str) -> String {
+    match Url::parse(link.trim()) {
+        Ok(mut url) => {
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => link.trim().to_owned(),
+    }
+}
+
+/// One item as parsed from a feed, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The feed's own guid/id; `None` when the feed gave none.
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    /// Plain text, one line.
+    pub title: String,
+    /// Summary or content as plain text, whitespace folded.
+    pub text: String,
+    pub published: Option<DateTime<Utc>>,
+    pub categories: Vec<String>,
+}
+
+/// An article as stored: what a digest needs to show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Article {
+    pub id: ArticleId,
+    pub feed_key: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub text: String,
+    pub published: Option<DateTime<Utc>>,
+    pub categories: Vec<String>,
+    pub first_seen: DateTime<Utc>,
+}
+
+impl Article {
+    /// The time to show and sort by: the feed's date, else when we first saw it.
+    pub fn time(&self) -> DateTime<Utc> {
+        self.published.unwrap_or(self.first_seen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
+        Item {
+            guid: guid.map(str::to_owned),
+            link: link.map(str::to_owned),
+            title: title.to_owned(),
+            text: String::new(),
+            published: None,
+            categories: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn guid_wins_over_link_and_title() {
+        let a = ArticleId::for_item("f", &item(Some("g1"), Some("https://a/1"), "A"), false);
+        let b = ArticleId::for_item("f", &item(Some("g1"), Some("https://a/2"), "B"), false);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn repeated_guid_adds_the_link() {
+        let a = ArticleId::for_item("f", &item(Some("g"), Some("https://a/1"), "A"), true);
+        let b = ArticleId::for_item("f", &item(Some("g"), Some("https://a/2"), "A"), true);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn link_is_canonical() {
+        let a = ArticleId::for_item(
+            "f",
+            &item(None, Some("HTTPS://Example.ORG:443/x#top"), "A"),
+            false,
+        );
+        let b = ArticleId::for_item("f", &item(None, Some("https://example.org/x"), "B"), false);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn same_guid_in_two_feeds_is_two_articles() {
+        let it = item(Some("1"), None, "A");
+        assert_ne!(
+            ArticleId::for_item("f1", &it, false),
+            ArticleId::for_item("f2", &it, false)
+        );
+    }
+
+    #[test]
+    fn no_guid_no_link_uses_title() {
+        let a = ArticleId::for_item("f", &item(None, None, "A"), false);
+        let b = ArticleId::for_item("f", &item(None, None, "B"), false);
+        assert_ne!(a, b);
+        assert_eq!(a, ArticleId::for_item("f", &item(None, None, "A"), false));
+        assert!(ArticleId::from_stored(a.as_str()).is_some());
+    }
+}

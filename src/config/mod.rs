@@ -1,0 +1,184 @@
+//! Configuration: one TOML file plus `FEED_DIGEST_*` environment overrides,
+//! parsed once at start-up into typed, validated values.
+//!
+//! Two phases, as in ripgrep: [`raw`] mirrors the file (strings, shape only),
+//! [`validate`] builds the typed [`Config`] and reports every problem at once,
+//! naming the key, the entry and, where the file shows it, the line.
+
+mod error;
+mod raw;
+mod secret;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use url::Url;
+
+pub use error::{ConfigError, Problem};
+pub use secret::Secret;
+
+use crate::schedule::Schedule;
+
+/// Where `feed-digest` looks when neither `--config` nor `FEED_DIGEST_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/feed-digest/config.toml";
+
+/// The environment prefix; `__` separates levels (`FEED_DIGEST_SMTP__PASSWORD`).
+pub const ENV_PREFIX: &str = "FEED_DIGEST";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub state_dir: PathBuf,
+    pub poll: PollSchedule,
+    pub first_poll_window: FirstPollWindow,
+    pub delivery: Delivery,
+    pub from: Mailbox,
+    pub digest: DigestSettings,
+    pub fetch: FetchSettings,
+    pub feeds: Vec<FeedConfig>,
+    /// Every topic in section order: the `[[topics]]` rules first, then topics
+    /// that only feeds name, in order of first mention.
+    pub topics: Vec<Topic>,
+    pub subscribers: Vec<Subscriber>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PollSchedule {
+    Every(Duration),
+    /// A 5-field cron line, evaluated in UTC.
+    Cron(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstPollWindow {
+    All,
+    Within(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Smtp(SmtpSettings),
+    /// Writes each message as `.eml` plus its `.html` part into `dir`.
+    File {
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub credentials: Option<(String, Secret)>,
+    /// Extra trust anchor (PEM) for relays with a private CA.
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    pub title: String,
+    pub excerpt_chars: usize,
+    pub max_items: usize,
+    pub unsubscribe: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedSource {
+    Http(Url),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// The stable key of this feed in the store: the URL or the absolute path as written.
+    pub key: String,
+    pub source: FeedSource,
+    pub name: Option<String>,
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: String,
+    /// Lower-cased keywords; empty for topics that only feeds assign.
+    pub keywords: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub mailbox: Mailbox,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    /// `None`: every topic (and unmatched articles).
+    pub topics: Option<Vec<String>>,
+    /// `None`: every feed. Otherwise feed keys.
+    pub feeds: Option<Vec<String>>,
+}
+
+impl Subscriber {
+    /// The address as a plain string, the subscriber's key in the store.
+    pub fn email(&self) -> String {
+        self.mailbox.email.to_string()
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, applying `FEED_DIGEST_*` overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, Some(path), &base_dir, &env_overrides())
+    }
+
+    /// Parses config text; `origin` names the file in messages and `base_dir`
+    /// anchors relative paths. `env` holds `FEED_DIGEST_*` variables.
+    pub fn parse(
+        text: &str,
+        origin: Option<&Path>,
+        base_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        validate::parse(text, origin, base_dir, env)
+    }
+
+    pub fn subscriber(&self, email: &str) -> Option<&Subscriber> {
+        self.subscribers
+            .iter()
+            .find(|s| s.mailbox.email.to_string().eq_ignore_ascii_case(email))
+    }
+
+    pub fn feed(&self, key: &str) -> Option<&FeedConfig> {
+        self.feeds.iter().find(|f| f.key == key)
+    }
+}
+
+/// The `FEED_DIGEST_*` variables that are settings, not `FEED_DIGEST_CONFIG`
+/// (which names the file) or the test-only fault hook.
+pub fn env_overrides() -> Vec<(String, String)> {
+    let prefix = format!("{ENV_PREFIX}_");
+    std::env::vars()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .filter(|(name, _)| !matches!(name.as_str(), "FEED_DIGEST_CONFIG" | "FEED_DIGEST_FAULT"))
+        .collect()
+}

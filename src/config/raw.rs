@@ -1,0 +1,91 @@
+//! The config file as written: plain strings, checked only for shape.
+//!
+//! Every table denies unknown keys so a typo is an error, not a silent default.
+//! `super::validate` turns these into the typed values the rest of the program uses.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub state_dir: Option<String>,
+    pub poll: Option<String>,
+    pub first_poll_window: Option<String>,
+    pub smtp: Option<RawSmtp>,
+    pub delivery: Option<RawDelivery>,
+    pub digest: Option<RawDigest>,
+    pub fetch: Option<RawFetch>,
+    #[serde(default)]
+    pub feeds: Vec<RawFeed>,
+    #[serde(default)]
+    pub topics: Vec<RawTopic>,
+    #[serde(default)]
+    pub subscribers: Vec<RawSubscriber>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub from: Option<String>,
+    pub ca_file: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub transport: Option<String>,
+    pub dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigest {
+    pub title: Option<String>,
+    pub excerpt_chars: Option<usize>,
+    pub max_items: Option<usize>,
+    pub unsubscribe: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFetch {
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub max_body_size: Option<String>,
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeed {
+    pub url: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    pub name: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscriber {
+    pub email: String,
+    pub name: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub topics: Option<Vec<String>>,
+    pub feeds: Option<Vec<String>>,
+}

@@ -1,0 +1,745 @@
+//! Raw → typed: every check that needs more than the file's shape.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use lettre::Address;
+use lettre::message::Mailbox;
+use url::Url;
+
+use super::raw::{RawConfig, RawFeed, RawSmtp, RawSubscriber, RawTopic};
+use super::{
+    Config, ConfigError, Delivery, DigestSettings, FeedConfig, FeedSource, FetchSettings, FirstPollWindow,
+    PollSchedule, Problem, Secret, SmtpSecurity, SmtpSettings, Subscriber, Topic,
+};
+use crate::schedule::{Schedule, parse_cron};
+
+const DEFAULT_STATE_DIR: &str = "/var/lib/feed-digest";
+const DEFAULT_FROM: &str = "Feed Digest <feed-digest@localhost>";
+const CREDENTIAL_NAME: &str = "smtp-password";
+
+pub(super) fn parse(
+    text: &str,
+    origin: Option<&Path>,
+    base_dir: &Path,
+    env: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    let origin_name = origin.map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
+    // The file alone first: toml's errors carry the line and the list of valid keys.
+    if let Err(err) = toml::from_str::<RawConfig>(text) {
+        let (line, column) = err.span().map_or((1, 1), |span| line_column(text, span.start));
+        return Err(ConfigError::Syntax {
+            origin: origin_name,
+            line,
+            column,
+            message: err.message().trim().to_owned(),
+        });
+    }
+    let raw = merge_environment(text, env).map_err(|message| ConfigError::Environment {
+        origin: origin_name.clone(),
+        message,
+    })?;
+    let mut checker = Checker {
+        text,
+        base_dir,
+        problems: Vec::new(),
+    };
+    let config = checker.config(raw);
+    match config {
+        Some(config) if checker.problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            origin: origin_name,
+            problems: checker.problems,
+        }),
+    }
+}
+
+/// Layers the environment over the file with the `config` crate.
+fn merge_environment(text: &str, env: &[(String, String)]) -> Result<RawConfig, String> {
+    let vars: config::Map<String, String> = env.iter().cloned().collect();
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix(super::ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(vars)),
+        )
+        .build()
+        .and_then(config::Config::try_deserialize::<RawConfig>)
+        .map_err(|err| err.to_string())
+}
+
+fn line_column(text: &str, byte_offset: usize) -> (usize, usize) {
+    let before = text.get(..byte_offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A step of a key path: a table key or an array index.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    base_dir: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, path: &[Seg<'_>], label: Option<&str>, message: impl Into<String>) {
+        let mut key = String::new();
+        for seg in path {
+            match seg {
+                Seg::Key(k) if key.is_empty() => key.push_str(k),
+                Seg::Key(k) => {
+                    key.push('.');
+                    key.push_str(k);
+                }
+                Seg::Index(i) => {
+                    key.push_str(&format!("[{i}]"));
+                    if let Some(label) = label {
+                        key.push_str(&format!(" ({label})"));
+                    }
+                }
+            }
+        }
+        let line = self.line_of(path);
+        self.problems.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// The line where `path` is written in the file, if it is written there
+    /// (an environment override has no line).
+    fn line_of(&self, path: &[Seg<'_>]) -> Option<usize> {
+        let root = toml::de::DeTable::parse(self.text).ok()?;
+        let mut span = root.span();
+        let root_value = toml::de::DeValue::Table(root.into_inner());
+        let mut current = &root_value;
+        for seg in path {
+            let next = match seg {
+                Seg::Key(k) => current.get(*k)?,
+                Seg::Index(i) => current.get(*i)?,
+            };
+            span = next.span();
+            current = next.get_ref();
+        }
+        Some(line_column(self.text, span.start).0)
+    }
+
+    fn path(&self, raw: Option<&str>, default: &str) -> PathBuf {
+        let path = PathBuf::from(raw.unwrap_or(default));
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn duration(&mut self, path: &[Seg<'_>], raw: Option<&str>, default: Duration) -> Duration {
+        match raw {
+            None => default,
+            Some(text) => match humantime::parse_duration(text.trim()) {
+                Ok(d) => d,
+                Err(err) => {
+                    self.problem(
+                        path,
+                        None,
+                        format!("{text:?} is not a duration ({err}); write e.g. \"30s\", \"10m\", \"24h\""),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        let state_dir = match (&raw.state_dir, std::env::var_os("STATE_DIRECTORY")) {
+            (Some(dir), _) => self.path(Some(dir), DEFAULT_STATE_DIR),
+            // systemd's StateDirectory= sets this; honour it when the file is silent.
+            (None, Some(dir)) => PathBuf::from(dir),
+            (None, None) => PathBuf::from(DEFAULT_STATE_DIR),
+        };
+        let poll = self.poll(raw.poll.as_deref());
+        let first_poll_window = match raw.first_poll_window.as_deref().map(str::trim) {
+            Some("all") => FirstPollWindow::All,
+            other => FirstPollWindow::Within(self.duration(
+                &[Seg::Key("first_poll_window")],
+                other,
+                Duration::from_secs(24 * 3600),
+            )),
+        };
+        let (delivery, from) = self.delivery(&raw);
+        let digest = self.digest(&raw, &from);
+        let fetch = self.fetch(&raw);
+        let feeds = self.feeds(&raw.feeds);
+        let topics = self.topics(&raw.topics, &feeds);
+        let subscribers = self.subscribers(&raw.subscribers, &topics, &feeds);
+        Some(Config {
+            state_dir,
+            poll,
+            first_poll_window,
+            delivery: delivery?,
+            from,
+            digest,
+            fetch,
+            feeds,
+            topics,
+            subscribers,
+        })
+    }
+
+    fn poll(&mut self, raw: Option<&str>) -> PollSchedule {
+        let default = PollSchedule::Every(Duration::from_secs(30 * 60));
+        let Some(text) = raw.map(str::trim) else {
+            return default;
+        };
+        if text.split_whitespace().count() == 5 {
+            return match parse_cron(text) {
+                Ok(_) => PollSchedule::Cron(text.to_owned()),
+                Err(err) => {
+                    self.problem(
+                        &[Seg::Key("poll")],
+                        None,
+                        format!("bad cron line {text:?}: {err}"),
+                    );
+                    default
+                }
+            };
+        }
+        match humantime::parse_duration(text) {
+            Ok(d) if d >= Duration::from_secs(60) => PollSchedule::Every(d),
+            Ok(_) => {
+                self.problem(&[Seg::Key("poll")], None, "must be at least 1 minute");
+                default
+            }
+            Err(_) => {
+                self.problem(
+                    &[Seg::Key("poll")],
+                    None,
+                    format!("{text:?} is neither a duration (\"30m\", \"2h\") nor a 5-field cron line (\"*/30 * * * *\")"),
+                );
+                default
+            }
+        }
+    }
+
+    fn delivery(&mut self, raw: &RawConfig) -> (Option<Delivery>, Mailbox) {
+        let smtp = raw.smtp.as_ref();
+        let from_text = smtp.and_then(|s| s.from.as_deref());
+        let from = match from_text {
+            Some(text) => match text.parse::<Mailbox>() {
+                Ok(m) => m,
+                Err(err) => {
+                    self.problem(
+                        &[Seg::Key("smtp"), Seg::Key("from")],
+                        None,
+                        format!("{text:?} is not a mailbox ({err}); write \"Name <address@example.org>\""),
+                    );
+                    fallback_from()
+                }
+            },
+            None => fallback_from(),
+        };
+        let transport = raw
+            .delivery
+            .as_ref()
+            .and_then(|d| d.transport.as_deref())
+            .unwrap_or("smtp");
+        let delivery = match transport {
+            "file" => {
+                let dir = raw.delivery.as_ref().and_then(|d| d.dir.as_deref());
+                if dir.is_none() {
+                    self.problem(
+                        &[Seg::Key("delivery"), Seg::Key("dir")],
+                        None,
+                        "the file transport needs a folder: dir = \"/path/to/outbox\"",
+                    );
+                    return (None, from);
+                }
+                Some(Delivery::File {
+                    dir: self.path(dir, "."),
+                })
+            }
+            "smtp" => match smtp {
+                Some(smtp) => {
+                    if from_text.is_none() {
+                        self.problem(
+                            &[Seg::Key("smtp")],
+                            None,
+                            "missing key `from` (the sender, e.g. \"Morning Digest <digest@example.org>\")",
+                        );
+                    }
+                    self.smtp(smtp).map(Delivery::Smtp)
+                }
+                None => {
+                    self.problem(
+                        &[Seg::Key("smtp")],
+                        None,
+                        "missing [smtp] table (or set [delivery] transport = \"file\")",
+                    );
+                    None
+                }
+            },
+            other => {
+                self.problem(
+                    &[Seg::Key("delivery"), Seg::Key("transport")],
+                    None,
+                    format!("unknown transport {other:?}; valid: \"smtp\", \"file\""),
+                );
+                None
+            }
+        };
+        (delivery, from)
+    }
+
+    fn smtp(&mut self, smtp: &RawSmtp) -> Option<SmtpSettings> {
+        let key = |k| [Seg::Key("smtp"), Seg::Key(k)];
+        let security = match smtp.security.as_deref().unwrap_or("starttls") {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => {
+                self.problem(
+                    &key("security"),
+                    None,
+                    format!("unknown security {other:?}; valid: \"starttls\", \"tls\", \"none\""),
+                );
+                SmtpSecurity::StartTls
+            }
+        };
+        let port = smtp.port.unwrap_or(match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        });
+        let host = match smtp.host.as_deref().map(str::trim) {
+            Some(h) if !h.is_empty() => h.to_owned(),
+            _ => {
+                self.problem(&[Seg::Key("smtp")], None, "missing key `host` (the relay's name)");
+                return None;
+            }
+        };
+        let credentials = match &smtp.username {
+            None => None,
+            Some(user) => self.password(smtp).map(|password| (user.clone(), password)),
+        };
+        let timeout = self.duration(&key("timeout"), smtp.timeout.as_deref(), Duration::from_secs(60));
+        Some(SmtpSettings {
+            host,
+            port,
+            security,
+            credentials,
+            ca_file: smtp.ca_file.as_deref().map(|p| self.path(Some(p), ".")),
+            timeout,
+        })
+    }
+
+    /// The password: the key itself (usually from the environment), a file,
+    /// or systemd's credential directory.
+    fn password(&mut self, smtp: &RawSmtp) -> Option<Secret> {
+        if let Some(password) = &smtp.password {
+            return Some(Secret::new(password.clone()));
+        }
+        let file = match (&smtp.password_file, std::env::var_os("CREDENTIALS_DIRECTORY")) {
+            (Some(file), _) => self.path(Some(file), "."),
+            (None, Some(dir)) => PathBuf::from(dir).join(CREDENTIAL_NAME),
+            (None, None) => {
+                self.problem(
+                    &[Seg::Key("smtp"), Seg::Key("username")],
+                    None,
+                    "a username needs a password: set password_file, FEED_DIGEST_SMTP__PASSWORD, or LoadCredential=smtp-password",
+                );
+                return None;
+            }
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Some(Secret::new(text.trim_end_matches(['\r', '\n']).to_owned())),
+            Err(err) => {
+                self.problem(
+                    &[Seg::Key("smtp"), Seg::Key("password_file")],
+                    None,
+                    format!("cannot read {}: {err}", file.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn digest(&mut self, raw: &RawConfig, from: &Mailbox) -> DigestSettings {
+        let digest = raw.digest.as_ref();
+        let key = |k| [Seg::Key("digest"), Seg::Key(k)];
+        let title = digest
+            .and_then(|d| d.title.clone())
+            .or_else(|| from.name.clone())
+            .unwrap_or_else(|| "Feed Digest".to_owned());
+        let excerpt_chars = digest.and_then(|d| d.excerpt_chars).unwrap_or(240);
+        if !(20..=5000).contains(&excerpt_chars) {
+            self.problem(&key("excerpt_chars"), None, "must be between 20 and 5000");
+        }
+        let max_items = digest.and_then(|d| d.max_items).unwrap_or(100);
+        if max_items == 0 {
+            self.problem(&key("max_items"), None, "must be at least 1");
+        }
+        let unsubscribe =
+            digest
+                .and_then(|d| d.unsubscribe.as_deref())
+                .and_then(|text| match Url::parse(text) {
+                    Ok(url) if matches!(url.scheme(), "mailto" | "https" | "http") => Some(url),
+                    _ => {
+                        self.problem(
+                            &key("unsubscribe"),
+                            None,
+                            format!("{text:?} is not a mailto: or https: URL"),
+                        );
+                        None
+                    }
+                });
+        DigestSettings {
+            title,
+            excerpt_chars,
+            max_items: max_items.max(1),
+            unsubscribe,
+        }
+    }
+
+    fn fetch(&mut self, raw: &RawConfig) -> FetchSettings {
+        let fetch = raw.fetch.as_ref();
+        let key = |k| [Seg::Key("fetch"), Seg::Key(k)];
+        let timeout = self.duration(
+            &key("timeout"),
+            fetch.and_then(|f| f.timeout.as_deref()),
+            Duration::from_secs(30),
+        );
+        let connect_timeout = self.duration(
+            &key("connect_timeout"),
+            fetch.and_then(|f| f.connect_timeout.as_deref()),
+            Duration::from_secs(10),
+        );
+        let max_body_bytes = match fetch.and_then(|f| f.max_body_size.as_deref()) {
+            None => 16 * 1024 * 1024,
+            Some(text) => parse_size(text).unwrap_or_else(|| {
+                self.problem(
+                    &key("max_body_size"),
+                    None,
+                    format!("{text:?} is not a size; write e.g. \"16MiB\", \"512KiB\""),
+                );
+                16 * 1024 * 1024
+            }),
+        };
+        let concurrency = fetch.and_then(|f| f.concurrency).unwrap_or(8);
+        if !(1..=256).contains(&concurrency) {
+            self.problem(&key("concurrency"), None, "must be between 1 and 256");
+        }
+        FetchSettings {
+            timeout,
+            connect_timeout,
+            max_body_bytes,
+            concurrency: concurrency.clamp(1, 256),
+        }
+    }
+
+    fn feeds(&mut self, raw: &[RawFeed]) -> Vec<FeedConfig> {
+        let mut feeds: Vec<FeedConfig> = Vec::new();
+        for (i, feed) in raw.iter().enumerate() {
+            let label = feed.name.as_deref().unwrap_or(&feed.url);
+            let at = |k| [Seg::Key("feeds"), Seg::Index(i), Seg::Key(k)];
+            let url = feed.url.trim();
+            let source = if url.starts_with("http://") || url.starts_with("https://") {
+                match Url::parse(url) {
+                    Ok(u) if u.host_str().is_some() => FeedSource::Http(u),
+                    Ok(_) => {
+                        self.problem(&at("url"), Some(label), format!("{url:?} has no host"));
+                        continue;
+                    }
+                    Err(err) => {
+                        self.problem(
+                            &at("url"),
+                            Some(label),
+                            format!("{url:?} is not a valid URL: {err}"),
+                        );
+                        continue;
+                    }
+                }
+            } else if let Some(path) = url.strip_prefix("file://") {
+                FeedSource::File(self.path(Some(path), "."))
+            } else if url.contains("://") || url.is_empty() {
+                self.problem(
+                    &at("url"),
+                    Some(label),
+                    format!("{url:?} is not an http(s) URL or a file path"),
+                );
+                continue;
+            } else {
+                FeedSource::File(self.path(Some(url), "."))
+            };
+            let key = match &source {
+                FeedSource::Http(u) => u.to_string(),
+                FeedSource::File(p) => p.display().to_string(),
+            };
+            if feeds.iter().any(|f| f.key == key) {
+                self.problem(&at("url"), Some(label), "this feed is listed twice");
+                continue;
+            }
+            if let Some(name) = &feed.name
+                && feeds.iter().any(|f| f.name.as_deref() == Some(name))
+            {
+                self.problem(
+                    &at("name"),
+                    Some(label),
+                    format!("another feed is already named {name:?}"),
+                );
+            }
+            for topic in &feed.topics {
+                if topic.trim().is_empty() {
+                    self.problem(&at("topics"), Some(label), "a topic name cannot be empty");
+                }
+            }
+            feeds.push(FeedConfig {
+                key,
+                source,
+                name: feed.name.clone(),
+                topics: feed.topics.iter().map(|t| t.trim().to_owned()).collect(),
+            });
+        }
+        feeds
+    }
+
+    fn topics(&mut self, raw: &[RawTopic], feeds: &[FeedConfig]) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = Vec::new();
+        for (i, topic) in raw.iter().enumerate() {
+            let at = |k| [Seg::Key("topics"), Seg::Index(i), Seg::Key(k)];
+            let name = topic.name.trim();
+            if name.is_empty() {
+                self.problem(&at("name"), None, "a topic needs a name");
+                continue;
+            }
+            if topics.iter().any(|t| t.name == name) {
+                self.problem(&at("name"), Some(name), "another topic has this name");
+                continue;
+            }
+            if topic.keywords.iter().any(|k| k.trim().is_empty()) {
+                self.problem(&at("keywords"), Some(name), "a keyword cannot be empty");
+            }
+            topics.push(Topic {
+                name: name.to_owned(),
+                keywords: topic
+                    .keywords
+                    .iter()
+                    .map(|k| k.trim().to_lowercase())
+                    .filter(|k| !k.is_empty())
+                    .collect(),
+            });
+        }
+        for feed in feeds {
+            for name in &feed.topics {
+                if !name.is_empty() && !topics.iter().any(|t| &t.name == name) {
+                    topics.push(Topic {
+                        name: name.clone(),
+                        keywords: Vec::new(),
+                    });
+                }
+            }
+        }
+        topics
+    }
+
+    fn subscribers(
+        &mut self,
+        raw: &[RawSubscriber],
+        topics: &[Topic],
+        feeds: &[FeedConfig],
+    ) -> Vec<Subscriber> {
+        let mut subscribers: Vec<Subscriber> = Vec::new();
+        for (i, sub) in raw.iter().enumerate() {
+            let label = sub.email.as_str();
+            let at = |k| [Seg::Key("subscribers"), Seg::Index(i), Seg::Key(k)];
+            let address = match Address::from_str(sub.email.trim()) {
+                Ok(a) => a,
+                Err(err) => {
+                    self.problem(
+                        &at("email"),
+                        Some(label),
+                        format!("{:?} is not an email address ({err})", sub.email),
+                    );
+                    continue;
+                }
+            };
+            if subscribers
+                .iter()
+                .any(|s| s.mailbox.email.to_string().eq_ignore_ascii_case(address.as_ref()))
+            {
+                self.problem(&at("email"), Some(label), "this subscriber is listed twice");
+                continue;
+            }
+            let schedule_text = sub.schedule.as_deref().unwrap_or("07:00");
+            let schedule = match Schedule::parse(schedule_text) {
+                Ok(s) => s,
+                Err(err) => {
+                    self.problem(&at("schedule"), Some(label), err.to_string());
+                    continue;
+                }
+            };
+            let timezone = match sub.timezone.as_deref() {
+                None => Tz::UTC,
+                Some(name) => match name.parse::<Tz>() {
+                    Ok(tz) => tz,
+                    Err(_) => {
+                        self.problem(&at("timezone"), Some(label), unknown_zone_message(name));
+                        continue;
+                    }
+                },
+            };
+            let topic_filter = sub.topics.as_ref().map(|wanted| {
+                for name in wanted {
+                    if !topics.iter().any(|t| &t.name == name) {
+                        let valid: Vec<_> = topics.iter().map(|t| format!("{:?}", t.name)).collect();
+                        self.problem(
+                            &at("topics"),
+                            Some(label),
+                            format!("no topic named {name:?}; valid: {}", or_none(&valid)),
+                        );
+                    }
+                }
+                wanted.clone()
+            });
+            let feed_filter = sub.feeds.as_ref().map(|wanted| {
+                let mut keys = Vec::new();
+                for name in wanted {
+                    let found = feeds.iter().find(|f| {
+                        f.name.as_deref() == Some(name.as_str())
+                            || &f.key == name
+                            || feed_url_matches(f, name)
+                    });
+                    match found {
+                        Some(f) => keys.push(f.key.clone()),
+                        None => {
+                            let valid: Vec<_> = feeds
+                                .iter()
+                                .map(|f| format!("{:?}", f.name.as_deref().unwrap_or(&f.key)))
+                                .collect();
+                            self.problem(
+                                &at("feeds"),
+                                Some(label),
+                                format!(
+                                    "no feed named {name:?} (by name or URL); valid: {}",
+                                    or_none(&valid)
+                                ),
+                            );
+                        }
+                    }
+                }
+                keys
+            });
+            subscribers.push(Subscriber {
+                mailbox: Mailbox::new(sub.name.clone(), address),
+                schedule,
+                timezone,
+                topics: topic_filter,
+                feeds: feed_filter,
+            });
+        }
+        subscribers
+    }
+}
+
+fn fallback_from() -> Mailbox {
+    // A constant, not input: it parses or the tests fail.
+    #[allow(clippy::expect_used, reason = "a constant that the tests parse")]
+    DEFAULT_FROM.parse().expect("DEFAULT_FROM is a valid mailbox")
+}
+
+fn feed_url_matches(feed: &FeedConfig, text: &str) -> bool {
+    match &feed.source {
+        FeedSource::Http(url) => Url::parse(text).is_ok_and(|u| &u == url),
+        FeedSource::File(_) => false,
+    }
+}
+
+fn or_none(list: &[String]) -> String {
+    if list.is_empty() {
+        "(none defined)".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn unknown_zone_message(name: &str) -> String {
+    let lower = name.to_lowercase();
+    let last = lower.rsplit('/').next().unwrap_or(&lower).to_owned();
+    let suggestions: Vec<&str> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .filter(|candidate| {
+            let c = candidate.to_lowercase();
+            c == lower || (!last.is_empty() && c.rsplit('/').next() == Some(last.as_str()))
+        })
+        .take(3)
+        .collect();
+    if suggestions.is_empty() {
+        format!(
+            "unknown time zone {name:?}; use an IANA name such as \"Asia/Shanghai\", \"Europe/Berlin\" or \"UTC\""
+        )
+    } else {
+        format!(
+            "unknown time zone {name:?}; did you mean {}?",
+            suggestions.join(" or ")
+        )
+    }
+}
+
+/// `"16MiB"`, `"512 KiB"`, `"1000000"`, `"2MB"` → bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits_end = text
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii_digit())
+        .map_or(text.len(), |(i, _)| i);
+    let (number, unit) = text.split_at(digits_end);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1024 * 1024,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(factor).filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB"), Some(16 * 1024 * 1024));
+        assert_eq!(parse_size("512 KiB"), Some(512 * 1024));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("ten"), None);
+        assert_eq!(parse_size("0"), None);
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "a = 1\n名字 = 2\n";
+        let offset = text.find('2').unwrap_or_default();
+        assert_eq!(line_column(text, offset), (2, 6));
+    }
+
+    #[test]
+    fn zone_suggestion_matches_the_city() {
+        let message = unknown_zone_message("asia/shanghai");
+        assert!(message.contains("Asia/Shanghai"), "{message}");
+    }
+}

@@ -1,0 +1,219 @@
+//! One subscriber's digest: pending → render → outbox → send → commit.
+//!
+//! The outbox entry is flushed before the first byte goes to the server, and
+//! the pending articles leave only after the server's 2xx. A crash in between
+//! leaves the entry in the outbox, and the next attempt resends the very same
+//! message (same Message-ID) instead of building a new one.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::article::Article;
+use crate::config::{Config, Subscriber};
+use crate::digest;
+use crate::digest::render::{RenderError, Rendered, render};
+use crate::mail::{MailError, Mailer, SendError, compose};
+use crate::store::{OutboxEntry, Store, StoreError};
+
+/// Set to `after-send` to abort the process between the server's 2xx and the
+/// commit (for the crash tests).
+pub const FAULT_ENV: &str = "FEED_DIGEST_FAULT";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("subscriber {email}: {source}")]
+    Store {
+        email: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("subscriber {email}: {source}")]
+    Render {
+        email: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error("subscriber {email}: {source}")]
+    Compose {
+        email: String,
+        #[source]
+        source: MailError,
+    },
+    #[error("subscriber {email}: {source}")]
+    Send {
+        email: String,
+        #[source]
+        source: SendError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    NothingPending,
+    Sent {
+        message_id: String,
+        articles: usize,
+        /// True when this was an outbox entry left by an earlier attempt.
+        resent: bool,
+    },
+}
+
+/// What the next digest of `subscriber` would be, without touching the store.
+pub struct Prepared {
+    pub rendered: Rendered,
+    pub articles: Vec<Article>,
+    pub held_back: usize,
+}
+
+/// Builds (but does not store or send) the next digest from pending articles.
+pub fn prepare(
+    config: &Config,
+    store: &Store,
+    subscriber: &Subscriber,
+    now: DateTime<Utc>,
+) -> Result<Option<Prepared>, DeliverError> {
+    let email = subscriber.email();
+    let store_error = |source| DeliverError::Store {
+        email: email.clone(),
+        source,
+    };
+    let ids = store.pending(&email).map_err(store_error)?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut articles = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match store.article(id).map_err(store_error)? {
+            Some(article) => articles.push(article),
+            None => tracing::error!(article = %id, "pending article has no stored body; skipping it"),
+        }
+    }
+    // Oldest first, so a backlog drains in order and nothing waits forever.
+    articles.sort_by_key(Article::time);
+    let held_back = articles.len().saturating_sub(config.digest.max_items);
+    articles.truncate(config.digest.max_items);
+    if articles.is_empty() {
+        return Ok(None);
+    }
+    let feed_names = feed_names(config, store);
+    let model = digest::build(config, subscriber, &articles, &feed_names, held_back, now);
+    let rendered = render(&model).map_err(|source| DeliverError::Render {
+        email: email.clone(),
+        source,
+    })?;
+    Ok(Some(Prepared {
+        rendered,
+        articles,
+        held_back,
+    }))
+}
+
+pub fn feed_names(config: &Config, store: &Store) -> HashMap<String, String> {
+    config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
+            (
+                feed.key.clone(),
+                digest::feed_display_name(feed, title.as_deref()),
+            )
+        })
+        .collect()
+}
+
+/// Sends the subscriber's digest now: an outbox leftover first, else a new one.
+pub async fn deliver(
+    config: &Config,
+    store: &Store,
+    mailer: &Mailer,
+    subscriber: &Subscriber,
+    now: DateTime<Utc>,
+) -> Result<Delivered, DeliverError> {
+    let email = subscriber.email();
+    let store_error = |source| DeliverError::Store {
+        email: email.clone(),
+        source,
+    };
+    store.ensure_subscriber(&email, now).map_err(store_error)?;
+    let (entry, resent) = match store.outbox(&email).map_err(store_error)? {
+        Some(entry) => (entry, true),
+        None => {
+            let Some(prepared) = prepare(config, store, subscriber, now)? else {
+                return Ok(Delivered::NothingPending);
+            };
+            let ids = prepared.articles.iter().map(|a| a.id.clone()).collect();
+            let entry = compose(
+                &config.from,
+                &subscriber.mailbox,
+                &prepared.rendered,
+                ids,
+                config.digest.unsubscribe.as_ref(),
+                now,
+            )
+            .map_err(|source| DeliverError::Compose {
+                email: email.clone(),
+                source,
+            })?;
+            store.put_outbox(&email, &entry).map_err(store_error)?;
+            // Commit point: the entry must exist before the server may have it.
+            store.flush().await.map_err(store_error)?;
+            (entry, false)
+        }
+    };
+    match mailer
+        .send(&config.from.email, &subscriber.mailbox.email, &entry)
+        .await
+    {
+        Ok(()) => {
+            fault_point("after-send");
+            store.commit_sent(&email, &entry, now).map_err(store_error)?;
+            store.flush().await.map_err(store_error)?;
+            tracing::info!(
+                recipient_domain = subscriber.mailbox.email.domain(),
+                message_id = %entry.message_id,
+                articles = entry.article_ids.len(),
+                resent,
+                "digest sent"
+            );
+            Ok(Delivered::Sent {
+                message_id: entry.message_id,
+                articles: entry.article_ids.len(),
+                resent,
+            })
+        }
+        Err(source) => {
+            record_failure(store, &email, &entry, &source, now).map_err(store_error)?;
+            store.flush().await.map_err(store_error)?;
+            Err(DeliverError::Send { email, source })
+        }
+    }
+}
+
+fn record_failure(
+    store: &Store,
+    email: &str,
+    entry: &OutboxEntry,
+    error: &SendError,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // A refused message certainly did not arrive: its articles stay pending
+    // and the next digest is built afresh, including anything new.
+    if error.certainly_not_delivered() {
+        store.drop_outbox(email)?;
+    }
+    let mut state = store.ensure_subscriber(email, now)?;
+    state.last_attempt = Some(now);
+    state.last_error = Some(error.to_string());
+    store.put_subscriber_state(email, &state)?;
+    tracing::warn!(message_id = %entry.message_id, error = %error, "digest not sent");
+    Ok(())
+}
+
+fn fault_point(name: &str) {
+    if std::env::var(FAULT_ENV).is_ok_and(|v| v == name) {
+        tracing::error!(fault = name, "fault injection: aborting");
+        std::process::abort();
+    }
+}

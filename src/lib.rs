@@ -1,0 +1,35 @@
+//! feed-digest: news feeds in, one good email a day out.
+//!
+//! # Layout
+//! The pipeline, one module per stage, pure logic in the middle:
+//! - [`config`]: the TOML file (+ env overrides) → typed, validated [`config::Config`].
+//! - [`fetch`]: HTTP(S)/file bytes with conditional GET, timeouts, size caps. I/O.
+//! - [`parse`]: bytes → items (RSS, Atom, JSON Feed via feed-rs). Pure.
+//! - [`article`]: the article model and its dedup identity. Pure.
+//! - [`ingest`]: new vs seen vs first-poll baseline, and who gets what. Pure.
+//! - [`store`]: the sled database behind a typed API. I/O.
+//! - [`topics`]: topic rules and subscriber filters. Pure.
+//! - [`digest`]: the digest model and its askama rendering. Pure.
+//! - [`mail`]: MIME composition and the SMTP/file transports. I/O.
+//! - [`schedule`]: due times in each subscriber's zone. Pure.
+//!
+//! On top: [`poll`] (fetch → parse → ingest → store for every feed),
+//! [`deliver`] (pending → digest → outbox → mail → commit), [`service`]
+//! (the daemon), [`notify`] (systemd), and the `cli` in the binary.
+
+pub mod article;
+pub mod config;
+pub mod deliver;
+pub mod demo;
+pub mod digest;
+pub mod fetch;
+pub mod ingest;
+pub mod mail;
+pub mod notify;
+pub mod parse;
+pub mod poll;
+pub mod schedule;
+pub mod service;
+pub mod store;
+pub mod text;
+pub mod topics;

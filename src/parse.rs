@@ -1,0 +1,98 @@
+//! Feed bytes → [`ParsedFeed`]: RSS 0.9x/1.0/2.0, Atom and JSON Feed via feed-rs,
+//! adapted to our own [`Item`] model. Pure: no I/O.
+
+use feed_rs::model::{Entry, Text};
+
+use crate::article::Item;
+use crate::text;
+
+/// How much item text we keep: enough for any excerpt and for topic matching.
+const MAX_TEXT_CHARS: usize = 4000;
+
+#[derive(Debug, Clone)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid RSS, Atom or JSON feed: {0}")]
+pub struct ParseError(String);
+
+/// Parses raw feed bytes; feed-rs detects the format and the XML encoding.
+pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    // An empty id marks "the feed gave none": feed-rs would otherwise invent
+    // one (a random UUID for items without a link), which would defeat dedup.
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base_url)
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let feed = parser.parse(bytes).map_err(|err| ParseError(err.to_string()))?;
+    let title = feed
+        .title
+        .as_ref()
+        .map(text_of)
+        .map(|t| text::one_line(&t))
+        .filter(|t| !t.is_empty());
+    let items = feed.entries.iter().map(item_of).collect();
+    Ok(ParsedFeed { title, items })
+}
+
+fn item_of(entry: &Entry) -> Item {
+    let guid = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
+    let link = entry
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|rel| rel == "alternate"))
+        .or_else(|| entry.links.first())
+        .map(|l| l.href.trim().to_owned())
+        .filter(|href| !href.is_empty());
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| text::one_line(&text_of(t)))
+        .unwrap_or_default();
+    // The summary is what the feed meant as a teaser; whole articles come as content.
+    let body_html = entry
+        .summary
+        .as_ref()
+        .map(|s| s.content.clone())
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| entry.content.as_ref().and_then(|c| c.body.clone()))
+        .unwrap_or_default();
+    let mut body = text::html_to_text(&body_html);
+    // News mirrors repeat the title as the first line of the body.
+    if !title.is_empty()
+        && let Some(rest) = body.strip_prefix(title.as_str())
+    {
+        body = rest.trim_start().to_owned();
+    }
+    let body = text::truncate_chars(&body, MAX_TEXT_CHARS);
+    let categories = entry
+        .categories
+        .iter()
+        .map(|c| text::one_line(c.label.as_deref().unwrap_or(&c.term)))
+        .filter(|c| !c.is_empty())
+        .collect();
+    Item {
+        guid,
+        link,
+        title: if title.is_empty() {
+            text::truncate_chars(&body, 80)
+        } else {
+            title
+        },
+        text: body,
+        published: entry.published.or(entry.updated),
+        categories,
+    }
+}
+
+/// Titles may be HTML (Atom `type="html"`, or RSS titles with entities).
+fn text_of(text: &Text) -> String {
+    if text.content_type.essence().to_string().contains("html") || text.content.contains('<') {
+        text::html_to_text(&text.content)
+    } else {
+        text.content.clone()
+    }
+}

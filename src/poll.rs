@@ -1,0 +1,187 @@
+//! One poll of every feed: fetch → parse → plan → store, with bounded
+//! concurrency. One broken feed never stops the others; its error names it.
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, FeedConfig};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
+use crate::parse::{ParseError, parse_feed};
+use crate::store::{FeedState, IngestBatch, Store, StoreError};
+use crate::{digest, ingest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("feed {feed}: {source}")]
+    Fetch {
+        feed: String,
+        #[source]
+        source: FetchError,
+    },
+    #[error("feed {feed}: {source}")]
+    Parse {
+        feed: String,
+        #[source]
+        source: ParseError,
+    },
+    #[error("feed {feed}: {source}")]
+    Store {
+        feed: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("feed {feed}: poll abandoned at shutdown")]
+    Cancelled { feed: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedOutcome {
+    NotModified,
+    Fetched {
+        new_articles: usize,
+        baseline: usize,
+        items: usize,
+    },
+}
+
+#[derive(Debug)]
+pub struct FeedReport {
+    pub feed_key: String,
+    pub name: String,
+    pub result: Result<FeedOutcome, PollError>,
+}
+
+/// Polls every configured feed once and stores what is new. The store is
+/// flushed before returning.
+pub async fn poll_all(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    cancel: &CancellationToken,
+) -> Result<Vec<FeedReport>, StoreError> {
+    // Futures collected first: a closure inside `map` would make the borrow of
+    // `config` higher-ranked, which `tokio::spawn` cannot prove `Send`.
+    let polls: Vec<_> = config
+        .feeds
+        .iter()
+        .map(|feed| poll_reported(config, store, fetcher, feed, cancel))
+        .collect();
+    let reports: Vec<FeedReport> = stream::iter(polls)
+        .buffer_unordered(config.fetch.concurrency)
+        .collect()
+        .await;
+    store.flush().await?;
+    // Report in config order, whatever order the fetches finished in.
+    let mut ordered = reports;
+    ordered.sort_by_key(|r| config.feeds.iter().position(|f| f.key == r.feed_key));
+    Ok(ordered)
+}
+
+async fn poll_reported(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    feed: &FeedConfig,
+    cancel: &CancellationToken,
+) -> FeedReport {
+    let result = tokio::select! {
+        () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
+        result = poll_one(config, store, fetcher, feed, Utc::now()) => result,
+    };
+    let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
+    FeedReport {
+        feed_key: feed.key.clone(),
+        name: digest::feed_display_name(feed, title.as_deref()),
+        result,
+    }
+}
+
+async fn poll_one(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    feed: &FeedConfig,
+    now: DateTime<Utc>,
+) -> Result<FeedOutcome, PollError> {
+    let store_error = |source| PollError::Store {
+        feed: feed.key.clone(),
+        source,
+    };
+    let mut state = store
+        .feed_state(&feed.key)
+        .map_err(store_error)?
+        .unwrap_or_default();
+    let known = Validators {
+        etag: state.etag.clone(),
+        last_modified: state.last_modified.clone(),
+    };
+    let outcome = match fetcher.fetch(&feed.source, &known).await {
+        Ok(outcome) => outcome,
+        Err(source) => {
+            record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            return Err(PollError::Fetch {
+                feed: feed.key.clone(),
+                source,
+            });
+        }
+    };
+    let (body, validators, final_url) = match outcome {
+        FetchOutcome::NotModified => {
+            state.last_success = Some(now);
+            state.last_error = None;
+            store.put_feed_state(&feed.key, &state).map_err(store_error)?;
+            return Ok(FeedOutcome::NotModified);
+        }
+        FetchOutcome::Fetched {
+            body,
+            validators,
+            final_url,
+        } => (body, validators, final_url),
+    };
+    let parsed = match parse_feed(&body, final_url.as_deref()) {
+        Ok(parsed) => parsed,
+        Err(source) => {
+            // Old validators stay, so the next poll fetches the body again.
+            record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            return Err(PollError::Parse {
+                feed: feed.key.clone(),
+                source,
+            });
+        }
+    };
+    let first_poll = !state.baselined;
+    let batch: IngestBatch =
+        ingest::plan(config, feed, &parsed, first_poll, now, |id| store.is_seen(id)).map_err(store_error)?;
+    let new_articles = batch.deliver.len();
+    let baseline = batch.baseline.len();
+    state.title = parsed.title.clone().or(state.title);
+    state.etag = validators.etag;
+    state.last_modified = validators.last_modified;
+    state.last_success = Some(now);
+    state.last_error = None;
+    state.baselined = true;
+    state.items_known += (new_articles + baseline) as u64;
+    store
+        .ingest(&feed.key, &state, &batch, now)
+        .map_err(store_error)?;
+    Ok(FeedOutcome::Fetched {
+        new_articles,
+        baseline,
+        items: parsed.items.len(),
+    })
+}
+
+fn record_failure(
+    store: &Store,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    message: String,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tracing::warn!(feed = %feed.key, error = %message, "feed poll failed");
+    state.last_error = Some(message);
+    state.last_error_at = Some(now);
+    store.put_feed_state(&feed.key, state)
+}

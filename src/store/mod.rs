@@ -1,0 +1,392 @@
+//! The embedded store (sled 0.34): seen ids, feed state, pending articles per
+//! subscriber, and a per-subscriber outbox.
+//!
+//! Trees and key layouts are defined here and nowhere else. Every method that a
+//! crash must not undo ends in [`Store::flush`], called by the caller at the
+//! commit point. Invariants:
+//! - an id in `seen` is never removed while the program runs (tombstones);
+//! - an id in `pending` for a subscriber has its body in `articles`;
+//! - `pending` entries leave only in [`Store::commit_sent`], together with the
+//!   outbox entry whose message the server accepted.
+
+mod records;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::article::{Article, ArticleId};
+pub use records::{FeedState, OutboxEntry, SeenRecord, SubscriberState};
+
+/// Bumped when a record or key layout changes; older stores are migrated at open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store in {} is in use by another feed-digest process (is `feed-digest run` running?)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error("cannot open the store in {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the store in {} has schema version {found}, newer than this feed-digest supports ({supported}); upgrade feed-digest",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("store operation failed: {0}")]
+    Db(#[from] sled::Error),
+    #[error("corrupt record in tree {tree:?} at key {key:?}: {message}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("cannot encode a record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(err: TransactionError<StoreError>) -> Self {
+        match err {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Db(e),
+        }
+    }
+}
+
+/// New articles of one poll of one feed, with the subscribers each goes to.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub deliver: Vec<(Article, Vec<String>)>,
+    /// Recorded as seen but not delivered (first-poll baseline).
+    pub baseline: Vec<(ArticleId, DateTime<Utc>)>,
+    /// Already known ids still in the feed: their `last_seen` moves on.
+    pub still_present: Vec<ArticleId>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    seen: sled::Tree,
+    articles: sled::Tree,
+    feeds: sled::Tree,
+    subscribers: sled::Tree,
+    pending: sled::Tree,
+    outbox: sled::Tree,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(value)?)
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        tree,
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: err.to_string(),
+    })
+}
+
+/// `email \0 article_id`: one subscriber's pending entries share a prefix.
+fn pending_key(email: &str, id: &ArticleId) -> Vec<u8> {
+    let mut key = pending_prefix(email);
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+fn pending_prefix(email: &str) -> Vec<u8> {
+    let mut key = email.to_lowercase().into_bytes();
+    key.push(0);
+    key
+}
+
+fn subscriber_key(email: &str) -> Vec<u8> {
+    email.to_lowercase().into_bytes()
+}
+
+fn abort(err: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(err)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. A second process gets [`StoreError::Locked`].
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("store");
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|source| match &source {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked { path: path.clone() }
+                }
+                _ => StoreError::Open {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        match db.get(SCHEMA_KEY)? {
+            None => {
+                db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "default",
+                        key: "schema_version".to_owned(),
+                        message: "not a 4-byte version".to_owned(),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        path,
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                // Versions below SCHEMA_VERSION would be migrated here; there are none yet.
+            }
+        }
+        Ok(Store {
+            seen: db.open_tree("seen")?,
+            articles: db.open_tree("articles")?,
+            feeds: db.open_tree("feeds")?,
+            subscribers: db.open_tree("subscribers")?,
+            pending: db.open_tree("pending")?,
+            outbox: db.open_tree("outbox")?,
+            db,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn is_seen(&self, id: &ArticleId) -> Result<bool, StoreError> {
+        Ok(self.seen.contains_key(id.as_str())?)
+    }
+
+    pub fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
+        self.feeds
+            .get(feed_key)?
+            .map(|bytes| decode("feeds", feed_key.as_bytes(), &bytes))
+            .transpose()
+    }
+
+    pub fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
+        self.feeds.insert(feed_key, encode(state)?)?;
+        Ok(())
+    }
+
+    /// Records one poll of one feed atomically: new articles and their pending
+    /// entries, baseline ids, last-seen times and the feed's new state.
+    pub fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Serialise outside the closure: sled may run it more than once.
+        let mut seen_rows = Vec::new();
+        let mut article_rows = Vec::new();
+        let mut pending_rows = Vec::new();
+        for (article, emails) in &batch.deliver {
+            let record = SeenRecord {
+                feed_key: feed_key.to_owned(),
+                first_seen: now,
+                last_seen: now,
+                delivered: true,
+            };
+            seen_rows.push((article.id.as_str().to_owned(), encode(&record)?));
+            // The body is needed only while someone has the article pending.
+            if !emails.is_empty() {
+                article_rows.push((article.id.as_str().to_owned(), encode(article)?));
+            }
+            for email in emails {
+                pending_rows.push((pending_key(email, &article.id), encode(&now)?));
+            }
+        }
+        for (id, _published) in &batch.baseline {
+            let record = SeenRecord {
+                feed_key: feed_key.to_owned(),
+                first_seen: now,
+                last_seen: now,
+                delivered: false,
+            };
+            seen_rows.push((id.as_str().to_owned(), encode(&record)?));
+        }
+        let still_present: Vec<String> = batch
+            .still_present
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        let state_row = encode(state)?;
+        (&self.seen, &self.articles, &self.pending, &self.feeds).transaction(
+            |(seen, articles, pending, feeds)| {
+                for (key, value) in &seen_rows {
+                    seen.insert(key.as_bytes(), value.as_slice())?;
+                }
+                for (key, value) in &article_rows {
+                    articles.insert(key.as_bytes(), value.as_slice())?;
+                }
+                for (key, value) in &pending_rows {
+                    pending.insert(key.as_slice(), value.as_slice())?;
+                }
+                for key in &still_present {
+                    if let Some(bytes) = seen.get(key.as_bytes())? {
+                        let mut record: SeenRecord = decode("seen", key.as_bytes(), &bytes).map_err(abort)?;
+                        record.last_seen = now;
+                        seen.insert(key.as_bytes(), encode(&record).map_err(abort)?)?;
+                    }
+                }
+                feeds.insert(feed_key.as_bytes(), state_row.as_slice())?;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        self.articles
+            .get(id.as_str())?
+            .map(|bytes| decode("articles", id.as_str().as_bytes(), &bytes))
+            .transpose()
+    }
+
+    /// The subscriber's state, created (added now) on first sight.
+    pub fn ensure_subscriber(&self, email: &str, now: DateTime<Utc>) -> Result<SubscriberState, StoreError> {
+        if let Some(state) = self.subscriber_state(email)? {
+            return Ok(state);
+        }
+        let state = SubscriberState {
+            added_at: now,
+            last_slot: None,
+            last_sent: None,
+            last_attempt: None,
+            last_error: None,
+        };
+        self.put_subscriber_state(email, &state)?;
+        Ok(state)
+    }
+
+    pub fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
+        let key = subscriber_key(email);
+        self.subscribers
+            .get(&key)?
+            .map(|bytes| decode("subscribers", &key, &bytes))
+            .transpose()
+    }
+
+    pub fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
+        self.subscribers.insert(subscriber_key(email), encode(state)?)?;
+        Ok(())
+    }
+
+    /// Pending article ids of one subscriber.
+    pub fn pending(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
+        let prefix = pending_prefix(email);
+        let mut ids = Vec::new();
+        for row in self.pending.scan_prefix(&prefix) {
+            let (key, _) = row?;
+            let id_text = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            match ArticleId::from_stored(&id_text) {
+                Some(id) => ids.push(id),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        tree: "pending",
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        message: "not an article id".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn outbox(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        let key = subscriber_key(email);
+        self.outbox
+            .get(&key)?
+            .map(|bytes| decode("outbox", &key, &bytes))
+            .transpose()
+    }
+
+    pub fn put_outbox(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.outbox.insert(subscriber_key(email), encode(entry)?)?;
+        Ok(())
+    }
+
+    /// Forgets an outbox entry that the server definitely refused: its
+    /// articles stay pending and go into the next digest.
+    pub fn drop_outbox(&self, email: &str) -> Result<(), StoreError> {
+        self.outbox.remove(subscriber_key(email))?;
+        Ok(())
+    }
+
+    /// After the server's 2xx: removes the outbox entry and its articles from
+    /// pending, and records the send, in one transaction.
+    pub fn commit_sent(
+        &self,
+        email: &str,
+        entry: &OutboxEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sub_key = subscriber_key(email);
+        let mut state = self.ensure_subscriber(email, now)?;
+        state.last_sent = Some(now);
+        state.last_slot = Some(now);
+        state.last_attempt = Some(now);
+        state.last_error = None;
+        let state_row = encode(&state)?;
+        let pending_keys: Vec<Vec<u8>> = entry
+            .article_ids
+            .iter()
+            .map(|id| pending_key(email, id))
+            .collect();
+        (&self.outbox, &self.pending, &self.subscribers).transaction(|(outbox, pending, subscribers)| {
+            outbox.remove(sub_key.as_slice())?;
+            for key in &pending_keys {
+                pending.remove(key.as_slice())?;
+            }
+            subscribers.insert(sub_key.as_slice(), state_row.as_slice())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Records that the schedule slot at `now` was handled with nothing to send.
+    pub fn mark_slot(&self, email: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.ensure_subscriber(email, now)?;
+        state.last_slot = Some(now);
+        self.put_subscriber_state(email, &state)
+    }
+
+    /// Number of seen ids, for status.
+    pub fn seen_count(&self) -> usize {
+        self.seen.len()
+    }
+}
