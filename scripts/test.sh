@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --locked --all-targets
-if [ -x tests/postfix/run.sh ] && command -v postfix >/dev/null 2>&1; then
+if [ -x tests/postfix/run.sh ] && { [ -x /usr/sbin/postfix ] || command -v postfix >/dev/null 2>&1; }; then
     tests/postfix/run.sh
 else
     echo "postfix end-to-end: skipped (Postfix not installed; as root run tests/postfix/setup.sh first)"

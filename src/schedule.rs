@@ -99,3 +99,114 @@ fn resolve_local(zone: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use chrono_tz::{America, Asia, Europe};
+
+    use super::*;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn daily(text: &str) -> Schedule {
+        Schedule::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn berlin_stays_at_seven_local_across_spring_forward() {
+        let s = daily("07:00");
+        // Saturday 28 March 2026 07:00 CET is 06:00Z; Sunday is CEST (UTC+2).
+        let saturday = s.next_after(utc(2026, 3, 27, 12, 0), Europe::Berlin);
+        assert_eq!(saturday, Some(utc(2026, 3, 28, 6, 0)));
+        let sunday = s.next_after(utc(2026, 3, 28, 6, 0), Europe::Berlin);
+        assert_eq!(sunday, Some(utc(2026, 3, 29, 5, 0)));
+    }
+
+    #[test]
+    fn berlin_stays_at_seven_local_across_fall_back() {
+        let s = daily("07:00");
+        assert_eq!(
+            s.next_after(utc(2026, 10, 24, 5, 0), Europe::Berlin),
+            Some(utc(2026, 10, 25, 6, 0))
+        );
+        assert_eq!(
+            s.next_after(utc(2026, 10, 24, 4, 0), Europe::Berlin),
+            Some(utc(2026, 10, 24, 5, 0))
+        );
+    }
+
+    #[test]
+    fn new_york_across_the_november_change() {
+        let s = daily("07:00");
+        // 31 Oct 2026 is EDT (UTC-4); 1 Nov 2026 is EST (UTC-5).
+        assert_eq!(
+            s.next_after(utc(2026, 10, 31, 0, 0), America::New_York),
+            Some(utc(2026, 10, 31, 11, 0))
+        );
+        assert_eq!(
+            s.next_after(utc(2026, 10, 31, 11, 0), America::New_York),
+            Some(utc(2026, 11, 1, 12, 0))
+        );
+    }
+
+    #[test]
+    fn shanghai_has_no_dst() {
+        let s = daily("07:00");
+        assert_eq!(
+            s.next_after(utc(2026, 3, 28, 23, 30), Asia::Shanghai),
+            Some(utc(2026, 3, 29, 23, 0))
+        );
+        assert_eq!(
+            s.next_after(utc(2026, 7, 1, 0, 0), Asia::Shanghai),
+            Some(utc(2026, 7, 1, 23, 0))
+        );
+    }
+
+    #[test]
+    fn a_time_inside_the_spring_gap_goes_at_the_end_of_the_gap() {
+        let s = daily("02:30");
+        // 02:00–03:00 does not exist in Berlin on 29 March 2026.
+        assert_eq!(
+            s.next_after(utc(2026, 3, 28, 12, 0), Europe::Berlin),
+            Some(utc(2026, 3, 29, 1, 0))
+        );
+    }
+
+    #[test]
+    fn cron_weekdays_follow_local_time_across_dst() {
+        let s = daily("0 7 * * 1-5");
+        // Friday 27 March (CET), then Monday 30 March (CEST).
+        assert_eq!(
+            s.next_after(utc(2026, 3, 26, 7, 0), Europe::Berlin),
+            Some(utc(2026, 3, 27, 6, 0))
+        );
+        assert_eq!(
+            s.next_after(utc(2026, 3, 27, 6, 0), Europe::Berlin),
+            Some(utc(2026, 3, 30, 5, 0))
+        );
+    }
+
+    #[test]
+    fn missed_slots_make_one_due_digest() {
+        let s = daily("07:00");
+        let down_since = utc(2026, 11, 20, 8, 0);
+        let now = utc(2026, 11, 26, 12, 0);
+        assert!(s.is_due(down_since, Tz::UTC, now));
+        // Once sent now, the next slot is tomorrow: nothing more is due today.
+        assert!(!s.is_due(now, Tz::UTC, now + chrono::Duration::hours(5)));
+        assert!(s.is_due(now, Tz::UTC, utc(2026, 11, 27, 7, 0)));
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        assert!(Schedule::parse("7am").is_err());
+        assert!(Schedule::parse("25:00").is_err());
+        assert!(Schedule::parse("0 7 * *").is_err());
+        assert!(Schedule::parse("61 7 * * *").is_err());
+    }
+}

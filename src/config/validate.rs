@@ -582,19 +582,19 @@ impl Checker<'_> {
             }
             let schedule_text = sub.schedule.as_deref().unwrap_or("07:00");
             let schedule = match Schedule::parse(schedule_text) {
-                Ok(s) => s,
+                Ok(s) => Some(s),
                 Err(err) => {
                     self.problem(&at("schedule"), Some(label), err.to_string());
-                    continue;
+                    None
                 }
             };
             let timezone = match sub.timezone.as_deref() {
-                None => Tz::UTC,
+                None => Some(Tz::UTC),
                 Some(name) => match name.parse::<Tz>() {
-                    Ok(tz) => tz,
+                    Ok(tz) => Some(tz),
                     Err(_) => {
                         self.problem(&at("timezone"), Some(label), unknown_zone_message(name));
-                        continue;
+                        None
                     }
                 },
             };
@@ -639,6 +639,10 @@ impl Checker<'_> {
                 }
                 keys
             });
+            // Every problem of this entry is reported before it is left out.
+            let (Some(schedule), Some(timezone)) = (schedule, timezone) else {
+                continue;
+            };
             subscribers.push(Subscriber {
                 mailbox: Mailbox::new(sub.name.clone(), address),
                 schedule,

@@ -1,0 +1,7 @@
+//! Integration tests: features through the library and the binary, with real
+//! HTTP and SMTP servers on loopback and real sled stores in temp dirs.
+
+mod config_errors;
+mod pipeline;
+mod process;
+mod support;

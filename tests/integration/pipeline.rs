@@ -1,0 +1,386 @@
+//! The pipeline end to end through the library: a real HTTP server serving
+//! feeds, a real SMTP server receiving digests, a real sled store.
+
+use chrono::{Duration, Utc};
+use tokio_util::sync::CancellationToken;
+
+use feed_digest::config::Config;
+use feed_digest::deliver::{self, DeliverError, Delivered};
+use feed_digest::fetch::Fetcher;
+use feed_digest::mail::{Mailer, SendError};
+use feed_digest::poll::{self, FeedOutcome};
+use feed_digest::service;
+use feed_digest::store::Store;
+
+use crate::support::http::FeedServer;
+use crate::support::smtp::SmtpServer;
+use crate::support::{self, Mail, atom, decode, rss};
+
+struct World {
+    feeds: FeedServer,
+    smtp: SmtpServer,
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    mailer: Mailer,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> World {
+        let feeds = FeedServer::start().await;
+        let smtp = SmtpServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            r#"
+state_dir = "state"
+first_poll_window = "24h"
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "每日简报 <digest@example.org>"
+[digest]
+title = "每日简报"
+[[feeds]]
+url = "{zh}"
+name = "中文新闻"
+[[feeds]]
+url = "{en}"
+name = "English News"
+[[topics]]
+name = "朝鲜半岛"
+keywords = ["朝鲜", "North Korea"]
+[[topics]]
+name = "Rust"
+keywords = ["rust"]
+[[subscribers]]
+email = "alice@example.org"
+name = "Alice 王"
+topics = ["朝鲜半岛"]
+timezone = "Asia/Shanghai"
+[[subscribers]]
+email = "bob@example.org"
+[[subscribers]]
+email = "carol@example.org"
+feeds = ["English News"]
+topics = ["Rust"]
+"#,
+            port = smtp.port,
+            zh = feeds.url("/zh.xml"),
+            en = feeds.url("/en.atom"),
+        );
+        let config = support::config(&text, dir.path());
+        let store = Store::open(&config.state_dir).expect("open store");
+        service::register_subscribers(&config, &store).expect("register subscribers");
+        World {
+            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
+            mailer: Mailer::new(&config.delivery).expect("mailer"),
+            feeds,
+            smtp,
+            config,
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
+        let reports = poll::poll_all(
+            &self.config,
+            &self.store,
+            &self.fetcher,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("poll stored");
+        reports
+            .into_iter()
+            .map(|r| r.result.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
+        let subscriber = self.config.subscriber(email).expect("subscriber exists");
+        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
+    }
+
+    fn mail_to(&self, email: &str) -> Vec<Mail> {
+        self.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == email))
+            .map(|m| decode(&m.data))
+            .collect()
+    }
+}
+
+fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOutcome, String> {
+    Ok(FeedOutcome::Fetched {
+        new_articles,
+        baseline,
+        items,
+    })
+}
+
+#[tokio::test]
+async fn digests_go_out_once_to_the_right_people_grouped_by_topic() {
+    let w = World::new().await;
+    let now = Utc::now();
+    let old = Some(now - Duration::days(10));
+    let recent = Some(now - Duration::hours(2));
+    // First poll: only the recent item counts; old and undated ones are baseline.
+    w.feeds.set(
+        "/zh.xml",
+        rss(
+            "中文",
+            &[
+                ("a", "朝鲜旧闻", "很久以前", old),
+                ("b", "朝鲜举行会谈", "双方同意扩大合作", recent),
+            ],
+        ),
+    );
+    w.feeds.set(
+        "/en.atom",
+        atom(
+            "en",
+            &[
+                ("c", "Rust 1.0 retrospective", "old", old),
+                ("d", "Undated note", "x", None),
+            ],
+        ),
+    );
+    assert_eq!(w.poll().await, vec![fetched(1, 1, 2), fetched(0, 2, 2)]);
+
+    // Second poll: three new items.
+    w.feeds.set(
+        "/zh.xml",
+        rss(
+            "中文",
+            &[
+                ("a", "朝鲜旧闻", "很久以前", old),
+                ("b", "朝鲜举行会谈", "双方同意扩大合作", recent),
+                ("e", "欧洲央行维持利率不变", "通胀压力有所缓解", Some(now)),
+            ],
+        ),
+    );
+    w.feeds.set(
+        "/en.atom",
+        atom(
+            "en",
+            &[
+                ("c", "Rust 1.0 retrospective", "old", old),
+                ("d", "Undated note", "x", None),
+                (
+                    "f",
+                    "North Korea launches a satellite",
+                    "The launch failed.",
+                    Some(now),
+                ),
+                (
+                    "g",
+                    "The Rust compiler gets faster",
+                    "Check builds are quicker.",
+                    Some(now),
+                ),
+            ],
+        ),
+    );
+    assert_eq!(w.poll().await, vec![fetched(1, 0, 3), fetched(2, 0, 4)]);
+
+    for email in ["alice@example.org", "bob@example.org", "carol@example.org"] {
+        assert!(
+            matches!(w.send(email).await, Ok(Delivered::Sent { resent: false, .. })),
+            "{email}"
+        );
+    }
+    assert_eq!(w.smtp.messages().len(), 3);
+
+    let alice = w.mail_to("alice@example.org");
+    assert_eq!(alice.len(), 1);
+    assert!(
+        alice[0].subject.starts_with("每日简报 · "),
+        "{}",
+        alice[0].subject
+    );
+    assert!(alice[0].subject.ends_with("2 articles"), "{}", alice[0].subject);
+    assert!(alice[0].raw.contains("Auto-Submitted: auto-generated"));
+    for wanted in [
+        "== 朝鲜半岛 (2) ==",
+        "朝鲜举行会谈",
+        "双方同意扩大合作",
+        "North Korea launches a satellite",
+    ] {
+        assert!(
+            alice[0].text.contains(wanted),
+            "{wanted:?} not in alice's digest:\n{}",
+            alice[0].text
+        );
+    }
+    for unwanted in ["欧洲央行", "Rust", "朝鲜旧闻", "Undated note"] {
+        assert!(
+            !alice[0].text.contains(unwanted),
+            "{unwanted:?} in alice's digest"
+        );
+    }
+    assert!(alice[0].html.contains("朝鲜举行会谈"));
+
+    let bob = &w.mail_to("bob@example.org")[0];
+    let korea = bob.text.find("== 朝鲜半岛 (2) ==");
+    let rust = bob.text.find("== Rust (1) ==");
+    let by_feed = bob.text.find("== 中文新闻 (1) ==");
+    assert!(
+        korea < rust && rust < by_feed && korea.is_some(),
+        "section order in:\n{}",
+        bob.text
+    );
+    assert!(bob.text.contains("欧洲央行维持利率不变"));
+
+    let carol = &w.mail_to("carol@example.org")[0];
+    assert!(carol.text.contains("The Rust compiler gets faster"));
+    assert!(
+        !carol.text.contains("North Korea"),
+        "carol follows only Rust from the English feed"
+    );
+
+    // Third poll: nothing changed, so conditional requests and no mail.
+    assert_eq!(
+        w.poll().await,
+        vec![Ok(FeedOutcome::NotModified), Ok(FeedOutcome::NotModified)]
+    );
+    let last_two: Vec<_> = w.feeds.requests().into_iter().rev().take(2).collect();
+    let mut paths: Vec<_> = last_two.iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/en.atom", "/zh.xml"]);
+    for request in &last_two {
+        assert_eq!(request.status, 304, "{request:?}");
+        assert!(
+            request.if_none_match.is_some() && request.if_modified_since.is_some(),
+            "{request:?}"
+        );
+        assert!(
+            request
+                .user_agent
+                .as_deref()
+                .is_some_and(|ua| ua.starts_with("feed-digest/"))
+        );
+    }
+    for email in ["alice@example.org", "bob@example.org", "carol@example.org"] {
+        assert_eq!(
+            w.send(email).await.ok(),
+            Some(Delivered::NothingPending),
+            "{email}"
+        );
+    }
+    assert_eq!(w.smtp.messages().len(), 3, "nothing is mailed twice");
+}
+
+#[tokio::test]
+async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
+    let w = World::new().await;
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    w.feeds.set(
+        "/zh.xml",
+        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
+    );
+    w.poll().await;
+
+    w.smtp.refuse(true);
+    let failure = w.send("alice@example.org").await;
+    assert!(
+        matches!(
+            &failure,
+            Err(DeliverError::Send {
+                source: SendError::Refused(_),
+                ..
+            })
+        ),
+        "{failure:?}"
+    );
+    assert_eq!(
+        w.store.pending("alice@example.org").map(|p| p.len()).ok(),
+        Some(1)
+    );
+    assert!(
+        w.store.outbox("alice@example.org").ok().flatten().is_none(),
+        "a refused digest is rebuilt"
+    );
+
+    // A second article arrives while the relay is down: the next digest carries both.
+    w.feeds.set(
+        "/zh.xml",
+        rss(
+            "中文",
+            &[
+                ("n1", "朝鲜新闻一", "正文", Some(Utc::now())),
+                ("n2", "朝鲜新闻二", "正文", Some(Utc::now())),
+            ],
+        ),
+    );
+    w.poll().await;
+    w.smtp.refuse(false);
+    assert!(matches!(
+        w.send("alice@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    assert_eq!(
+        w.send("alice@example.org").await.ok(),
+        Some(Delivered::NothingPending)
+    );
+    let mails = w.mail_to("alice@example.org");
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].text.contains("朝鲜新闻一") && mails[0].text.contains("朝鲜新闻二"));
+}
+
+#[tokio::test]
+async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
+    let w = World::new().await;
+    w.feeds.set("/zh.xml", "<rss><channel><item><title>never closed");
+    w.feeds
+        .set("/en.atom", atom("en", &[("x", "Fine", "ok", Some(Utc::now()))]));
+    let results = w.poll().await;
+    let error = results[0].as_ref().expect_err("the broken feed fails");
+    assert!(error.contains(&w.feeds.url("/zh.xml")), "{error}");
+    assert_eq!(results[1], fetched(1, 0, 1));
+    // The broken feed's failure is on record for `status`.
+    let key = w.feeds.url("/zh.xml");
+    let state = w.store.feed_state(&key).ok().flatten().expect("state recorded");
+    assert!(state.last_error.is_some() && !state.baselined);
+
+    w.feeds.set_status("/en.atom", 500);
+    let results = w.poll().await;
+    let error = results[1].as_ref().expect_err("a 500 fails");
+    assert!(error.contains("/en.atom") && error.contains("500"), "{error}");
+}
+
+#[tokio::test]
+async fn hostile_html_never_reaches_the_mail_as_markup() {
+    let w = World::new().await;
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    let hostile = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;North Korea &lt;b&gt;talks&lt;/b&gt;";
+    w.feeds.set(
+        "/en.atom",
+        atom(
+            "en",
+            &[(
+                "h",
+                "North Korea &lt;i&gt;now&lt;/i&gt;",
+                hostile,
+                Some(Utc::now()),
+            )],
+        ),
+    );
+    w.poll().await;
+    assert!(matches!(
+        w.send("alice@example.org").await,
+        Ok(Delivered::Sent { .. })
+    ));
+    let mail = &w.mail_to("alice@example.org")[0];
+    for bad in ["<script", "onerror", "alert(1)", "<img", "<i>"] {
+        assert!(!mail.html.contains(bad), "{bad:?} in the HTML part");
+    }
+    assert!(mail.text.contains("North Korea talks"), "{}", mail.text);
+}

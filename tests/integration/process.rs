@@ -1,0 +1,186 @@
+//! The binary as a user and systemd run it: exit codes, a crash between the
+//! server's 2xx and the commit, and the daemon's catch-up and clean SIGTERM.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use feed_digest::store::Store;
+
+use crate::support::decode;
+use crate::support::smtp::SmtpServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed-digest");
+
+fn demo_feeds(dir: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
+    for name in ["world-zh.xml", "tech-en.atom"] {
+        std::fs::copy(source.join(name), dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+fn write_config(dir: &Path, smtp_port: u16, schedule: &str) -> std::path::PathBuf {
+    demo_feeds(dir);
+    let path = dir.join("config.toml");
+    let text = format!(
+        r#"
+state_dir = "state"
+first_poll_window = "all"
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Digest <digest@example.org>"
+[[feeds]]
+url = "world-zh.xml"
+[[feeds]]
+url = "tech-en.atom"
+[[subscribers]]
+email = "alice@example.org"
+schedule = "{schedule}"
+"#
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn feed_digest(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEED_DIGEST_FAULT");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run feed-digest")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn invalid_config_exits_78_and_names_the_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(dir.path(), 25, "07:00");
+    let text = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace("07:00", "25:99");
+    std::fs::write(&path, text).expect("write");
+    for command in ["check", "poll", "run"] {
+        let output = feed_digest(&path, &[command], &[]);
+        assert_eq!(output.status.code(), Some(78), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("subscribers[0] (alice@example.org).schedule"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("config.toml"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_crash_after_smtp_acceptance_resends_the_same_message_and_nothing_else() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+
+    let crashed = feed_digest(&config, &["send"], &[("FEED_DIGEST_FAULT", "after-send")]);
+    assert!(!crashed.status.success(), "the fault point must kill the process");
+    let first = smtp.messages();
+    assert_eq!(first.len(), 1, "the server accepted the message before the crash");
+
+    let status = stdout(&feed_digest(&config, &["status"], &[]));
+    assert!(status.contains("a digest awaits resending"), "{status}");
+
+    let resent = stdout(&feed_digest(&config, &["send"], &[]));
+    assert!(resent.contains("alice@example.org: resent"), "{resent}");
+    let again = stdout(&feed_digest(&config, &["send"], &[]));
+    assert!(again.contains("nothing pending"), "{again}");
+
+    let all = smtp.messages();
+    assert_eq!(all.len(), 2, "exactly one resend, nothing else");
+    assert_eq!(all[0].data, all[1].data, "the resend is the very same message");
+    let mail = decode(&all[1].data);
+    assert!(mail.message_id.starts_with("digest."), "{}", mail.message_id);
+    assert!(mail.text.contains("朝鲜"), "Chinese survives: {}", mail.text);
+}
+
+#[test]
+fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+
+    // The daemon was down for three days: three 07:00 slots were missed.
+    {
+        let store = Store::open(&dir.path().join("state")).expect("open store");
+        let mut state = store
+            .ensure_subscriber("alice@example.org", Utc::now())
+            .expect("state");
+        state.added_at = Utc::now() - chrono::Duration::days(3);
+        state.last_slot = Some(state.added_at);
+        store
+            .put_subscriber_state("alice@example.org", &state)
+            .expect("write state");
+    }
+
+    let socket_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let daemon = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).expect("a notification arrives");
+    assert_eq!(
+        buf[..n].trim_ascii(),
+        b"READY=1",
+        "READY comes first, once the store is open"
+    );
+
+    let messages = smtp.wait_for(1, Duration::from_secs(30));
+    assert_eq!(messages.len(), 1, "one catch-up digest");
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = daemon.wait_with_output().expect("daemon exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit status {:?}\n{stderr}",
+        output.status
+    );
+    let mut saw_stopping = false;
+    notify.set_nonblocking(true).expect("nonblocking");
+    while let Ok(n) = notify.recv(&mut buf) {
+        saw_stopping |= buf[..n].trim_ascii() == b"STOPPING=1";
+    }
+    assert!(saw_stopping, "STOPPING=1 is sent on SIGTERM");
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "three missed slots make one digest, not three"
+    );
+}

@@ -1,0 +1,70 @@
+//! Real servers on loopback port 0 and helpers shared by the integration tests.
+
+pub mod http;
+pub mod smtp;
+
+use std::path::Path;
+
+use feed_digest::config::Config;
+
+/// Parses config text anchored in `dir`, panicking with the message on error.
+#[track_caller]
+pub fn config(text: &str, dir: &Path) -> Config {
+    match Config::parse(text, None, dir, &[]) {
+        Ok(config) => config,
+        Err(err) => panic!("test config is invalid: {err}\n---\n{text}"),
+    }
+}
+
+/// A decoded message as a reader's client would show it.
+pub struct Mail {
+    pub message_id: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+#[track_caller]
+pub fn decode(raw: &[u8]) -> Mail {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw)
+        .unwrap_or_else(|| panic!("unparsable message:\n{}", String::from_utf8_lossy(raw)));
+    Mail {
+        message_id: parsed.message_id().unwrap_or_default().to_owned(),
+        subject: parsed.subject().unwrap_or_default().to_owned(),
+        text: parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        raw: String::from_utf8_lossy(raw).into_owned(),
+    }
+}
+
+/// An RSS 2.0 document; items are `(guid, title, description, pubDate)`.
+pub fn rss(title: &str, items: &[(&str, &str, &str, Option<chrono::DateTime<chrono::Utc>>)]) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>{title}</title><link>https://example.cn/</link><description>d</description>\n"
+    );
+    for (guid, title, description, date) in items {
+        out.push_str(&format!(
+            "<item><title>{title}</title><link>https://example.cn/{guid}</link><guid isPermaLink=\"false\">{guid}</guid>{}<description><![CDATA[{description}]]></description></item>\n",
+            date.map(|d| format!("<pubDate>{}</pubDate>", d.to_rfc2822())).unwrap_or_default()
+        ));
+    }
+    out.push_str("</channel></rss>\n");
+    out
+}
+
+/// An Atom document; entries are `(id, title, summary, updated)`.
+pub fn atom(title: &str, entries: &[(&str, &str, &str, Option<chrono::DateTime<chrono::Utc>>)]) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>{title}</title><id>urn:test:{title}</id><updated>2026-01-01T00:00:00Z</updated>\n"
+    );
+    for (id, title, summary, date) in entries {
+        out.push_str(&format!(
+            "<entry><title>{title}</title><id>urn:test:{id}</id><link rel=\"alternate\" href=\"https://example.org/{id}\"/>{}<summary>{summary}</summary></entry>\n",
+            date.map(|d| format!("<updated>{}</updated>", d.to_rfc3339())).unwrap_or_default()
+        ));
+    }
+    out.push_str("</feed>\n");
+    out
+}
