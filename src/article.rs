@@ -55,16 +55,53 @@ impl std::fmt::Display for ArticleId {
     }
 }
 
-/// A link in a form that survives cosmetic changes: scheme and host lower-cased,
-/// default port and fragment dropped (the `url` crate does the first two).
+/// Query parameters that only track the reader, never name the article.
+fn is_tracking_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("utm_")
+        || matches!(
+            name.as_str(),
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "gbraid"
+                | "wbraid"
+                | "msclkid"
+                | "yclid"
+                | "igshid"
+                | "mc_cid"
+                | "mc_eid"
+                | "spm"
+                | "_hsenc"
+                | "_hsmi"
+                | "mkt_tok"
+                | "oly_anon_id"
+                | "oly_enc_id"
+                | "vero_id"
+        )
+}
+
+/// A link in a form that survives cosmetic changes: scheme and host lower-cased
+/// and the default port dropped (the `url` crate does these), the fragment and
+/// tracking parameters (`utm_*`, `fbclid`, `gclid`, `spm`, …) removed.
 pub fn canonical_link(link: &str) -> String {
-    match Url::parse(link.trim()) {
-        Ok(mut url) => {
-            url.set_fragment(None);
-            url.to_string()
+    let Ok(mut url) = Url::parse(link.trim()) else {
+        return link.trim().to_owned();
+    };
+    url.set_fragment(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| !is_tracking_parameter(name))
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
         }
-        Err(_) => link.trim().to_owned(),
     }
+    url.to_string()
 }
 
 /// One item as parsed from a feed, before it is stored.
@@ -92,6 +129,12 @@ pub struct Article {
     pub published: Option<DateTime<Utc>>,
     pub categories: Vec<String>,
     pub first_seen: DateTime<Utc>,
+    /// Other feeds that carried the same article (same canonical link).
+    #[serde(default)]
+    pub also_in: Vec<String>,
+    /// Subscribers it was queued for, so a copy from another feed is not queued twice.
+    #[serde(default)]
+    pub routed: Vec<String>,
 }
 
 impl Article {
@@ -139,6 +182,40 @@ mod tests {
         );
         let b = ArticleId::for_item("f", &item(None, Some("https://example.org/x"), "B"), false);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn canonical_links() {
+        let cases = [
+            ("HTTPS://Example.ORG:443/a/b#frag", "https://example.org/a/b"),
+            ("http://example.org:80/x", "http://example.org/x"),
+            ("http://example.org:8080/x", "http://example.org:8080/x"),
+            (
+                "https://example.org/x?utm_source=rss&utm_medium=feed",
+                "https://example.org/x",
+            ),
+            (
+                "https://example.org/x?id=7&fbclid=abc&gclid=def",
+                "https://example.org/x?id=7",
+            ),
+            (
+                "https://example.cn/n?spm=a2c4&id=%E6%9C%9D",
+                "https://example.cn/n?id=%E6%9C%9D",
+            ),
+            (
+                "https://example.org/x?UTM_Campaign=a&page=2#c",
+                "https://example.org/x?page=2",
+            ),
+            (
+                "https://例子.中国/新闻",
+                "https://xn--fsqu00a.xn--fiqs8s/%E6%96%B0%E9%97%BB",
+            ),
+            ("  https://example.org/x  ", "https://example.org/x"),
+            ("not a url", "not a url"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(canonical_link(input), expected, "{input}");
+        }
     }
 
     #[test]

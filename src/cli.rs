@@ -54,11 +54,33 @@ enum Command {
     Check,
     /// Show feeds and subscribers as the store knows them.
     Status,
+    /// Check, back up or restore the store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Run poll and send on the bundled sample feeds, delivering into files.
     Demo {
         /// Where to put the sample feeds, the store and the mail.
         #[arg(long, short, default_value = "demo-output")]
         output: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Verify that every record decodes and the store's invariants hold.
+    Check,
+    /// Write every record as JSON lines (a readable backup).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Restore an export into an empty store.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -123,6 +145,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config)?;
             status(&config, &store)
         }
+        Command::Store { command } => store_command(&config, command).await,
         Command::Demo { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -189,17 +212,21 @@ async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
             Ok(FeedOutcome::Fetched {
                 new_articles,
                 baseline,
+                held_back,
                 items,
             }) => {
-                let baseline_note = if *baseline > 0 {
-                    format!(" ({baseline} older ones recorded as seen on first poll)")
-                } else {
-                    String::new()
-                };
-                println!(
-                    "{}: {new_articles} new of {items} items{baseline_note}",
-                    report.name
-                );
+                let mut notes = String::new();
+                if *baseline > 0 {
+                    notes.push_str(&format!(
+                        " ({baseline} older ones recorded as seen on first poll)"
+                    ));
+                }
+                if *held_back > 0 {
+                    notes.push_str(&format!(
+                        " ({held_back} more held back for later polls: flood cap)"
+                    ));
+                }
+                println!("{}: {new_articles} new of {items} items{notes}", report.name);
             }
             Err(err) => {
                 failed += 1;
@@ -273,6 +300,63 @@ fn preview(config: &Config, store: &Store, email: &str, output: Option<&Path>) -
         None => print!("{html}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn store_command(config: &Config, command: StoreCommand) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
+    let store = Store::open(&config.state_dir)?;
+    match command {
+        StoreCommand::Check => {
+            let report = store.check()?;
+            println!(
+                "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers",
+                report.schema_version,
+                report.seen,
+                report.articles,
+                report.links,
+                report.pending,
+                report.outbox,
+                report.feeds,
+                report.subscribers
+            );
+            for problem in &report.problems {
+                println!("PROBLEM: {problem}");
+            }
+            if report.problems.is_empty() {
+                println!("store OK");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        StoreCommand::Export { output } => {
+            let count = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let count = store.export(&mut writer)?;
+                    std::io::Write::flush(&mut writer)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    count
+                }
+                None => store.export(&mut std::io::stdout().lock())?,
+            };
+            eprintln!("{count} records exported");
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Import { file } => {
+            let reader =
+                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let count = store
+                .import(&mut std::io::BufReader::new(reader))
+                .with_context(|| format!("cannot import {}", file.display()))?;
+            store.flush().await?;
+            println!("{count} records imported into {}", store.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn check(config: &Config) -> anyhow::Result<ExitCode> {
@@ -352,6 +436,12 @@ fn status(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
             println!("    last error:   {} ({err})", when(state.last_error_at));
         }
         println!("    items known:  {}", state.items_known);
+        if state.held_back > 0 {
+            println!(
+                "    held back:    {} new items wait for later polls (flood cap)",
+                state.held_back
+            );
+        }
     }
     println!("subscribers:");
     let now = Utc::now();
@@ -370,6 +460,11 @@ fn status(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
         println!("    next due:     {next}");
         if let Some(err) = &state.last_error {
             println!("    last failure: {} ({err})", when(state.last_attempt));
+            println!(
+                "    retry:        after {} ({} failed attempts; `feed-digest send` tries now)",
+                when(state.retry_at()),
+                state.failures
+            );
         }
         if store.outbox(&email)?.is_some() {
             println!("    outbox:       a digest awaits resending");

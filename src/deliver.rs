@@ -91,13 +91,28 @@ pub fn prepare(
     }
     // Oldest first, so a backlog drains in order and nothing waits forever.
     articles.sort_by_key(Article::time);
-    let held_back = articles.len().saturating_sub(config.digest.max_items);
-    articles.truncate(config.digest.max_items);
+    let held_back = articles.len().saturating_sub(subscriber.max_items);
+    articles.truncate(subscriber.max_items);
     if articles.is_empty() {
         return Ok(None);
     }
     let feed_names = feed_names(config, store);
-    let model = digest::build(config, subscriber, &articles, &feed_names, held_back, now);
+    let mut model = digest::build(config, subscriber, &articles, &feed_names, held_back, now);
+    // Feeds in this digest whose last poll hit the flood cap.
+    for feed in &config.feeds {
+        let held = store
+            .feed_state(&feed.key)
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.held_back);
+        if held > 0 && articles.iter().any(|a| a.feed_key == feed.key) {
+            let name = feed_names
+                .get(&feed.key)
+                .cloned()
+                .unwrap_or_else(|| feed.key.clone());
+            model.flood_held.push((name, held));
+        }
+    }
     let rendered = render(&model).map_err(|source| DeliverError::Render {
         email: email.clone(),
         source,
@@ -206,8 +221,15 @@ fn record_failure(
     let mut state = store.ensure_subscriber(email, now)?;
     state.last_attempt = Some(now);
     state.last_error = Some(error.to_string());
+    state.failures = state.failures.saturating_add(1);
     store.put_subscriber_state(email, &state)?;
-    tracing::warn!(message_id = %entry.message_id, error = %error, "digest not sent");
+    tracing::warn!(
+        message_id = %entry.message_id,
+        error = %error,
+        failures = state.failures,
+        retry_at = ?state.retry_at(),
+        "digest not sent; its articles stay pending"
+    );
     Ok(())
 }
 

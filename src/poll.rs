@@ -42,6 +42,8 @@ pub enum FeedOutcome {
     Fetched {
         new_articles: usize,
         baseline: usize,
+        /// New items over `max_new_per_poll`, left for the next poll.
+        held_back: usize,
         items: usize,
     },
 }
@@ -153,22 +155,28 @@ async fn poll_one(
     };
     let first_poll = !state.baselined;
     let batch: IngestBatch =
-        ingest::plan(config, feed, &parsed, first_poll, now, |id| store.is_seen(id)).map_err(store_error)?;
+        ingest::plan(config, feed, &parsed, first_poll, now, store).map_err(store_error)?;
     let new_articles = batch.deliver.len();
     let baseline = batch.baseline.len();
+    let held_back = batch.held_back;
     state.title = parsed.title.clone().or(state.title);
     state.etag = validators.etag;
     state.last_modified = validators.last_modified;
     state.last_success = Some(now);
     state.last_error = None;
     state.baselined = true;
-    state.items_known += (new_articles + baseline) as u64;
+    state.held_back = held_back as u64;
+    state.items_known += (new_articles + baseline + batch.churned.len() + batch.cross_feed.len()) as u64;
+    if held_back > 0 {
+        tracing::warn!(feed = %feed.key, held_back, "flood cap: some new items wait for the next poll");
+    }
     store
         .ingest(&feed.key, &state, &batch, now)
         .map_err(store_error)?;
     Ok(FeedOutcome::Fetched {
         new_articles,
         baseline,
+        held_back,
         items: parsed.items.len(),
     })
 }

@@ -100,7 +100,10 @@ pub async fn run(
                 break;
             }
             match tick {
-                Tick::Poll => run_poll(&config, &store, &fetcher, &cancel).await,
+                Tick::Poll => {
+                    run_poll(&config, &store, &fetcher, &cancel).await;
+                    prune_if_due(&config, &store).await;
+                }
                 Tick::Digests => run_due_digests(&config, &store, &mailer, &cancel).await,
             }
         }
@@ -144,6 +147,41 @@ async fn run_poll(config: &Config, store: &Store, fetcher: &Fetcher, cancel: &Ca
             tracing::info!(feeds = reports.len(), failed, "poll done");
         }
         Err(err) => tracing::error!(error = %err, "poll could not be stored"),
+    }
+}
+
+/// Article bodies nobody has pending are kept this long (for "also in" and follow-ups).
+const KEEP_BODIES: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Once a day, forget what left its feed longer than `retention` ago.
+async fn prune_if_due(config: &Config, store: &Store) {
+    let now = Utc::now();
+    match store.last_prune() {
+        Ok(Some(last)) if now - last < chrono::TimeDelta::days(1) => return,
+        Ok(_) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the last prune time");
+            return;
+        }
+    }
+    let retention = chrono::TimeDelta::from_std(config.retention).unwrap_or(chrono::TimeDelta::MAX);
+    // A full scan of the store: off the async threads.
+    let pruning = store.clone();
+    let result = tokio::task::spawn_blocking(move || pruning.prune(now, retention, KEEP_BODIES)).await;
+    match result {
+        Ok(Ok(report)) => {
+            tracing::info!(
+                seen_removed = report.seen_removed,
+                bodies_removed = report.bodies_removed,
+                links_removed = report.links_removed,
+                "store pruned"
+            );
+            if let Err(err) = store.flush().await {
+                tracing::error!(error = %err, "cannot flush the store after pruning");
+            }
+        }
+        Ok(Err(err)) => tracing::error!(error = %err, "pruning failed"),
+        Err(err) => tracing::error!(error = %err, "pruning task failed"),
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub poll: PollSchedule,
     pub first_poll_window: FirstPollWindow,
+    /// At most this many new items per feed per poll, newest first.
+    pub max_new_per_poll: usize,
+    /// How long a seen id is kept after its item left the feed.
+    pub retention: Duration,
     pub delivery: Delivery,
     pub from: Mailbox,
     pub digest: DigestSettings,
@@ -131,6 +135,8 @@ pub struct Subscriber {
     pub topics: Option<Vec<String>>,
     /// `None`: every feed. Otherwise feed keys.
     pub feeds: Option<Vec<String>>,
+    /// At most this many articles per digest.
+    pub max_items: usize,
 }
 
 impl Subscriber {

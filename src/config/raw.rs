@@ -11,6 +11,8 @@ pub struct RawConfig {
     pub state_dir: Option<String>,
     pub poll: Option<String>,
     pub first_poll_window: Option<String>,
+    pub max_new_per_poll: Option<usize>,
+    pub retention: Option<String>,
     pub smtp: Option<RawSmtp>,
     pub delivery: Option<RawDelivery>,
     pub digest: Option<RawDigest>,
@@ -88,4 +90,5 @@ pub struct RawSubscriber {
     pub timezone: Option<String>,
     pub topics: Option<Vec<String>>,
     pub feeds: Option<Vec<String>>,
+    pub max_items: Option<usize>,
 }

@@ -177,16 +177,27 @@ impl Checker<'_> {
                 Duration::from_secs(24 * 3600),
             )),
         };
+        let max_new_per_poll = raw.max_new_per_poll.unwrap_or(50);
+        if max_new_per_poll == 0 {
+            self.problem(&[Seg::Key("max_new_per_poll")], None, "must be at least 1");
+        }
+        let retention = self.duration(
+            &[Seg::Key("retention")],
+            raw.retention.as_deref(),
+            Duration::from_secs(180 * 24 * 3600),
+        );
         let (delivery, from) = self.delivery(&raw);
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
         let feeds = self.feeds(&raw.feeds);
         let topics = self.topics(&raw.topics, &feeds);
-        let subscribers = self.subscribers(&raw.subscribers, &topics, &feeds);
+        let subscribers = self.subscribers(&raw.subscribers, &topics, &feeds, digest.max_items);
         Some(Config {
             state_dir,
             poll,
             first_poll_window,
+            max_new_per_poll: max_new_per_poll.max(1),
+            retention,
             delivery: delivery?,
             from,
             digest,
@@ -557,6 +568,7 @@ impl Checker<'_> {
         raw: &[RawSubscriber],
         topics: &[Topic],
         feeds: &[FeedConfig],
+        default_max_items: usize,
     ) -> Vec<Subscriber> {
         let mut subscribers: Vec<Subscriber> = Vec::new();
         for (i, sub) in raw.iter().enumerate() {
@@ -639,6 +651,10 @@ impl Checker<'_> {
                 }
                 keys
             });
+            let max_items = sub.max_items.unwrap_or(default_max_items);
+            if max_items == 0 {
+                self.problem(&at("max_items"), Some(label), "must be at least 1");
+            }
             // Every problem of this entry is reported before it is left out.
             let (Some(schedule), Some(timezone)) = (schedule, timezone) else {
                 continue;
@@ -649,6 +665,7 @@ impl Checker<'_> {
                 timezone,
                 topics: topic_filter,
                 feeds: feed_filter,
+                max_items: max_items.max(1),
             });
         }
         subscribers

@@ -26,6 +26,8 @@ pub struct Digest {
     pub sections: Vec<Section>,
     /// Pending articles left for the next digest (over `max_items`).
     pub held_back: usize,
+    /// Feeds whose last poll held new items back (flood cap), with how many.
+    pub flood_held: Vec<(String, u64)>,
     pub recipient: String,
     pub unsubscribe: Option<String>,
 }
@@ -43,6 +45,8 @@ pub struct Entry {
     /// Only http(s) links survive.
     pub link: Option<String>,
     pub source: String,
+    /// Other feeds that carried the same article.
+    pub also_in: Vec<String>,
     pub time_label: String,
     pub excerpt: String,
 }
@@ -107,6 +111,7 @@ pub fn build(
         },
         link: article.link.as_deref().and_then(safe_link),
         source: feed_name(&article.feed_key),
+        also_in: article.also_in.iter().map(|key| feed_name(key)).collect(),
         time_label: article
             .time()
             .with_timezone(&zone)
@@ -150,6 +155,7 @@ pub fn build(
         total,
         sections,
         held_back,
+        flood_held: Vec::new(),
         recipient: subscriber.mailbox.email.to_string(),
         unsubscribe: config.digest.unsubscribe.as_ref().map(Url::to_string),
     }

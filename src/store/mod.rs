@@ -1,14 +1,25 @@
 //! The embedded store (sled 0.34): seen ids, feed state, pending articles per
 //! subscriber, and a per-subscriber outbox.
 //!
-//! Trees and key layouts are defined here and nowhere else. Every method that a
-//! crash must not undo ends in [`Store::flush`], called by the caller at the
-//! commit point. Invariants:
-//! - an id in `seen` is never removed while the program runs (tombstones);
-//! - an id in `pending` for a subscriber has its body in `articles`;
+//! Trees and key layouts are defined here and nowhere else:
+//! - `seen`: article id (32 hex) → [`SeenRecord`] (17 bytes);
+//! - `articles`: article id → [`Article`] (JSON), kept while pending and a while after;
+//! - `links`: canonical link → article id (32 hex) + feed key, for GUID churn
+//!   and the same article in two feeds;
+//! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
+//! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
+//! - the default tree: `schema_version`, `last_prune`.
+//!
+//! A crash must not undo what a caller committed: callers call [`Store::flush`]
+//! at each commit point. Invariants ([`Store::check`] verifies them):
+//! - an id leaves `seen` only by pruning, `retention` after it left its feed;
+//! - an id in `pending` has its body in `articles`;
 //! - `pending` entries leave only in [`Store::commit_sent`], together with the
 //!   outbox entry whose message the server accepted.
 
+mod ingest;
+mod maintenance;
+mod migrate;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -22,8 +33,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::article::{Article, ArticleId};
 pub use records::{FeedState, OutboxEntry, SeenRecord, SubscriberState};
 
+/// The default tree's key of the last background prune.
+const LAST_PRUNE_KEY: &[u8] = b"last_prune";
+
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -70,15 +84,8 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-/// New articles of one poll of one feed, with the subscribers each goes to.
-#[derive(Debug, Default)]
-pub struct IngestBatch {
-    pub deliver: Vec<(Article, Vec<String>)>,
-    /// Recorded as seen but not delivered (first-poll baseline).
-    pub baseline: Vec<(ArticleId, DateTime<Utc>)>,
-    /// Already known ids still in the feed: their `last_seen` moves on.
-    pub still_present: Vec<ArticleId>,
-}
+pub use ingest::{CrossFeed, IngestBatch, NewArticle};
+pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
 
 #[derive(Clone)]
 pub struct Store {
@@ -90,6 +97,7 @@ pub struct Store {
     subscribers: sled::Tree,
     pending: sled::Tree,
     outbox: sled::Tree,
+    links: sled::Tree,
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -101,6 +109,51 @@ fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> 
         tree,
         key: String::from_utf8_lossy(key).into_owned(),
         message: err.to_string(),
+    })
+}
+
+fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
+    SeenRecord::from_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
+        tree: "seen",
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: format!("{} bytes, expected {}", bytes.len(), SeenRecord::ENCODED_LEN),
+    })
+}
+
+/// Who owns a canonical link: the article id, its feed, and whether its body is still stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOwner {
+    pub id: ArticleId,
+    pub feed_key: String,
+    pub has_body: bool,
+}
+
+/// `links` values: the 32-hex article id, then the feed key.
+fn encode_link(id: &ArticleId, feed_key: &str) -> Vec<u8> {
+    let mut value = id.as_str().as_bytes().to_vec();
+    value.extend_from_slice(feed_key.as_bytes());
+    value
+}
+
+fn decode_link(key: &[u8], bytes: &[u8]) -> Result<LinkOwner, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        tree: "links",
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: "not an article id and a feed key".to_owned(),
+    };
+    let (id, feed) = (
+        bytes.get(..32).ok_or_else(corrupt)?,
+        bytes.get(32..).ok_or_else(corrupt)?,
+    );
+    let id = std::str::from_utf8(id)
+        .ok()
+        .and_then(ArticleId::from_stored)
+        .ok_or_else(corrupt)?;
+    let feed_key = String::from_utf8(feed.to_vec()).map_err(|_| corrupt())?;
+    Ok(LinkOwner {
+        id,
+        feed_key,
+        has_body: false,
     })
 }
 
@@ -141,38 +194,42 @@ impl Store {
                     source,
                 },
             })?;
-        match db.get(SCHEMA_KEY)? {
-            None => {
-                db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        tree: "default",
-                        key: "schema_version".to_owned(),
-                        message: "not a 4-byte version".to_owned(),
-                    })?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew {
-                        path,
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                // Versions below SCHEMA_VERSION would be migrated here; there are none yet.
-            }
+        let found = match db.get(SCHEMA_KEY)? {
+            // A new store, or one from before versions were written.
+            None if db.tree_names().len() <= 1 => SCHEMA_VERSION,
+            None => 1,
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "default",
+                    key: "schema_version".to_owned(),
+                    message: "not a 4-byte version".to_owned(),
+                })?,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
-        Ok(Store {
+        let store = Store {
             seen: db.open_tree("seen")?,
             articles: db.open_tree("articles")?,
             feeds: db.open_tree("feeds")?,
             subscribers: db.open_tree("subscribers")?,
             pending: db.open_tree("pending")?,
             outbox: db.open_tree("outbox")?,
+            links: db.open_tree("links")?,
             db,
             path,
-        })
+        };
+        if found < SCHEMA_VERSION {
+            migrate::upgrade(&store, found)?;
+        }
+        store.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+        store.db.flush()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -189,6 +246,23 @@ impl Store {
         Ok(self.seen.contains_key(id.as_str())?)
     }
 
+    pub fn seen(&self, id: &ArticleId) -> Result<Option<SeenRecord>, StoreError> {
+        self.seen
+            .get(id.as_str())?
+            .map(|bytes| seen_record(id.as_str().as_bytes(), &bytes))
+            .transpose()
+    }
+
+    /// The article that already owns `canonical_link`, and its feed.
+    pub fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, StoreError> {
+        let Some(bytes) = self.links.get(canonical_link)? else {
+            return Ok(None);
+        };
+        let owner = decode_link(canonical_link.as_bytes(), &bytes)?;
+        let has_body = self.articles.contains_key(owner.id.as_str())?;
+        Ok(Some(LinkOwner { has_body, ..owner }))
+    }
+
     pub fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
         self.feeds
             .get(feed_key)?
@@ -198,75 +272,6 @@ impl Store {
 
     pub fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
         self.feeds.insert(feed_key, encode(state)?)?;
-        Ok(())
-    }
-
-    /// Records one poll of one feed atomically: new articles and their pending
-    /// entries, baseline ids, last-seen times and the feed's new state.
-    pub fn ingest(
-        &self,
-        feed_key: &str,
-        state: &FeedState,
-        batch: &IngestBatch,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // Serialise outside the closure: sled may run it more than once.
-        let mut seen_rows = Vec::new();
-        let mut article_rows = Vec::new();
-        let mut pending_rows = Vec::new();
-        for (article, emails) in &batch.deliver {
-            let record = SeenRecord {
-                feed_key: feed_key.to_owned(),
-                first_seen: now,
-                last_seen: now,
-                delivered: true,
-            };
-            seen_rows.push((article.id.as_str().to_owned(), encode(&record)?));
-            // The body is needed only while someone has the article pending.
-            if !emails.is_empty() {
-                article_rows.push((article.id.as_str().to_owned(), encode(article)?));
-            }
-            for email in emails {
-                pending_rows.push((pending_key(email, &article.id), encode(&now)?));
-            }
-        }
-        for (id, _published) in &batch.baseline {
-            let record = SeenRecord {
-                feed_key: feed_key.to_owned(),
-                first_seen: now,
-                last_seen: now,
-                delivered: false,
-            };
-            seen_rows.push((id.as_str().to_owned(), encode(&record)?));
-        }
-        let still_present: Vec<String> = batch
-            .still_present
-            .iter()
-            .map(|id| id.as_str().to_owned())
-            .collect();
-        let state_row = encode(state)?;
-        (&self.seen, &self.articles, &self.pending, &self.feeds).transaction(
-            |(seen, articles, pending, feeds)| {
-                for (key, value) in &seen_rows {
-                    seen.insert(key.as_bytes(), value.as_slice())?;
-                }
-                for (key, value) in &article_rows {
-                    articles.insert(key.as_bytes(), value.as_slice())?;
-                }
-                for (key, value) in &pending_rows {
-                    pending.insert(key.as_slice(), value.as_slice())?;
-                }
-                for key in &still_present {
-                    if let Some(bytes) = seen.get(key.as_bytes())? {
-                        let mut record: SeenRecord = decode("seen", key.as_bytes(), &bytes).map_err(abort)?;
-                        record.last_seen = now;
-                        seen.insert(key.as_bytes(), encode(&record).map_err(abort)?)?;
-                    }
-                }
-                feeds.insert(feed_key.as_bytes(), state_row.as_slice())?;
-                Ok(())
-            },
-        )?;
         Ok(())
     }
 
@@ -288,6 +293,7 @@ impl Store {
             last_sent: None,
             last_attempt: None,
             last_error: None,
+            failures: 0,
         };
         self.put_subscriber_state(email, &state)?;
         Ok(state)
@@ -361,6 +367,7 @@ impl Store {
         state.last_slot = Some(now);
         state.last_attempt = Some(now);
         state.last_error = None;
+        state.failures = 0;
         let state_row = encode(&state)?;
         let pending_keys: Vec<Vec<u8>> = entry
             .article_ids

@@ -1,19 +1,46 @@
-//! What the store holds, as serde records (JSON in sled, readable in exports).
+//! What the store holds. Records are JSON in sled (readable in exports),
+//! except the seen ids, which are many and get a fixed 17-byte encoding.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::article::ArticleId;
 
-/// Every article id ever seen. Kept after the item leaves its feed (a tombstone),
-/// so an item that comes back is never new again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every article id ever seen. Kept while its item is in the feed and for the
+/// retention period after it left (a tombstone), so it never comes back as new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenRecord {
-    pub feed_key: String,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// False for items recorded by the first-poll baseline and never delivered.
+    /// False for ids recorded without delivery: the first-poll baseline, GUID
+    /// churn, copies of an article from a second feed.
     pub delivered: bool,
+}
+
+impl SeenRecord {
+    pub const ENCODED_LEN: usize = 17;
+
+    /// `first_seen` and `last_seen` as big-endian Unix seconds, then a flag byte.
+    pub fn to_bytes(self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..8].copy_from_slice(&self.first_seen.timestamp().to_be_bytes());
+        out[8..16].copy_from_slice(&self.last_seen.timestamp().to_be_bytes());
+        out[16] = u8::from(self.delivered);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<SeenRecord> {
+        let bytes: &[u8; Self::ENCODED_LEN] = bytes.try_into().ok()?;
+        let seconds = |range: std::ops::Range<usize>| {
+            let raw: [u8; 8] = bytes[range].try_into().ok()?;
+            DateTime::from_timestamp(i64::from_be_bytes(raw), 0)
+        };
+        Some(SeenRecord {
+            first_seen: seconds(0..8)?,
+            last_seen: seconds(8..16)?,
+            delivered: bytes[16] == 1,
+        })
+    }
 }
 
 /// Per-feed fetch state. Validators are kept exactly as the server sent them.
@@ -28,6 +55,9 @@ pub struct FeedState {
     pub items_known: u64,
     /// Set by the first successful poll; before it, every item is baseline.
     pub baselined: bool,
+    /// New items the last poll left for later polls (over `max_new_per_poll`).
+    #[serde(default)]
+    pub held_back: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +70,9 @@ pub struct SubscriberState {
     pub last_sent: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Failed attempts since the last success; drives the retry backoff.
+    #[serde(default)]
+    pub failures: u32,
 }
 
 impl SubscriberState {
@@ -48,11 +81,19 @@ impl SubscriberState {
         self.last_slot.unwrap_or(self.added_at)
     }
 
-    /// After a failed send, the daemon waits this long before trying again.
-    pub const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+    /// When the daemon may try again after failures: 5 minutes, doubling per
+    /// failure, at most 6 hours. `feed-digest send` ignores it.
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        if self.failures == 0 {
+            return None;
+        }
+        let minutes = (5i64 << self.failures.saturating_sub(1).min(10)).min(6 * 60);
+        self.last_attempt
+            .map(|at| at + chrono::TimeDelta::minutes(minutes))
+    }
 
     pub fn in_retry_backoff(&self, now: DateTime<Utc>) -> bool {
-        self.last_error.is_some() && self.last_attempt.is_some_and(|at| now < at + Self::RETRY_AFTER)
+        self.retry_at().is_some_and(|at| now < at)
     }
 }
 
@@ -67,4 +108,42 @@ pub struct OutboxEntry {
     pub message: String,
     /// The HTML part, for the file transport's `.html` copy.
     pub html: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_record_round_trips_in_17_bytes() {
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let record = SeenRecord {
+            first_seen: at(1_795_000_000),
+            last_seen: at(1_795_086_400),
+            delivered: true,
+        };
+        assert_eq!(SeenRecord::from_bytes(&record.to_bytes()), Some(record));
+        assert_eq!(SeenRecord::from_bytes(b"{\"json\":1}"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let at = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        let mut state = SubscriberState {
+            added_at: at,
+            last_slot: None,
+            last_sent: None,
+            last_attempt: Some(at),
+            last_error: Some("451".to_owned()),
+            failures: 0,
+        };
+        assert_eq!(state.retry_at(), None);
+        let waits: Vec<i64> = (1..=9)
+            .map(|n| {
+                state.failures = n;
+                state.retry_at().map_or(0, |t| (t - at).num_minutes())
+            })
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 360, 360]);
+    }
 }

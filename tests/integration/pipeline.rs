@@ -118,6 +118,7 @@ fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOut
     Ok(FeedOutcome::Fetched {
         new_articles,
         baseline,
+        held_back: 0,
         items,
     })
 }

@@ -1,0 +1,158 @@
+//! Writing one poll of one feed: every effect in a single sled transaction.
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+
+use super::{
+    FeedState, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, pending_key, seen_record,
+};
+use crate::article::{Article, ArticleId};
+
+/// A new article and the subscribers it goes to.
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    pub article: Article,
+    pub recipients: Vec<String>,
+    /// Its canonical link, indexed so churn and copies in other feeds are recognised.
+    pub canonical_link: Option<String>,
+}
+
+/// An item of this feed whose link another feed's article already has.
+#[derive(Debug, Clone)]
+pub struct CrossFeed {
+    pub id: ArticleId,
+    pub original: ArticleId,
+    pub feed_key: String,
+    pub recipients: Vec<String>,
+}
+
+/// What one poll of one feed changes, as planned by [`crate::ingest::plan`].
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub deliver: Vec<NewArticle>,
+    /// Recorded as seen, never delivered (first-poll baseline), with canonical links.
+    pub baseline: Vec<(ArticleId, Option<String>)>,
+    /// Known ids still in the feed: their `last_seen` moves on.
+    pub still_present: Vec<ArticleId>,
+    /// `(new id, article it repeats)`: the feed regenerated the GUID of a known link.
+    pub churned: Vec<(ArticleId, ArticleId)>,
+    pub cross_feed: Vec<CrossFeed>,
+    /// New items left for later polls by the flood cap.
+    pub held_back: usize,
+}
+
+impl Store {
+    /// Records one poll of one feed atomically: new articles with their pending
+    /// entries and links, baseline and churned ids, copies from this feed of
+    /// articles from other feeds, last-seen times and the feed's new state.
+    pub fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let seen_new = |delivered| {
+            SeenRecord {
+                first_seen: now,
+                last_seen: now,
+                delivered,
+            }
+            .to_bytes()
+        };
+        // Serialise outside the closure: sled may run it more than once.
+        let mut seen_rows: Vec<(String, [u8; SeenRecord::ENCODED_LEN])> = Vec::new();
+        let mut article_rows = Vec::new();
+        let mut pending_rows = Vec::new();
+        let mut link_rows = Vec::new();
+        let enqueued = encode(&now)?;
+        for new in &batch.deliver {
+            let id = &new.article.id;
+            seen_rows.push((id.as_str().to_owned(), seen_new(true)));
+            let mut article = new.article.clone();
+            article.routed.clone_from(&new.recipients);
+            article_rows.push((id.as_str().to_owned(), encode(&article)?));
+            for email in &new.recipients {
+                pending_rows.push(pending_key(email, id));
+            }
+            if let Some(link) = &new.canonical_link {
+                link_rows.push((link.clone(), encode_link(id, feed_key)));
+            }
+        }
+        for (id, link) in &batch.baseline {
+            seen_rows.push((id.as_str().to_owned(), seen_new(false)));
+            if let Some(link) = link {
+                link_rows.push((link.clone(), encode_link(id, feed_key)));
+            }
+        }
+        for (id, _) in &batch.churned {
+            seen_rows.push((id.as_str().to_owned(), seen_new(false)));
+        }
+        for copy in &batch.cross_feed {
+            seen_rows.push((copy.id.as_str().to_owned(), seen_new(false)));
+        }
+        let mut touched: Vec<String> = batch
+            .still_present
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        touched.extend(
+            batch
+                .churned
+                .iter()
+                .map(|(_, original)| original.as_str().to_owned()),
+        );
+        let state_row = encode(state)?;
+        (
+            &self.seen,
+            &self.articles,
+            &self.pending,
+            &self.feeds,
+            &self.links,
+        )
+            .transaction(|(seen, articles, pending, feeds, links)| {
+                for (key, value) in &seen_rows {
+                    seen.insert(key.as_bytes(), value.as_slice())?;
+                }
+                for (key, value) in &article_rows {
+                    articles.insert(key.as_bytes(), value.as_slice())?;
+                }
+                for key in &pending_rows {
+                    pending.insert(key.as_slice(), enqueued.as_slice())?;
+                }
+                for (key, value) in &link_rows {
+                    links.insert(key.as_bytes(), value.as_slice())?;
+                }
+                for key in &touched {
+                    if let Some(bytes) = seen.get(key.as_bytes())? {
+                        let mut record = seen_record(key.as_bytes(), &bytes).map_err(abort)?;
+                        record.last_seen = now;
+                        seen.insert(key.as_bytes(), record.to_bytes().as_slice())?;
+                    }
+                }
+                for copy in &batch.cross_feed {
+                    let key = copy.original.as_str().as_bytes();
+                    let Some(bytes) = articles.get(key)? else { continue };
+                    let mut article: Article = decode("articles", key, &bytes).map_err(abort)?;
+                    if article.feed_key != copy.feed_key && !article.also_in.contains(&copy.feed_key) {
+                        article.also_in.push(copy.feed_key.clone());
+                    }
+                    for email in &copy.recipients {
+                        if !article.routed.contains(email) {
+                            article.routed.push(email.clone());
+                            pending.insert(pending_key(email, &copy.original), enqueued.as_slice())?;
+                        }
+                    }
+                    articles.insert(key, encode(&article).map_err(abort)?)?;
+                    if let Some(bytes) = seen.get(key)? {
+                        let mut record = seen_record(key, &bytes).map_err(abort)?;
+                        record.last_seen = now;
+                        seen.insert(key, record.to_bytes().as_slice())?;
+                    }
+                }
+                feeds.insert(feed_key.as_bytes(), state_row.as_slice())?;
+                Ok(())
+            })?;
+        Ok(())
+    }
+}
