@@ -86,7 +86,7 @@ pub fn plan<K: Known>(
         if let Some(link) = link.as_ref().filter(|_| !repeats)
             && let Some(owner) = known.link_owner(link)?
         {
-            if owner.feed_key == feed.key {
+            if owner.is_from(&feed.key) {
                 // The publisher regenerated the GUID of an article we know.
                 batch.churned.push((id, owner.id));
                 continue;

@@ -6,8 +6,9 @@ use feed_rs::model::{Entry, Text};
 use crate::article::Item;
 use crate::text;
 
-/// How much item text we keep: enough for any excerpt and for topic matching.
-const MAX_TEXT_CHARS: usize = 4000;
+/// How much item text we keep: enough for any excerpt (at most 1000 characters)
+/// and for topic matching, without storing whole articles (docs/benchmarks.md).
+const MAX_TEXT_CHARS: usize = 1500;
 
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {

@@ -393,8 +393,8 @@ impl Checker<'_> {
             .or_else(|| from.name.clone())
             .unwrap_or_else(|| "Feed Digest".to_owned());
         let excerpt_chars = digest.and_then(|d| d.excerpt_chars).unwrap_or(240);
-        if !(20..=5000).contains(&excerpt_chars) {
-            self.problem(&key("excerpt_chars"), None, "must be between 20 and 5000");
+        if !(20..=1000).contains(&excerpt_chars) {
+            self.problem(&key("excerpt_chars"), None, "must be between 20 and 1000");
         }
         let max_items = digest.and_then(|d| d.max_items).unwrap_or(100);
         if max_items == 0 {

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 
 use super::{
-    FeedState, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, pending_key, seen_record,
+    FeedState, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, link_key, pending_key,
+    seen_record,
 };
 use crate::article::{Article, ArticleId};
 
@@ -76,13 +77,13 @@ impl Store {
                 pending_rows.push(pending_key(email, id));
             }
             if let Some(link) = &new.canonical_link {
-                link_rows.push((link.clone(), encode_link(id, feed_key)));
+                link_rows.push((link_key(link), encode_link(id, feed_key)));
             }
         }
         for (id, link) in &batch.baseline {
             seen_rows.push((id.as_str().to_owned(), seen_new(false)));
             if let Some(link) = link {
-                link_rows.push((link.clone(), encode_link(id, feed_key)));
+                link_rows.push((link_key(link), encode_link(id, feed_key)));
             }
         }
         for (id, _) in &batch.churned {
@@ -121,7 +122,7 @@ impl Store {
                     pending.insert(key.as_slice(), enqueued.as_slice())?;
                 }
                 for (key, value) in &link_rows {
-                    links.insert(key.as_bytes(), value.as_slice())?;
+                    links.insert(key.as_slice(), value.as_slice())?;
                 }
                 for key in &touched {
                     if let Some(bytes) = seen.get(key.as_bytes())? {

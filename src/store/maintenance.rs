@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, SeenRecord, Store, StoreError,
-    SubscriberState, decode, decode_link, encode, encode_link, seen_record,
+    SubscriberState, decode, decode_link, encode, hex, seen_record, unhex,
 };
 use crate::article::{Article, ArticleId};
 
@@ -42,10 +42,11 @@ pub struct ExportedRecord {
     pub value: Value,
 }
 
+/// A `links` value as exported: the article id and the 16-hex feed tag.
 #[derive(Serialize, Deserialize)]
 struct LinkValue {
     id: ArticleId,
-    feed: String,
+    feed_tag: String,
 }
 
 const TREES: [&str; 8] = [
@@ -236,14 +237,13 @@ impl Store {
         for row in self.links.iter() {
             let (key, bytes) = row?;
             let owner = decode_link(&key, &bytes)?;
-            write(
-                "links",
-                &key,
-                serde_json::to_value(LinkValue {
-                    id: owner.id,
-                    feed: owner.feed_key,
-                })?,
-            )?;
+            let feed_tag = String::from_utf8_lossy(&bytes[32..]).into_owned();
+            // Link keys are hashes: hex keeps the export readable text.
+            let value = serde_json::to_value(LinkValue {
+                id: owner.id,
+                feed_tag,
+            })?;
+            write("links", hex(&key).as_bytes(), value)?;
         }
         for (name, tree) in [
             ("articles", &self.articles),
@@ -313,7 +313,11 @@ impl Store {
                 }
                 "links" => {
                     let link: LinkValue = serde_json::from_value(record.value).map_err(bad)?;
-                    self.links.insert(key, encode_link(&link.id, &link.feed))?;
+                    let key = unhex(&record.key)
+                        .ok_or_else(|| invalid(number, "link key is not hex".to_owned()))?;
+                    let mut value = link.id.as_str().as_bytes().to_vec();
+                    value.extend_from_slice(link.feed_tag.as_bytes());
+                    self.links.insert(key, value)?;
                 }
                 "pending" => {
                     let key: Vec<u8> = key.iter().map(|b| if *b == b'/' { 0 } else { *b }).collect();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Store, StoreError, decode, encode, encode_link, seen_record};
+use super::{Store, StoreError, decode, encode, encode_link, link_key, seen_record};
 use crate::article::{Article, canonical_link};
 
 /// Brings a store of schema `from` up to [`super::SCHEMA_VERSION`].
@@ -54,9 +54,10 @@ fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
         }
         store.articles.insert(&key, encode(&article)?)?;
         if let Some(link) = &article.link {
-            store
-                .links
-                .insert(canonical_link(link), encode_link(&article.id, &article.feed_key))?;
+            store.links.insert(
+                link_key(&canonical_link(link)),
+                encode_link(&article.id, &article.feed_key),
+            )?;
         }
     }
     Ok(())

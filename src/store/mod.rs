@@ -4,7 +4,7 @@
 //! Trees and key layouts are defined here and nowhere else:
 //! - `seen`: article id (32 hex) → [`SeenRecord`] (17 bytes);
 //! - `articles`: article id → [`Article`] (JSON), kept while pending and a while after;
-//! - `links`: canonical link → article id (32 hex) + feed key, for GUID churn
+//! - `links`: SHA-256 prefix of a canonical link → article id (32 hex) + feed tag, for GUID churn
 //!   and the same article in two feeds;
 //! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
@@ -120,41 +120,80 @@ fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
     })
 }
 
-/// Who owns a canonical link: the article id, its feed, and whether its body is still stored.
+/// Who owns a canonical link: the article id, a tag of its feed, and whether
+/// its body is still stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkOwner {
     pub id: ArticleId,
-    pub feed_key: String,
+    feed_tag: String,
     pub has_body: bool,
 }
 
-/// `links` values: the 32-hex article id, then the feed key.
+impl LinkOwner {
+    pub fn is_from(&self, feed_key: &str) -> bool {
+        self.feed_tag == feed_tag(feed_key)
+    }
+}
+
+fn sha256_prefix(text: &str, bytes: usize) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())[..bytes].to_vec()
+}
+
+/// `links` keys: 16 bytes of SHA-256 of the canonical link (links are long;
+/// there are as many as seen ids).
+fn link_key(canonical_link: &str) -> Vec<u8> {
+    sha256_prefix(canonical_link, 16)
+}
+
+/// 16 hex characters naming a feed, enough to tell feeds apart.
+fn feed_tag(feed_key: &str) -> String {
+    sha256_prefix(feed_key, 8)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `links` values: the 32-hex article id, then the 16-hex feed tag.
 fn encode_link(id: &ArticleId, feed_key: &str) -> Vec<u8> {
     let mut value = id.as_str().as_bytes().to_vec();
-    value.extend_from_slice(feed_key.as_bytes());
+    value.extend_from_slice(feed_tag(feed_key).as_bytes());
     value
 }
 
 fn decode_link(key: &[u8], bytes: &[u8]) -> Result<LinkOwner, StoreError> {
     let corrupt = || StoreError::Corrupt {
         tree: "links",
-        key: String::from_utf8_lossy(key).into_owned(),
-        message: "not an article id and a feed key".to_owned(),
+        key: hex(key),
+        message: "not an article id and a feed tag".to_owned(),
     };
-    let (id, feed) = (
-        bytes.get(..32).ok_or_else(corrupt)?,
-        bytes.get(32..).ok_or_else(corrupt)?,
-    );
-    let id = std::str::from_utf8(id)
-        .ok()
-        .and_then(ArticleId::from_stored)
-        .ok_or_else(corrupt)?;
-    let feed_key = String::from_utf8(feed.to_vec()).map_err(|_| corrupt())?;
+    if bytes.len() != 48 {
+        return Err(corrupt());
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| corrupt())?;
+    let id = ArticleId::from_stored(&text[..32]).ok_or_else(corrupt)?;
     Ok(LinkOwner {
         id,
-        feed_key,
+        feed_tag: text[32..].to_owned(),
         has_body: false,
     })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
 }
 
 /// `email \0 article_id`: one subscriber's pending entries share a prefix.
@@ -255,10 +294,11 @@ impl Store {
 
     /// The article that already owns `canonical_link`, and its feed.
     pub fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, StoreError> {
-        let Some(bytes) = self.links.get(canonical_link)? else {
+        let key = link_key(canonical_link);
+        let Some(bytes) = self.links.get(&key)? else {
             return Ok(None);
         };
-        let owner = decode_link(canonical_link.as_bytes(), &bytes)?;
+        let owner = decode_link(&key, &bytes)?;
         let has_body = self.articles.contains_key(owner.id.as_str())?;
         Ok(Some(LinkOwner { has_body, ..owner }))
     }
@@ -390,6 +430,17 @@ impl Store {
         let mut state = self.ensure_subscriber(email, now)?;
         state.last_slot = Some(now);
         self.put_subscriber_state(email, &state)
+    }
+
+    /// Makes everything written so far durable, from synchronous code.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database files take on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
     }
 
     /// Number of seen ids, for status.

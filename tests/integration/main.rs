@@ -4,4 +4,5 @@
 mod config_errors;
 mod pipeline;
 mod process;
+mod promises;
 mod support;

@@ -19,6 +19,8 @@ pub struct Received {
 struct State {
     messages: Vec<Received>,
     refuse: bool,
+    /// Recipients answered with 550 at RCPT (a permanent, per-recipient failure).
+    unknown_recipients: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -57,6 +59,15 @@ impl SmtpServer {
         self.shared.lock().refuse = refuse;
     }
 
+    /// From now on, answer RCPT for `email` with `550 Mailbox unavailable`.
+    pub fn reject_recipient(&self, email: &str, reject: bool) {
+        let mut state = self.shared.lock();
+        state.unknown_recipients.retain(|e| e != email);
+        if reject {
+            state.unknown_recipients.push(email.to_owned());
+        }
+    }
+
     pub fn messages(&self) -> Vec<Received> {
         self.shared.lock().messages.clone()
     }
@@ -90,6 +101,13 @@ struct Session {
 }
 
 impl Handler for Session {
+    fn rcpt(&mut self, to: &str) -> Response {
+        if self.shared.lock().unknown_recipients.iter().any(|e| e == to) {
+            return response::NO_MAILBOX;
+        }
+        response::OK
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.to = to.to_vec();
         self.data.clear();

@@ -1,0 +1,248 @@
+//! Store benchmark: ingest throughput through dedup and enqueue, lookup cost
+//! with many seen ids, size on disk, and a churn simulation proving that
+//! pruning keeps the store bounded. Run in release:
+//!
+//! ```sh
+//! cargo bench --bench store                          # 1M ids, short churn
+//! cargo bench --bench store -- --ids 200000 --churn-days 60
+//! ```
+//!
+//! Figures are printed; docs/benchmarks.md records them.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, TimeDelta, Utc};
+
+use feed_digest::article::Item;
+use feed_digest::config::Config;
+use feed_digest::ingest;
+use feed_digest::parse::ParsedFeed;
+use feed_digest::store::{FeedState, Store};
+
+struct Args {
+    ids: usize,
+    feeds: usize,
+    churn_feeds: usize,
+    churn_per_day: usize,
+    churn_days: usize,
+    churn_retention_days: i64,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        ids: 1_000_000,
+        feeds: 1000,
+        churn_feeds: 200,
+        churn_per_day: 50,
+        churn_days: 120,
+        churn_retention_days: 30,
+    };
+    let raw: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        raw.iter()
+            .position(|a| a == name)
+            .and_then(|i| raw.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    args.ids = value("--ids").unwrap_or(args.ids);
+    args.feeds = value("--feeds").unwrap_or(args.feeds);
+    args.churn_feeds = value("--churn-feeds").unwrap_or(args.churn_feeds);
+    args.churn_per_day = value("--churn-per-day").unwrap_or(args.churn_per_day);
+    args.churn_days = value("--churn-days").unwrap_or(args.churn_days);
+    args.churn_retention_days =
+        value("--churn-retention-days").map_or(args.churn_retention_days, |v| v as i64);
+    args
+}
+
+fn config(feeds: usize, dir: &std::path::Path) -> Config {
+    let mut text = String::from(
+        "state_dir = \"state\"\nfirst_poll_window = \"all\"\nmax_new_per_poll = 100000\n\
+         [delivery]\ntransport = \"file\"\ndir = \"mail\"\n\
+         [[topics]]\nname = \"Korea\"\nkeywords = [\"korea\", \"朝鲜\"]\n\
+         [[subscribers]]\nemail = \"all@example.org\"\n\
+         [[subscribers]]\nemail = \"korea@example.org\"\ntopics = [\"Korea\"]\n",
+    );
+    for i in 0..feeds {
+        text.push_str(&format!("[[feeds]]\nurl = \"https://feed{i}.example.org/rss\"\n"));
+    }
+    match Config::parse(&text, None, dir, &[]) {
+        Ok(config) => config,
+        Err(err) => panic!("bench config: {err}"),
+    }
+}
+
+fn items(feed: usize, start: usize, count: usize, now: DateTime<Utc>) -> ParsedFeed {
+    let items = (start..start + count)
+        .map(|n| Item {
+            guid: Some(format!("feed{feed}-item{n}")),
+            link: Some(format!("https://feed{feed}.example.org/articles/{n}?utm_source=rss")),
+            title: if n % 10 == 0 { format!("朝鲜 Korea story {n}") } else { format!("Story number {n} from feed {feed}") },
+            text: "A paragraph of article text that stands in for a real excerpt, about two hundred characters long, \
+                   so the stored body has a realistic size for a digest entry. 这是一段中文正文。"
+                .to_owned(),
+            published: Some(now - Duration::minutes(n as i64 % 600)),
+            categories: vec!["World".to_owned()],
+        })
+        .collect();
+    ParsedFeed {
+        title: Some(format!("Feed {feed}")),
+        items,
+    }
+}
+
+/// One poll of one feed through the real plan and the real transaction.
+fn ingest(config: &Config, store: &Store, feed: usize, parsed: &ParsedFeed, now: DateTime<Utc>) -> usize {
+    let feed_config = &config.feeds[feed];
+    let batch = match ingest::plan(config, feed_config, parsed, false, now, store) {
+        Ok(batch) => batch,
+        Err(err) => panic!("plan: {err}"),
+    };
+    let state = FeedState {
+        baselined: true,
+        ..FeedState::default()
+    };
+    if let Err(err) = store.ingest(&feed_config.key, &state, &batch, now) {
+        panic!("ingest: {err}");
+    }
+    batch.deliver.len()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn throughput_and_lookups(args: &Args) {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => panic!("temp dir: {err}"),
+    };
+    let config = config(args.feeds, dir.path());
+    let store = match Store::open(dir.path()) {
+        Ok(store) => store,
+        Err(err) => panic!("open: {err}"),
+    };
+    let now = Utc::now();
+    let per_poll = 50;
+    let polls = args.ids.div_ceil(per_poll);
+    let started = Instant::now();
+    let mut ingested = 0;
+    for poll in 0..polls {
+        let feed = poll % args.feeds;
+        let start = (poll / args.feeds) * per_poll;
+        ingested += ingest(&config, &store, feed, &items(feed, start, per_poll, now), now);
+    }
+    if let Err(err) = store.flush_blocking() {
+        panic!("flush: {err}");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "ingest: {ingested} new articles in {:.1} s = {:.0} articles/s (dedup + topic routing + enqueue for 2 subscribers, one transaction per 50-item poll)",
+        elapsed.as_secs_f64(),
+        ingested as f64 / elapsed.as_secs_f64()
+    );
+    let size = store.size_on_disk().unwrap_or(0);
+    println!(
+        "size on disk: {:.1} MiB for {} seen ids (with article bodies, links and pending) = {:.1} MiB per million",
+        mib(size),
+        store.seen_count(),
+        mib(size) * 1_000_000.0 / store.seen_count().max(1) as f64
+    );
+
+    // Lookups: a re-poll of known items (hits) and of unknown ones (misses).
+    let lookups = 100_000;
+    let started = Instant::now();
+    let mut hits = 0;
+    for n in 0..lookups {
+        let feed = n % args.feeds;
+        let parsed = items(feed, (n / args.feeds) % (args.ids / args.feeds).max(1), 1, now);
+        let id = feed_digest::article::ArticleId::for_item(&config.feeds[feed].key, &parsed.items[0], false);
+        hits += usize::from(store.is_seen(&id).unwrap_or(false));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "lookup: {lookups} is_seen on {} ids: {:.2} µs each ({hits} hits)",
+        store.seen_count(),
+        elapsed.as_secs_f64() * 1e6 / lookups as f64
+    );
+    let started = Instant::now();
+    let repoll: usize = (0..200)
+        .map(|feed| ingest(&config, &store, feed, &items(feed, 0, per_poll, now), now))
+        .sum();
+    println!(
+        "re-poll of 200 feeds × 50 known items: {:.2} ms per feed ({repoll} new)",
+        started.elapsed().as_secs_f64() * 1e3 / 200.0
+    );
+}
+
+fn churn(args: &Args) {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => panic!("temp dir: {err}"),
+    };
+    let config = config(args.churn_feeds, dir.path());
+    let store = match Store::open(dir.path()) {
+        Ok(store) => store,
+        Err(err) => panic!("open: {err}"),
+    };
+    let retention = TimeDelta::days(args.churn_retention_days);
+    let start = Utc::now();
+    println!(
+        "churn: {} feeds × {} new items a day, each feed shows its last 50 items, retention {} days, daily prune",
+        args.churn_feeds, args.churn_per_day, args.churn_retention_days
+    );
+    for day in 0..args.churn_days {
+        let now = start + TimeDelta::days(day as i64);
+        for feed in 0..args.churn_feeds {
+            let first = day * args.churn_per_day;
+            ingest(
+                &config,
+                &store,
+                feed,
+                &items(feed, first, args.churn_per_day, now),
+                now,
+            );
+        }
+        // Everyone got their digest: nothing stays pending.
+        for email in ["all@example.org", "korea@example.org"] {
+            let ids = store.pending(email).unwrap_or_default();
+            drain(&store, email, ids, now);
+        }
+        if let Err(err) = store.prune(now, retention, TimeDelta::days(7)) {
+            panic!("prune: {err}");
+        }
+        if let Err(err) = store.flush_blocking() {
+            panic!("flush: {err}");
+        }
+        if day % 10 == 9 || day + 1 == args.churn_days {
+            println!(
+                "  day {:>4}: {:>8} seen ids, {:>7.1} MiB on disk",
+                day + 1,
+                store.seen_count(),
+                mib(store.size_on_disk().unwrap_or(0))
+            );
+        }
+    }
+}
+
+fn drain(store: &Store, email: &str, ids: Vec<feed_digest::article::ArticleId>, now: DateTime<Utc>) {
+    let entry = feed_digest::store::OutboxEntry {
+        message_id: String::new(),
+        article_ids: ids,
+        created_at: now,
+        message: String::new(),
+        html: String::new(),
+    };
+    if let Err(err) = store.commit_sent(email, &entry, now) {
+        panic!("commit: {err}");
+    }
+}
+
+fn main() {
+    let args = args();
+    if args.ids > 0 {
+        throughput_and_lookups(&args);
+    }
+    if args.churn_days > 0 {
+        churn(&args);
+    }
+}

@@ -1,0 +1,563 @@
+//! The three promises under stress: duplicates across feeds, GUID churn,
+//! edits, floods, retention, outages, store export/import and migration.
+
+use std::path::Path;
+
+use chrono::{Duration, TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+
+use feed_digest::config::Config;
+use feed_digest::deliver::{self, DeliverError, Delivered};
+use feed_digest::fetch::Fetcher;
+use feed_digest::mail::{Mailer, SendError};
+use feed_digest::poll::{self, FeedOutcome};
+use feed_digest::service;
+use feed_digest::store::{Store, StoreError};
+
+use crate::support::http::FeedServer;
+use crate::support::smtp::SmtpServer;
+use crate::support::{self, Mail, atom, decode, rss};
+
+struct Harness {
+    feeds: FeedServer,
+    smtp: SmtpServer,
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+    mailer: Mailer,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new(extra: &str) -> Harness {
+        let feeds = FeedServer::start().await;
+        let smtp = SmtpServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = format!(
+            r#"
+state_dir = "state"
+first_poll_window = "all"
+{extra}
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "Digest <digest@example.org>"
+[[feeds]]
+url = "{a}"
+name = "Feed A"
+[[feeds]]
+url = "{b}"
+name = "Feed B"
+[[topics]]
+name = "Korea"
+keywords = ["korea"]
+[[subscribers]]
+email = "all@example.org"
+[[subscribers]]
+email = "korea@example.org"
+topics = ["Korea"]
+"#,
+            port = smtp.port,
+            a = feeds.url("/a.xml"),
+            b = feeds.url("/b.atom"),
+        );
+        let config = support::config(&text, dir.path());
+        let store = Store::open(&config.state_dir).expect("open store");
+        service::register_subscribers(&config, &store).expect("register");
+        feeds.set("/a.xml", rss("A", &[]));
+        feeds.set("/b.atom", atom("B", &[]));
+        Harness {
+            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
+            mailer: Mailer::new(&config.delivery).expect("mailer"),
+            feeds,
+            smtp,
+            config,
+            store,
+            dir,
+        }
+    }
+
+    async fn poll(&self) -> Vec<FeedOutcome> {
+        poll::poll_all(
+            &self.config,
+            &self.store,
+            &self.fetcher,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("poll stored")
+        .into_iter()
+        .map(|r| r.result.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+    }
+
+    async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
+        let subscriber = self.config.subscriber(email).expect("subscriber");
+        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
+    }
+
+    fn mail_to(&self, email: &str) -> Vec<Mail> {
+        self.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == email))
+            .map(|m| decode(&m.data))
+            .collect()
+    }
+
+    fn pending(&self, email: &str) -> usize {
+        self.store.pending(email).map(|p| p.len()).unwrap_or(usize::MAX)
+    }
+}
+
+fn new_count(outcome: &FeedOutcome) -> usize {
+    match outcome {
+        FeedOutcome::Fetched { new_articles, .. } => *new_articles,
+        FeedOutcome::NotModified => 0,
+    }
+}
+
+type Items<'a> = [(&'a str, &'a str, &'a str, Option<chrono::DateTime<Utc>>)];
+
+/// RSS whose item links are given explicitly (the `rss` helper derives them from the guid).
+fn rss_with_links(items: &[(&str, &str, &str)]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>");
+    for (guid, title, link) in items {
+        out.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><link>{link}</link><description>body of {title}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+#[tokio::test]
+async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
+    let h = Harness::new("").await;
+    h.poll().await;
+    h.feeds.set(
+        "/a.xml",
+        rss_with_links(&[(
+            "a-1",
+            "Korea talks resume",
+            "https://news.example.org/korea-talks?utm_source=rss#top",
+        )]),
+    );
+    let atom_copy = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>B</title><id>urn:b</id><updated>2026-01-01T00:00:00Z</updated>\
+        <entry><title>Talks with Korea resume</title><id>urn:b:77</id><link href=\"HTTPS://NEWS.example.org:443/korea-talks?fbclid=x\"/><summary>copy</summary></entry></feed>";
+    h.feeds.set("/b.atom", atom_copy);
+    let outcomes = h.poll().await;
+    assert_eq!(
+        new_count(&outcomes[0]) + new_count(&outcomes[1]),
+        1,
+        "{outcomes:?}"
+    );
+    for email in ["all@example.org", "korea@example.org"] {
+        assert!(
+            matches!(h.send(email).await, Ok(Delivered::Sent { articles: 1, .. })),
+            "{email}"
+        );
+        let mail = &h.mail_to(email)[0];
+        assert_eq!(mail.text.matches("korea-talks").count(), 1, "{}", mail.text);
+        assert!(
+            mail.text.contains("Feed A") && mail.text.contains("also in: Feed B"),
+            "{}",
+            mail.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
+    let h = Harness::new("").await;
+    h.feeds.set(
+        "/a.xml",
+        rss_with_links(&[
+            ("g1", "First", "https://example.cn/1"),
+            ("g2", "Second", "https://example.cn/2"),
+        ]),
+    );
+    assert_eq!(new_count(&h.poll().await[0]), 2);
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    // The publisher regenerates every GUID; the links stay. Then it edits a title.
+    h.feeds.set(
+        "/a.xml",
+        rss_with_links(&[
+            ("new-g1", "First", "https://example.cn/1"),
+            ("new-g2", "Second", "https://example.cn/2"),
+        ]),
+    );
+    assert_eq!(new_count(&h.poll().await[0]), 0, "GUID churn is not news");
+    h.feeds.set(
+        "/a.xml",
+        rss_with_links(&[
+            ("new-g1", "First, corrected", "https://example.cn/1"),
+            ("new-g2", "Second", "https://example.cn/2"),
+        ]),
+    );
+    assert_eq!(
+        new_count(&h.poll().await[0]),
+        0,
+        "an edited title on the same id is not news"
+    );
+    assert_eq!(
+        h.send("all@example.org").await.ok(),
+        Some(Delivered::NothingPending)
+    );
+    assert_eq!(h.smtp.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
+    let h = Harness::new("max_new_per_poll = 50").await;
+    h.poll().await;
+    let now = Utc::now();
+    let ids: Vec<String> = (0..120).map(|i| format!("m{i:03}")).collect();
+    let items: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            (
+                id.as_str(),
+                id.as_str(),
+                "migrated",
+                Some(now - Duration::minutes(i as i64)),
+            )
+        })
+        .collect();
+    h.feeds.set("/a.xml", rss("A", &items));
+    let outcome = &h.poll().await[0];
+    assert!(
+        matches!(
+            outcome,
+            FeedOutcome::Fetched {
+                new_articles: 50,
+                held_back: 70,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 50, .. })
+    ));
+    let mail = &h.mail_to("all@example.org")[0];
+    assert!(
+        mail.text.contains("m000") && mail.text.contains("m049") && !mail.text.contains("m050"),
+        "newest first"
+    );
+    assert!(
+        mail.text.contains("Feed A published 70 more new items at once"),
+        "{}",
+        mail.text
+    );
+    // The held-back items arrive in the next polls, still never more than 50 at once.
+    h.feeds.set("/a.xml", rss("A", &items));
+    assert!(matches!(
+        &h.poll().await[0],
+        FeedOutcome::Fetched {
+            new_articles: 50,
+            held_back: 20,
+            ..
+        }
+    ));
+    h.feeds.set("/a.xml", rss("A", &items));
+    assert!(matches!(
+        &h.poll().await[0],
+        FeedOutcome::Fetched {
+            new_articles: 20,
+            held_back: 0,
+            ..
+        }
+    ));
+    assert_eq!(h.pending("all@example.org"), 70);
+}
+
+#[tokio::test]
+async fn max_items_leaves_the_rest_pending_and_says_so() {
+    let h = Harness::new("[digest]\nmax_items = 3").await;
+    h.poll().await;
+    let items: Vec<_> = (0..5)
+        .map(|i| (["i0", "i1", "i2", "i3", "i4"][i], "t", "b", Some(Utc::now())))
+        .collect();
+    h.feeds.set("/a.xml", rss("A", &items));
+    h.poll().await;
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 3, .. })
+    ));
+    assert!(
+        h.mail_to("all@example.org")[0]
+            .text
+            .contains("2 more articles wait for the next digest")
+    );
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+}
+
+#[tokio::test]
+async fn retention_keeps_tombstones_for_the_period_then_forgets() {
+    let h = Harness::new("").await;
+    let item: &Items<'_> = &[("keep", "Kept", "b", None)];
+    h.feeds.set("/a.xml", rss("A", item));
+    assert_eq!(new_count(&h.poll().await[0]), 1);
+    // The item leaves the feed.
+    h.feeds.set("/a.xml", rss("A", &[]));
+    h.poll().await;
+    let retention = TimeDelta::days(180);
+    let report = h
+        .store
+        .prune(Utc::now() + TimeDelta::days(179), retention, TimeDelta::days(7))
+        .expect("prune");
+    assert_eq!(
+        report.seen_removed, 0,
+        "inside the retention period nothing is forgotten"
+    );
+    // It comes back within the period: not new.
+    h.feeds.set("/a.xml", rss("A", item));
+    assert_eq!(new_count(&h.poll().await[0]), 0);
+    // Pending articles are never pruned, however old.
+    let report = h
+        .store
+        .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
+        .expect("prune");
+    assert_eq!(report.seen_removed, 0, "still pending for its subscriber");
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { .. })
+    ));
+    let report = h
+        .store
+        .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
+        .expect("prune");
+    assert_eq!((report.seen_removed, report.links_removed), (1, 1), "{report:?}");
+    let check = h.store.check().expect("check");
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_eq!(check.seen, 0);
+}
+
+#[tokio::test]
+async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
+    let h = Harness::new("").await;
+    h.poll().await;
+    h.smtp.refuse(true);
+    let mut published = Vec::new();
+    for round in 0..4 {
+        published.push(format!("Korea update {round}"));
+        let items: Vec<_> = published
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (["o0", "o1", "o2", "o3"][i], t.as_str(), "b", None))
+            .collect();
+        h.feeds.set("/a.xml", rss("A", &items));
+        h.poll().await;
+        for email in ["all@example.org", "korea@example.org"] {
+            let result = h.send(email).await;
+            assert!(
+                matches!(
+                    result,
+                    Err(DeliverError::Send {
+                        source: SendError::Refused(_),
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+    }
+    let state = h
+        .store
+        .subscriber_state("all@example.org")
+        .ok()
+        .flatten()
+        .expect("state");
+    assert_eq!(state.failures, 4);
+    assert!(
+        state.retry_at().is_some_and(|t| t > Utc::now()),
+        "the daemon backs off"
+    );
+    assert_eq!(h.pending("all@example.org"), 4);
+    h.smtp.refuse(false);
+    for email in ["all@example.org", "korea@example.org"] {
+        assert!(
+            matches!(h.send(email).await, Ok(Delivered::Sent { articles: 4, .. })),
+            "{email}"
+        );
+        assert_eq!(h.send(email).await.ok(), Some(Delivered::NothingPending));
+        let mails = h.mail_to(email);
+        assert_eq!(mails.len(), 1);
+        for title in &published {
+            assert_eq!(mails[0].text.matches(title.as_str()).count(), 1, "{title} once");
+        }
+    }
+    let state = h
+        .store
+        .subscriber_state("all@example.org")
+        .ok()
+        .flatten()
+        .expect("state");
+    assert_eq!((state.failures, state.retry_at()), (0, None));
+}
+
+#[tokio::test]
+async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing() {
+    let h = Harness::new("").await;
+    h.poll().await;
+    h.feeds.set("/a.xml", rss("A", &[("k", "Korea news", "b", None)]));
+    h.poll().await;
+    h.smtp.reject_recipient("korea@example.org", true);
+    let failed = h.send("korea@example.org").await;
+    assert!(
+        matches!(failed, Err(DeliverError::Send { source: SendError::Refused(ref m), .. }) if m.contains("550")),
+        "{failed:?}"
+    );
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { .. })
+    ));
+    let state = h
+        .store
+        .subscriber_state("korea@example.org")
+        .ok()
+        .flatten()
+        .expect("state");
+    assert!(state.last_error.as_deref().is_some_and(|e| e.contains("550")));
+    assert_eq!(
+        h.pending("korea@example.org"),
+        1,
+        "the articles wait for the next successful digest"
+    );
+    h.smtp.reject_recipient("korea@example.org", false);
+    assert!(matches!(
+        h.send("korea@example.org").await,
+        Ok(Delivered::Sent { articles: 1, .. })
+    ));
+}
+
+#[tokio::test]
+async fn export_and_import_round_trip() {
+    let h = Harness::new("").await;
+    h.feeds.set(
+        "/a.xml",
+        rss("A", &[("x1", "Korea 一", "正文", None), ("x2", "Two", "b", None)]),
+    );
+    h.feeds.set("/b.atom", atom("B", &[("y", "Why", "s", None)]));
+    h.poll().await;
+    assert!(matches!(
+        h.send("korea@example.org").await,
+        Ok(Delivered::Sent { .. })
+    ));
+    let mut first = Vec::new();
+    let count = h.store.export(&mut first).expect("export");
+    assert!(count > 10, "{count}");
+    let other = tempfile::tempdir().expect("temp dir");
+    let restored = Store::open(other.path()).expect("open");
+    assert_eq!(restored.import(&mut first.as_slice()).expect("import"), count);
+    let mut second = Vec::new();
+    restored.export(&mut second).expect("export again");
+    assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&second));
+    assert!(restored.check().expect("check").problems.is_empty());
+    assert_eq!(restored.pending("all@example.org").map(|p| p.len()).ok(), Some(3));
+    // A second import would mix two stores: refused.
+    assert!(restored.import(&mut first.as_slice()).is_err());
+}
+
+#[tokio::test]
+async fn store_check_reports_a_broken_invariant() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let export = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":2}\n\
+        {\"tree\":\"pending\",\"key\":\"a@example.org/0123456789abcdef0123456789abcdef\",\"value\":\"2026-11-26T00:00:00Z\"}\n";
+    store.import(&mut export.as_bytes()).expect("import");
+    let problems = store.check().expect("check").problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("has no article body"), "{problems:?}");
+}
+
+fn write_v1_store(dir: &Path) {
+    let db = sled::open(dir.join("store")).expect("sled");
+    db.insert("schema_version", &1u32.to_be_bytes()).expect("version");
+    let seen = db.open_tree("seen").expect("seen");
+    let id = "00112233445566778899aabbccddeeff";
+    let record = r#"{"feed_key":"https://example.org/feed","first_seen":"2026-11-01T00:00:00Z","last_seen":"2026-11-02T00:00:00Z","delivered":true}"#;
+    seen.insert(id, record.as_bytes()).expect("seen row");
+    let articles = db.open_tree("articles").expect("articles");
+    let article = format!(
+        r#"{{"id":"{id}","feed_key":"https://example.org/feed","title":"Old","link":"https://example.org/a?utm_source=x","text":"t","published":null,"categories":[],"first_seen":"2026-11-01T00:00:00Z"}}"#
+    );
+    articles.insert(id, article.as_bytes()).expect("article row");
+    let pending = db.open_tree("pending").expect("pending");
+    pending
+        .insert(
+            format!("a@example.org\0{id}"),
+            br#""2026-11-01T00:00:00Z""#.as_slice(),
+        )
+        .expect("pending row");
+    db.flush().expect("flush");
+}
+
+#[test]
+fn a_version_1_store_is_migrated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_v1_store(dir.path());
+    let store = Store::open(dir.path()).expect("migrated");
+    let check = store.check().expect("check");
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_eq!((check.schema_version, check.seen, check.links), (2, 1, 1));
+    let owner = store
+        .link_owner("https://example.org/a")
+        .expect("lookup")
+        .expect("link indexed");
+    assert!(owner.is_from("https://example.org/feed") && !owner.is_from("https://example.org/other"));
+    let id = feed_digest::article::ArticleId::from_stored("00112233445566778899aabbccddeeff").expect("id");
+    let article = store.article(&id).expect("read").expect("article");
+    assert_eq!(article.routed, ["a@example.org"]);
+}
+
+#[test]
+fn a_newer_store_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let db = sled::open(dir.path().join("store")).expect("sled");
+        db.insert("schema_version", &99u32.to_be_bytes())
+            .expect("version");
+        db.flush().expect("flush");
+    }
+    let Err(err) = Store::open(dir.path()) else {
+        panic!("a newer store was opened")
+    };
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }));
+    assert!(err.to_string().contains("upgrade feed-digest"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_state_dir_is_refused() {
+    let h = Harness::new("").await;
+    let config_path = h.dir.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        "state_dir = \"state\"\n[delivery]\ntransport = \"file\"\ndir = \"mail\"\n[[subscribers]]\nemail = \"x@example.org\"\n",
+    )
+    .expect("write config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_feed-digest"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("status")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("in use by another feed-digest process"),
+        "{stderr}"
+    );
+    // The first process's store is untouched.
+    assert!(h.store.check().expect("check").problems.is_empty());
+}
