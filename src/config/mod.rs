@@ -179,12 +179,15 @@ impl Config {
     }
 }
 
-/// The `FEED_DIGEST_*` variables that are settings, not `FEED_DIGEST_CONFIG`
-/// (which names the file) or the test-only fault hook.
+/// `FEED_DIGEST_*` variables that are not settings: the config file's path,
+/// the log filter, and the crash tests' fault hook.
+pub const NOT_SETTINGS: [&str; 3] = ["FEED_DIGEST_CONFIG", "FEED_DIGEST_LOG", "FEED_DIGEST_FAULT"];
+
+/// The `FEED_DIGEST_*` variables that override settings.
 pub fn env_overrides() -> Vec<(String, String)> {
     let prefix = format!("{ENV_PREFIX}_");
     std::env::vars()
         .filter(|(name, _)| name.starts_with(&prefix))
-        .filter(|(name, _)| !matches!(name.as_str(), "FEED_DIGEST_CONFIG" | "FEED_DIGEST_FAULT"))
+        .filter(|(name, _)| !NOT_SETTINGS.contains(&name.as_str()))
         .collect()
 }

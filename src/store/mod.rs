@@ -90,6 +90,8 @@ pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
+    /// Our own exclusive lock on the state directory, held as long as any clone lives.
+    _lock: std::sync::Arc<std::fs::File>,
     db: sled::Db,
     seen: sled::Tree,
     articles: sled::Tree,
@@ -213,6 +215,53 @@ fn subscriber_key(email: &str) -> Vec<u8> {
     email.to_lowercase().into_bytes()
 }
 
+/// Takes `state_dir/lock` exclusively, so a second process is refused with a
+/// clear message before it touches sled's files.
+fn lock_state_dir(dir: &Path, store_path: &Path) -> Result<std::fs::File, StoreError> {
+    let open_error = |source: std::io::Error| StoreError::Open {
+        path: store_path.to_path_buf(),
+        source: sled::Error::Io(source),
+    };
+    std::fs::create_dir_all(dir).map_err(open_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(open_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: store_path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(open_error(err)),
+    }
+}
+
+/// sled 0.34 writes a snapshot at every open as `snap.N.generating` and renames
+/// it when complete; a process killed in between leaves the partial file, which
+/// the next open takes for the newest snapshot and fails on (sled issue #1527).
+/// The previous snapshot and the log still hold everything, so the partial file
+/// is deleted. Only called with the state directory locked: no live process can
+/// be writing it.
+fn remove_unfinished_snapshots(store_path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(store_path) else {
+        return Ok(()); // a new store
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %entry.path().display(), "removing a snapshot left unfinished by a crash");
+            std::fs::remove_file(entry.path()).map_err(|source| StoreError::Open {
+                path: store_path.to_path_buf(),
+                source: sled::Error::Io(source),
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn abort(err: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(err)
 }
@@ -221,6 +270,8 @@ impl Store {
     /// Opens (or creates) the store in `dir`. A second process gets [`StoreError::Locked`].
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("store");
+        let lock = lock_state_dir(dir, &path)?;
+        remove_unfinished_snapshots(&path)?;
         let db = sled::Config::new()
             .path(&path)
             .open()
@@ -253,6 +304,7 @@ impl Store {
             });
         }
         let store = Store {
+            _lock: std::sync::Arc::new(lock),
             seen: db.open_tree("seen")?,
             articles: db.open_tree("articles")?,
             feeds: db.open_tree("feeds")?,

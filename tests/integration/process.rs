@@ -85,6 +85,18 @@ fn invalid_config_exits_78_and_names_the_problem() {
 }
 
 #[test]
+fn the_log_filter_variable_is_not_a_setting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(dir.path(), 25, "07:00");
+    let output = feed_digest(&path, &["check"], &[("FEED_DIGEST_LOG", "debug")]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn a_crash_after_smtp_acceptance_resends_the_same_message_and_nothing_else() {
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -136,6 +136,9 @@ impl Handler for Session {
 }
 
 fn serve(stream: TcpStream, shared: Shared) {
+    // Replies go out in small writes; without this, Nagle's algorithm delays
+    // every SMTP command by a round trip.
+    let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
         .map(|a| a.ip())

@@ -1,0 +1,656 @@
+//! Seeded SIGKILL chaos against the binary: hundreds of `poll` and `send`
+//! processes killed at random moments, some aborted right after the SMTP
+//! server's 250, while the feeds keep growing; then a clean recovery. Every
+//! (subscriber, article) must be in exactly one accepted digest; the only
+//! allowed repeat is the in-flight message, resent with the same Message-ID and
+//! the same bytes.
+//!
+//! A failure prints its seed: `FEED_DIGEST_CRASH_SEED=<seed> cargo test --test
+//! integration crash` replays the same decisions (the timing of each kill
+//! within a process's run still varies). `FEED_DIGEST_CRASH_KILLS` sets how
+//! many processes must die by SIGKILL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::support::http::FeedServer;
+use crate::support::smtp::{Received, SmtpServer};
+use crate::support::{atom, decode, rss};
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed-digest");
+const SEED_ENV: &str = "FEED_DIGEST_CRASH_SEED";
+const KILLS_ENV: &str = "FEED_DIGEST_CRASH_KILLS";
+const DEFAULT_SEED: u64 = 0x5EED_D16E_57C0_FFEE;
+const DEFAULT_KILLS: usize = 200;
+const SIGKILL: i32 = 9;
+const SIGABRT: i32 = 6;
+/// The shortest kill window, even for a command whose probes ran faster.
+const MIN_WINDOW_MS: u64 = 40;
+const ALL: &str = "all@example.org";
+const KOREA: &str = "korea@example.org";
+
+/// splitmix64: tiny, good enough for test decisions, no extra crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n (the modulo bias is irrelevant for n this small).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn percent(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+}
+
+#[track_caller]
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(text) => {
+            let text = text.trim();
+            let parsed = match text.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => text.parse(),
+            };
+            parsed.unwrap_or_else(|e| panic!("{name}={text:?}: {e}"))
+        }
+    }
+}
+
+struct Item {
+    guid: String,
+    title: String,
+    text: String,
+    published: DateTime<Utc>,
+}
+
+/// A published item as the digests must show it (keyed by its link).
+struct Expected {
+    title: String,
+    korea: bool,
+}
+
+/// The two feeds on the HTTP server and every item they ever carried.
+struct Feeds {
+    server: FeedServer,
+    a: Vec<Item>,
+    b: Vec<Item>,
+    /// By link, which the digest's text part shows under each title.
+    expected: BTreeMap<String, Expected>,
+}
+
+impl Feeds {
+    /// Adds `n` items to feed A (RSS) or B (Atom), keeping the old ones.
+    fn publish(&mut self, rng: &mut Rng, to_b: bool, n: u64) {
+        for _ in 0..n {
+            let k = self.expected.len() + 1;
+            let korea = rng.percent(40);
+            // Titles are unique by `k`; "Korea" sits in the title or only in
+            // the text, in any case; "Koreana" must not match the keyword.
+            let (title, text) = match (korea, rng.below(3)) {
+                (true, 0) => (format!("Item {k} talks on Korea resume"), format!("Summary {k}.")),
+                (true, 1) => (
+                    format!("Item {k} exports"),
+                    format!("KOREA exports grew, report {k}."),
+                ),
+                (true, _) => (format!("Item {k} north korea's launch"), format!("Summary {k}.")),
+                (false, 0) => (format!("Item {k} Koreana bakery opens"), format!("Summary {k}.")),
+                (false, _) => (format!("Item {k} weather"), format!("Rain expected, report {k}.")),
+            };
+            let (guid, link) = if to_b {
+                (format!("b{k}"), format!("https://example.org/b{k}"))
+            } else {
+                (format!("a{k}"), format!("https://example.cn/a{k}"))
+            };
+            let published = Utc
+                .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+                .single()
+                .expect("valid date")
+                + chrono::Duration::minutes(k as i64);
+            let item = Item {
+                guid,
+                title: title.clone(),
+                text,
+                published,
+            };
+            if to_b {
+                self.b.push(item);
+            } else {
+                self.a.push(item);
+            }
+            self.expected.insert(link, Expected { title, korea });
+        }
+        self.serve(to_b);
+    }
+
+    fn serve(&self, b: bool) {
+        let items = if b { &self.b } else { &self.a };
+        let tuples: Vec<_> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.guid.as_str(),
+                    i.title.as_str(),
+                    i.text.as_str(),
+                    Some(i.published),
+                )
+            })
+            .collect();
+        if b {
+            self.server.set("/b.atom", atom("Feed B", &tuples));
+        } else {
+            self.server.set("/a.xml", rss("Feed A", &tuples));
+        }
+    }
+}
+
+fn write_config(dir: &Path, smtp_port: u16, feeds: &FeedServer) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        r#"
+state_dir = "state"
+first_poll_window = "all"
+max_new_per_poll = 1000
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Digest <digest@example.org>"
+[digest]
+max_items = 1000
+[[feeds]]
+url = "{a}"
+name = "Feed A"
+[[feeds]]
+url = "{b}"
+name = "Feed B"
+[[topics]]
+name = "Korea"
+keywords = ["korea"]
+[[subscribers]]
+email = "{ALL}"
+[[subscribers]]
+email = "{KOREA}"
+topics = ["Korea"]
+"#,
+        a = feeds.url("/a.xml"),
+        b = feeds.url("/b.atom"),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn command(config: &Path, args: &[&str], fault: bool) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // The binary reads every FEED_DIGEST_* variable as a config override (an
+    // unknown one is an error): this test's knobs and a stray fault must not leak.
+    command.env_remove("FEED_DIGEST_FAULT");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FEED_DIGEST_") {
+            command.env_remove(name);
+        }
+    }
+    if fault {
+        command.env("FEED_DIGEST_FAULT", "after-send");
+    }
+    command
+}
+
+/// Runs the binary to its end, or with `kill_after` SIGKILLs it then if it is
+/// still running; only that makes a run end by SIGKILL.
+fn run(config: &Path, args: &[&str], fault: bool, kill_after: Option<Duration>) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = command(config, args, fault).spawn().expect("start feed-digest");
+    if let Some(delay) = kill_after {
+        // The fault-injection moment, not synchronisation: how far the process
+        // got is up to chance.
+        std::thread::sleep(delay);
+        if child.try_wait().expect("try_wait").is_none() {
+            child.kill().expect("SIGKILL");
+        }
+    }
+    let output = child.wait_with_output().expect("wait for feed-digest");
+    (output, started.elapsed())
+}
+
+/// Every round's command, outcome and output, for the failure report.
+struct Journal {
+    seed: u64,
+    rounds: Vec<String>,
+    /// Config and store; kept on failure for a post-mortem.
+    dir: tempfile::TempDir,
+}
+
+impl Journal {
+    fn record(&mut self, what: &str, output: &Output, outcome: &str, smtp: (usize, usize)) {
+        let mail = if smtp.1 > smtp.0 {
+            format!(", smtp #{}..#{}", smtp.0, smtp.1 - 1)
+        } else {
+            String::new()
+        };
+        self.rounds.push(format!(
+            "== {} {what}: {outcome}{mail}\n{}{}",
+            self.rounds.len() + 1,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+
+    /// Panics with `message`, the rounds whose output mentions one of
+    /// `needles` (or the last few), and where the whole journal was written.
+    #[track_caller]
+    fn fail(&mut self, message: &str, needles: &[String]) -> ! {
+        self.dir.disable_cleanup(true);
+        let mut files = Vec::new();
+        list_files(&self.dir.path().join("state"), &mut files);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{}.log", self.seed));
+        let written = match std::fs::write(&path, self.rounds.join("\n")) {
+            Ok(()) => format!("every round's output: {}", path.display()),
+            Err(e) => format!("cannot write {}: {e}", path.display()),
+        };
+        let mut relevant: Vec<&String> = self
+            .rounds
+            .iter()
+            .filter(|r| needles.iter().any(|n| r.contains(n.as_str())))
+            .collect();
+        if relevant.is_empty() {
+            relevant = self.rounds.iter().rev().take(5).rev().collect();
+        }
+        let shown: Vec<&str> = relevant.iter().take(30).map(|r| r.as_str()).collect();
+        panic!(
+            "{message}\n\nseed {seed} ({SEED_ENV}={seed} to replay); {written}\n\
+             config and store kept in {}:\n{}\n\nrelevant rounds:\n{}",
+            self.dir.path().display(),
+            files.join("\n"),
+            shown.join("\n"),
+            seed = self.seed,
+        );
+    }
+}
+
+/// Message-IDs that a `send` reported and then exited 0 for: committed, so
+/// no process may ever send them again (not even byte for byte).
+#[derive(Default)]
+struct Ledger {
+    committed: BTreeMap<String, usize>,
+    problems: Vec<String>,
+    needles: BTreeSet<String>,
+}
+
+impl Ledger {
+    /// Reads `EMAIL: sent|resent N articles (<id>)` lines of round `round`.
+    fn note(&mut self, round: usize, stdout: &str, clean: bool) {
+        for line in stdout.lines() {
+            let reported = line.contains(": sent ") || line.contains(": resent ");
+            let id = line.rsplit_once('(').and_then(|(_, rest)| rest.strip_suffix(')'));
+            let (true, Some(id)) = (reported, id) else {
+                continue;
+            };
+            let id = id.trim_matches(['<', '>']).to_owned();
+            if let Some(first) = self.committed.get(&id) {
+                self.problems.push(format!(
+                    "SENT AFTER COMMIT: round {round} reports {line:?}, but round {first} had sent \
+                     <{id}> and exited 0"
+                ));
+                self.needles.insert(id.clone());
+            }
+            if clean {
+                self.committed.entry(id).or_insert(round);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    rounds: usize,
+    killed_polls: usize,
+    killed_sends: usize,
+    after_send: usize,
+    /// Killed too late: the process had finished.
+    finished: usize,
+    /// Rounds left to finish, to size the kill windows.
+    probes: usize,
+}
+
+impl Tally {
+    fn kills(&self) -> usize {
+        self.killed_polls + self.killed_sends
+    }
+}
+
+fn list_files(dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.metadata() {
+            Ok(meta) if meta.is_dir() => list_files(&path, out),
+            Ok(meta) => out.push(format!("  {} ({} bytes)", path.display(), meta.len())),
+            Err(_) => out.push(format!("  {}", path.display())),
+        }
+    }
+}
+
+/// Article links in a digest's text part: the line under each `* TITLE`.
+fn links(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("https://example.cn/") || l.starts_with("https://example.org/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// True when no feed line of a `poll` reports a new article.
+fn poll_brought_nothing(out: &str) -> bool {
+    out.lines()
+        .filter(|l| l.contains(" new of "))
+        .all(|l| l.contains(": 0 new of "))
+}
+
+#[test]
+fn random_sigkills_never_lose_or_duplicate_an_article() {
+    let started = Instant::now();
+    let seed = env_number(SEED_ENV, DEFAULT_SEED);
+    let target = env_number(KILLS_ENV, DEFAULT_KILLS as u64) as usize;
+    println!("crash test: seed {seed} (replay with {SEED_ENV}={seed}), kill target {target}");
+    let mut rng = Rng(seed);
+
+    // The feed server is async; this runtime's workers serve it all along.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let server = runtime.block_on(FeedServer::start());
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, &server);
+    let mut journal = Journal {
+        seed,
+        rounds: Vec::new(),
+        dir,
+    };
+    let mut feeds = Feeds {
+        server,
+        a: Vec::new(),
+        b: Vec::new(),
+        expected: BTreeMap::new(),
+    };
+    feeds.publish(&mut rng, false, 2);
+    feeds.publish(&mut rng, true, 2);
+
+    // Kill moments are drawn over a command's whole run (at least 0-40 ms), so
+    // they land in startup, fetch, ingest, outbox flush, SMTP dialogue and
+    // commit alike. Runs grow with the backlog, so the first round of each
+    // command and about 1 in 10 after it are probes, left to finish, and the
+    // command's window follows their duration.
+    let mut window = [MIN_WINDOW_MS; 2];
+    let mut probed = [false; 2];
+    let mut tally = Tally::default();
+    let mut ledger = Ledger::default();
+    while tally.kills() < target {
+        if tally.rounds >= target * 10 {
+            journal.fail(
+                &format!(
+                    "only {} of {target} processes were killed while running in {} rounds",
+                    tally.kills(),
+                    tally.rounds
+                ),
+                &[],
+            );
+        }
+        tally.rounds += 1;
+        if rng.percent(35) {
+            let to_b = rng.percent(50);
+            let n = 1 + rng.below(3);
+            feeds.publish(&mut rng, to_b, n);
+        }
+        let send = rng.percent(50);
+        let fault = send && rng.percent(30);
+        let slot = usize::from(send);
+        let probe = rng.percent(10) || !probed[slot];
+        let delay = rng.below(window[slot] + 1);
+        let args = [if send { "send" } else { "poll" }];
+        let before = smtp.messages().len();
+        let kill_after = (!probe).then(|| Duration::from_millis(delay));
+        let (output, elapsed) = run(&config, &args, fault, kill_after);
+        if probe {
+            probed[slot] = true;
+            let ms = elapsed.as_millis() as u64;
+            window[slot] = (window[slot] * 3 / 4).max(ms * 5 / 4).max(MIN_WINDOW_MS);
+            tally.probes += 1;
+        }
+        let outcome = match output.status.signal() {
+            Some(SIGKILL) => {
+                if send {
+                    tally.killed_sends += 1;
+                } else {
+                    tally.killed_polls += 1;
+                }
+                "SIGKILL"
+            }
+            Some(SIGABRT) if fault => {
+                tally.after_send += 1;
+                "aborted after the server's 250"
+            }
+            None if output.status.success() => {
+                if !probe {
+                    tally.finished += 1;
+                }
+                "exit 0"
+            }
+            _ => "UNEXPECTED",
+        };
+        // A killed or overtaken run's wall time is just the wait: not shown.
+        let what = format!(
+            "{}{}, {}",
+            args[0],
+            if fault { " (fault after-send)" } else { "" },
+            if probe {
+                format!("probe, not killed, ran {} ms", elapsed.as_millis())
+            } else {
+                format!("kill at {delay} ms")
+            },
+        );
+        journal.record(&what, &output, outcome, (before, smtp.messages().len()));
+        ledger.note(journal.rounds.len(), &stdout(&output), outcome == "exit 0");
+        if outcome == "UNEXPECTED" {
+            let round = journal.rounds.len();
+            journal.fail(
+                &format!("round {round}: {what} ended with {}", output.status),
+                &[],
+            );
+        }
+    }
+
+    // Recovery without faults: poll and send until nothing moves any more.
+    let mut quiet = false;
+    for _ in 0..20 {
+        let mut outputs = Vec::new();
+        for args in [&["poll"][..], &["send"][..]] {
+            let before = smtp.messages().len();
+            let (output, _) = run(&config, args, false, None);
+            let ok = output.status.success();
+            journal.record(
+                &format!("recovery {}", args[0]),
+                &output,
+                &output.status.to_string(),
+                (before, smtp.messages().len()),
+            );
+            ledger.note(journal.rounds.len(), &stdout(&output), ok);
+            if !ok {
+                journal.fail(&format!("recovery `{}` failed: {}", args[0], output.status), &[]);
+            }
+            outputs.push(stdout(&output));
+        }
+        let idle = [ALL, KOREA]
+            .iter()
+            .all(|s| outputs[1].contains(&format!("{s}: nothing pending")));
+        if poll_brought_nothing(&outputs[0]) && idle {
+            quiet = true;
+            break;
+        }
+    }
+    if !quiet {
+        journal.fail("20 recovery rounds of poll + send never came to rest", &[]);
+    }
+    let (check, _) = run(&config, &["store", "check"], false, None);
+    journal.record("store check", &check, &check.status.to_string(), (0, 0));
+    if !check.status.success() || !stdout(&check).contains("store OK") {
+        journal.fail("the store is inconsistent after recovery", &[]);
+    }
+
+    let messages = smtp.messages();
+    let (mut problems, mut needles, resends) = verify(&messages, &feeds.expected);
+    problems.append(&mut ledger.problems);
+    needles.extend(ledger.needles);
+    if !problems.is_empty() {
+        let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+        journal.fail(
+            &format!(
+                "{} violations of exactly-once delivery ({} messages received):\n{}",
+                problems.len(),
+                messages.len(),
+                shown.join("\n")
+            ),
+            &needles,
+        );
+    }
+    println!(
+        "crash test: seed {seed}: {} rounds, {} SIGKILLs ({} poll, {} send), {} after-send crashes, \
+         {} finished before the kill, {} probes, final windows {} / {} ms; {} messages ({resends} resends) \
+         for {} articles; {:.1} s",
+        tally.rounds,
+        tally.kills(),
+        tally.killed_polls,
+        tally.killed_sends,
+        tally.after_send,
+        tally.finished,
+        tally.probes,
+        window[0],
+        window[1],
+        messages.len(),
+        feeds.expected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(runtime);
+}
+
+/// Checks exactly-once delivery. Returns the violations, the Message-IDs they
+/// involve (to find the rounds that sent them) and how many resends there were.
+fn verify(messages: &[Received], expected: &BTreeMap<String, Expected>) -> (Vec<String>, Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let mut needles = BTreeSet::new();
+    let mut ids = Vec::new();
+    // (subscriber, link) → indices of the messages carrying it.
+    let mut carried: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, received) in messages.iter().enumerate() {
+        let mail = decode(&received.data);
+        ids.push(mail.message_id.clone());
+        let to = match received.to.as_slice() {
+            [to] => to.trim_matches(['<', '>']).to_lowercase(),
+            other => {
+                problems.push(format!(
+                    "message #{i} <{}> has recipients {other:?}",
+                    mail.message_id
+                ));
+                needles.insert(mail.message_id);
+                continue;
+            }
+        };
+        let links = links(&mail.text);
+        if links.is_empty() {
+            problems.push(format!(
+                "message #{i} <{}> to {to} lists no article",
+                mail.message_id
+            ));
+        }
+        let mut unique = BTreeSet::new();
+        for link in links {
+            if !unique.insert(link.clone()) {
+                problems.push(format!("message #{i} <{}> lists {link} twice", mail.message_id));
+                needles.insert(mail.message_id.clone());
+            }
+            match expected.get(&link) {
+                None => problems.push(format!("message #{i} <{}> has unknown {link}", mail.message_id)),
+                Some(article) if to == KOREA && !article.korea => {
+                    problems.push(format!(
+                        "message #{i} <{}> gives {to} {link} {:?}, not about Korea",
+                        mail.message_id, article.title
+                    ));
+                    needles.insert(mail.message_id.clone());
+                }
+                Some(_) if to != KOREA && to != ALL => {
+                    problems.push(format!("message #{i} <{}> to unknown {to}", mail.message_id));
+                }
+                Some(_) => carried.entry((to.clone(), link)).or_default().push(i),
+            }
+        }
+    }
+    for (link, article) in expected {
+        let subscribers: &[&str] = if article.korea { &[ALL, KOREA] } else { &[ALL] };
+        for subscriber in subscribers {
+            match carried.get(&(subscriber.to_string(), link.clone())) {
+                None => problems.push(format!(
+                    "LOST: {subscriber} never received {link} {:?}",
+                    article.title
+                )),
+                Some(indices) => {
+                    let first = indices[0];
+                    for &i in &indices[1..] {
+                        if ids[i] != ids[first] || messages[i].data != messages[first].data {
+                            problems.push(format!(
+                                "DUPLICATE: {subscriber} got {link} {:?} in message #{first} <{}> and #{i} <{}>{}",
+                                article.title,
+                                ids[first],
+                                ids[i],
+                                if ids[i] == ids[first] { " with different bytes" } else { "" }
+                            ));
+                            needles.insert(ids[first].clone());
+                            needles.insert(ids[i].clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A Message-ID names one message: a resend must repeat it byte for byte.
+    let mut resends = 0;
+    for i in 0..messages.len() {
+        if let Some(j) = (0..i).find(|&j| ids[j] == ids[i]) {
+            if messages[j].data == messages[i].data {
+                resends += 1;
+            } else {
+                problems.push(format!(
+                    "messages #{j} and #{i} share <{}> but differ in bytes",
+                    ids[i]
+                ));
+                needles.insert(ids[i].clone());
+            }
+        }
+    }
+    (problems, needles.into_iter().collect(), resends)
+}
