@@ -81,7 +81,9 @@ fn items(feed: usize, start: usize, count: usize, now: DateTime<Utc>) -> ParsedF
                    so the stored body has a realistic size for a digest entry. 这是一段中文正文。"
                 .to_owned(),
             published: Some(now - Duration::minutes(n as i64 % 600)),
+            updated: None,
             categories: vec!["World".to_owned()],
+            image: None,
         })
         .collect();
     ParsedFeed {

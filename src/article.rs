@@ -115,7 +115,11 @@ pub struct Item {
     /// Summary or content as plain text, whitespace folded.
     pub text: String,
     pub published: Option<DateTime<Utc>>,
+    /// When the feed says the item last changed, if later than published.
+    pub updated: Option<DateTime<Utc>>,
     pub categories: Vec<String>,
+    /// An absolute http(s) thumbnail URL, see [`crate::images`].
+    pub image: Option<String>,
 }
 
 /// An article as stored: what a digest needs to show it.
@@ -135,6 +139,10 @@ pub struct Article {
     /// Subscribers it was queued for, so a copy from another feed is not queued twice.
     #[serde(default)]
     pub routed: Vec<String>,
+    #[serde(default)]
+    pub updated: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 impl Article {
@@ -155,7 +163,9 @@ mod tests {
             title: title.to_owned(),
             text: String::new(),
             published: None,
+            updated: None,
             categories: Vec::new(),
+            image: None,
         }
     }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::article::Article;
 use crate::config::{Config, Subscriber};
 use crate::digest;
-use crate::digest::render::{RenderError, Rendered, render};
+use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::store::{OutboxEntry, Store, StoreError};
 
@@ -96,24 +96,9 @@ pub fn prepare(
     if articles.is_empty() {
         return Ok(None);
     }
-    let feed_names = feed_names(config, store);
-    let mut model = digest::build(config, subscriber, &articles, &feed_names, held_back, now);
-    // Feeds in this digest whose last poll hit the flood cap.
-    for feed in &config.feeds {
-        let held = store
-            .feed_state(&feed.key)
-            .ok()
-            .flatten()
-            .map_or(0, |s| s.held_back);
-        if held > 0 && articles.iter().any(|a| a.feed_key == feed.key) {
-            let name = feed_names
-                .get(&feed.key)
-                .cloned()
-                .unwrap_or_else(|| feed.key.clone());
-            model.flood_held.push((name, held));
-        }
-    }
-    let rendered = render(&model).map_err(|source| DeliverError::Render {
+    let context = context(config, store, &articles, held_back, now);
+    let model = digest::build(config, subscriber, &articles, &context, now);
+    let rendered = render_within(&model, HTML_BUDGET).map_err(|source| DeliverError::Render {
         email: email.clone(),
         source,
     })?;
@@ -122,6 +107,47 @@ pub fn prepare(
         articles,
         held_back,
     }))
+}
+
+/// Names and notes from the store that the digest shows: feed names, flood
+/// caps hit by the feeds in this digest, and feeds failing for over a day.
+fn context(
+    config: &Config,
+    store: &Store,
+    articles: &[Article],
+    held_back: usize,
+    now: DateTime<Utc>,
+) -> digest::Context {
+    let feed_names = feed_names(config, store);
+    let mut flooded = Vec::new();
+    let mut failing = Vec::new();
+    for feed in &config.feeds {
+        let Some(state) = store.feed_state(&feed.key).ok().flatten() else {
+            continue;
+        };
+        let name = feed_names
+            .get(&feed.key)
+            .cloned()
+            .unwrap_or_else(|| feed.key.clone());
+        if state.held_back > 0 && articles.iter().any(|a| a.feed_key == feed.key) {
+            flooded.push((name.clone(), state.held_back));
+        }
+        let failing_since = state
+            .last_success
+            .map_or(state.last_error_at, |ok| state.last_error_at.filter(|e| *e > ok));
+        let failed_long = state
+            .last_success
+            .is_none_or(|ok| now - ok > chrono::TimeDelta::days(1));
+        if let (Some(_), Some(reason), true) = (failing_since, &state.last_error, failed_long) {
+            failing.push((name, crate::text::truncate_chars(reason, 200)));
+        }
+    }
+    digest::Context {
+        feed_names,
+        held_back,
+        flooded,
+        failing,
+    }
 }
 
 pub fn feed_names(config: &Config, store: &Store) -> HashMap<String, String> {
@@ -164,7 +190,7 @@ pub async fn deliver(
                 &subscriber.mailbox,
                 &prepared.rendered,
                 ids,
-                config.digest.unsubscribe.as_ref(),
+                &config.digest.unsubscribe,
                 now,
             )
             .map_err(|source| DeliverError::Compose {

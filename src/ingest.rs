@@ -113,6 +113,8 @@ pub fn plan<K: Known>(
                 first_seen: now,
                 also_in: Vec::new(),
                 routed: Vec::new(),
+                updated: item.updated,
+                image: item.image.clone(),
             },
             recipients,
             canonical_link: link.filter(|_| !repeats),

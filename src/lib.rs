@@ -23,6 +23,7 @@ pub mod deliver;
 pub mod demo;
 pub mod digest;
 pub mod fetch;
+pub mod images;
 pub mod ingest;
 pub mod mail;
 pub mod notify;

@@ -90,7 +90,10 @@ macro_rules! raw_header {
 }
 
 raw_header!(AutoSubmitted, "Auto-Submitted");
+raw_header!(Precedence, "Precedence");
+raw_header!(ListId, "List-Id");
 raw_header!(ListUnsubscribe, "List-Unsubscribe");
+raw_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
 
 /// A Message-ID derived from the digest's contents: the same recipient and
 /// articles always give the same id, so receivers can fold a resend.
@@ -118,7 +121,7 @@ pub fn compose(
     to: &Mailbox,
     rendered: &Rendered,
     article_ids: Vec<ArticleId>,
-    unsubscribe: Option<&Url>,
+    unsubscribe: &[Url],
     now: DateTime<Utc>,
 ) -> Result<OutboxEntry, MailError> {
     let recipient = to.email.to_string();
@@ -129,9 +132,17 @@ pub fn compose(
         .subject(rendered.subject.clone())
         .date(now.into())
         .message_id(Some(id.clone()))
-        .header(AutoSubmitted("auto-generated".to_owned()));
-    if let Some(url) = unsubscribe {
-        builder = builder.header(ListUnsubscribe(format!("<{url}>")));
+        .header(AutoSubmitted("auto-generated".to_owned()))
+        .header(Precedence("bulk".to_owned()))
+        // RFC 2919: a stable identifier of this digest; clients filter on it.
+        .header(ListId(format!("<feed-digest.{}>", from.email.domain())));
+    if !unsubscribe.is_empty() {
+        let list: Vec<String> = unsubscribe.iter().map(|u| format!("<{u}>")).collect();
+        builder = builder.header(ListUnsubscribe(list.join(", ")));
+        // RFC 8058 one-click unsubscribe needs an https address to POST to.
+        if unsubscribe.iter().any(|u| u.scheme() == "https") {
+            builder = builder.header(ListUnsubscribePost("List-Unsubscribe=One-Click".to_owned()));
+        }
     }
     let body = MultiPart::alternative()
         .singlepart(

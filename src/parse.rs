@@ -4,7 +4,7 @@
 use feed_rs::model::{Entry, Text};
 
 use crate::article::Item;
-use crate::text;
+use crate::{images, text};
 
 /// How much item text we keep: enough for any excerpt (at most 1000 characters)
 /// and for topic matching, without storing whole articles (docs/benchmarks.md).
@@ -35,11 +35,16 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, Pa
         .map(text_of)
         .map(|t| text::one_line(&t))
         .filter(|t| !t.is_empty());
-    let items = feed.entries.iter().map(item_of).collect();
+    let base = base_url.and_then(|u| url::Url::parse(u).ok());
+    let items = feed
+        .entries
+        .iter()
+        .map(|entry| item_of(entry, base.as_ref()))
+        .collect();
     Ok(ParsedFeed { title, items })
 }
 
-fn item_of(entry: &Entry) -> Item {
+fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> Item {
     let guid = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
     let link = entry
         .links
@@ -61,6 +66,17 @@ fn item_of(entry: &Entry) -> Item {
         .filter(|s| !s.trim().is_empty())
         .or_else(|| entry.content.as_ref().and_then(|c| c.body.clone()))
         .unwrap_or_default();
+    let content_html = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .unwrap_or_default();
+    let item_url = link.as_deref().and_then(|l| url::Url::parse(l).ok());
+    let image = image_of(
+        entry,
+        &[body_html.as_str(), content_html],
+        item_url.as_ref().or(feed_url),
+    );
     let mut body = text::html_to_text(&body_html);
     // News mirrors repeat the title as the first line of the body.
     if !title.is_empty()
@@ -85,8 +101,51 @@ fn item_of(entry: &Entry) -> Item {
         },
         text: body,
         published: entry.published.or(entry.updated),
+        updated: entry.updated.filter(|u| entry.published.is_some_and(|p| *u > p)),
         categories,
+        image,
     }
+}
+
+/// media:thumbnail, then an image enclosure, then the first image in the HTML.
+fn image_of(entry: &Entry, html: &[&str], base: Option<&url::Url>) -> Option<String> {
+    let mut candidates = Vec::new();
+    for media in &entry.media {
+        for thumbnail in &media.thumbnails {
+            candidates.push(images::Candidate {
+                src: thumbnail.image.uri.clone(),
+                width: thumbnail.image.width,
+                height: thumbnail.image.height,
+            });
+        }
+        for content in &media.content {
+            let is_image = content.content_type.as_ref().is_some_and(|t| t.ty() == "image");
+            if let (true, Some(url)) = (is_image, &content.url) {
+                candidates.push(images::Candidate {
+                    src: url.to_string(),
+                    width: content.width,
+                    height: content.height,
+                });
+            }
+        }
+    }
+    for link in &entry.links {
+        let is_image = link
+            .media_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("image/"));
+        if link.rel.as_deref() == Some("enclosure") && is_image {
+            candidates.push(images::Candidate {
+                src: link.href.clone(),
+                width: None,
+                height: None,
+            });
+        }
+    }
+    for fragment in html {
+        candidates.extend(images::images_in_html(fragment));
+    }
+    images::choose(&candidates, base)
 }
 
 /// Titles may be HTML (Atom `type="html"`, or RSS titles with entities).

@@ -20,6 +20,7 @@ use url::Url;
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 
+use crate::digest::i18n::Language;
 use crate::schedule::Schedule;
 
 /// Where `feed-digest` looks when neither `--config` nor `FEED_DIGEST_CONFIG` is given.
@@ -91,9 +92,21 @@ pub struct SmtpSettings {
 #[derive(Debug, Clone)]
 pub struct DigestSettings {
     pub title: String,
+    /// A subject template; `None`: the reader's language's default.
+    pub subject: Option<String>,
     pub excerpt_chars: usize,
     pub max_items: usize,
-    pub unsubscribe: Option<Url>,
+    pub images: Images,
+    /// `mailto:` and/or `https:` addresses for List-Unsubscribe and the footer.
+    pub unsubscribe: Vec<Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    None,
+    /// A small picture per article: media:thumbnail, an image enclosure, or
+    /// the item's first image (never a tracking pixel).
+    Thumbnail,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +150,7 @@ pub struct Subscriber {
     pub feeds: Option<Vec<String>>,
     /// At most this many articles per digest.
     pub max_items: usize,
+    pub language: Language,
 }
 
 impl Subscriber {

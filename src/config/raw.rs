@@ -50,9 +50,19 @@ pub struct RawDelivery {
 #[serde(deny_unknown_fields)]
 pub struct RawDigest {
     pub title: Option<String>,
+    pub subject: Option<String>,
     pub excerpt_chars: Option<usize>,
     pub max_items: Option<usize>,
-    pub unsubscribe: Option<String>,
+    pub images: Option<String>,
+    pub unsubscribe: Option<OneOrMany>,
+}
+
+/// A key that takes one string or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,4 +101,5 @@ pub struct RawSubscriber {
     pub topics: Option<Vec<String>>,
     pub feeds: Option<Vec<String>>,
     pub max_items: Option<usize>,
+    pub language: Option<String>,
 }

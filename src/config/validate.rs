@@ -9,11 +9,12 @@ use lettre::Address;
 use lettre::message::Mailbox;
 use url::Url;
 
-use super::raw::{RawConfig, RawFeed, RawSmtp, RawSubscriber, RawTopic};
+use super::raw::{OneOrMany, RawConfig, RawFeed, RawSmtp, RawSubscriber, RawTopic};
 use super::{
     Config, ConfigError, Delivery, DigestSettings, FeedConfig, FeedSource, FetchSettings, FirstPollWindow,
-    PollSchedule, Problem, Secret, SmtpSecurity, SmtpSettings, Subscriber, Topic,
+    Images, PollSchedule, Problem, Secret, SmtpSecurity, SmtpSettings, Subscriber, Topic,
 };
+use crate::digest::i18n::{Language, SUBJECT_PLACEHOLDERS};
 use crate::schedule::{Schedule, parse_cron};
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/feed-digest";
@@ -400,24 +401,61 @@ impl Checker<'_> {
         if max_items == 0 {
             self.problem(&key("max_items"), None, "must be at least 1");
         }
-        let unsubscribe =
-            digest
-                .and_then(|d| d.unsubscribe.as_deref())
-                .and_then(|text| match Url::parse(text) {
-                    Ok(url) if matches!(url.scheme(), "mailto" | "https" | "http") => Some(url),
-                    _ => {
-                        self.problem(
-                            &key("unsubscribe"),
-                            None,
-                            format!("{text:?} is not a mailto: or https: URL"),
-                        );
-                        None
-                    }
-                });
+        let mut unsubscribe = Vec::new();
+        let addresses = digest.and_then(|d| d.unsubscribe.as_ref()).map(|u| match u {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        });
+        for text in addresses.unwrap_or_default() {
+            match Url::parse(&text) {
+                Ok(url) if matches!(url.scheme(), "mailto" | "https" | "http") => unsubscribe.push(url),
+                _ => self.problem(
+                    &key("unsubscribe"),
+                    None,
+                    format!("{text:?} is not a mailto: or https: URL"),
+                ),
+            }
+        }
+        let subject = digest.and_then(|d| d.subject.clone());
+        if let Some(template) = &subject {
+            let mut rest = template.clone();
+            for placeholder in SUBJECT_PLACEHOLDERS {
+                rest = rest.replace(placeholder, "");
+            }
+            if let Some(start) = rest.find('{') {
+                let unknown: String = rest[start..]
+                    .chars()
+                    .take_while(|c| *c != '}')
+                    .chain(['}'])
+                    .collect();
+                self.problem(
+                    &key("subject"),
+                    None,
+                    format!(
+                        "unknown placeholder {unknown}; valid: {}",
+                        SUBJECT_PLACEHOLDERS.join(", ")
+                    ),
+                );
+            }
+        }
+        let images = match digest.and_then(|d| d.images.as_deref()).unwrap_or("thumbnail") {
+            "none" => Images::None,
+            "thumbnail" => Images::Thumbnail,
+            other => {
+                self.problem(
+                    &key("images"),
+                    None,
+                    format!("{other:?} is not valid; valid: \"none\", \"thumbnail\""),
+                );
+                Images::Thumbnail
+            }
+        };
         DigestSettings {
             title,
+            subject,
             excerpt_chars,
             max_items: max_items.max(1),
+            images,
             unsubscribe,
         }
     }
@@ -655,6 +693,17 @@ impl Checker<'_> {
             if max_items == 0 {
                 self.problem(&at("max_items"), Some(label), "must be at least 1");
             }
+            let language = match sub.language.as_deref() {
+                None => Language::En,
+                Some(text) => Language::parse(text).unwrap_or_else(|| {
+                    self.problem(
+                        &at("language"),
+                        Some(label),
+                        format!("unknown language {text:?}; valid: {}", Language::VALID),
+                    );
+                    Language::En
+                }),
+            };
             // Every problem of this entry is reported before it is left out.
             let (Some(schedule), Some(timezone)) = (schedule, timezone) else {
                 continue;
@@ -666,6 +715,7 @@ impl Checker<'_> {
                 topics: topic_filter,
                 feeds: feed_filter,
                 max_items: max_items.max(1),
+                language,
             });
         }
         subscribers

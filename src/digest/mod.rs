@@ -1,7 +1,9 @@
 //! A subscriber's digest as data: sections by topic, then by feed, each entry
-//! with a clean excerpt and a time in the reader's zone. Pure: the model is
-//! built from stored articles and rendered by [`render`]; nothing here knows SMTP.
+//! with a clean excerpt, a time in the reader's zone and language, a thumbnail
+//! and the other feeds that carried it. Pure: the model is built from stored
+//! articles and rendered by [`render`]; nothing here knows SMTP.
 
+pub mod i18n;
 pub mod render;
 
 use std::collections::HashMap;
@@ -10,25 +12,37 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::article::Article;
-use crate::config::{Config, FeedConfig, Subscriber};
+use crate::config::{Config, FeedConfig, Images, Subscriber};
 use crate::text;
 use crate::topics;
+use i18n::Labels;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digest {
+    /// BCP 47 tag of the reader's language, for `lang` attributes.
+    pub lang: &'static str,
+    pub labels: Labels,
     pub title: String,
     pub subject: String,
-    /// The date in the subscriber's zone, for the header.
+    /// The date in the subscriber's zone and language, for the header.
     pub date_label: String,
+    /// "12 new articles in 4 sections".
+    pub summary: String,
     /// Inbox preview text.
     pub preheader: String,
     pub total: usize,
     pub sections: Vec<Section>,
-    /// Pending articles left for the next digest (over `max_items`).
-    pub held_back: usize,
-    /// Feeds whose last poll held new items back (flood cap), with how many.
-    pub flood_held: Vec<(String, u64)>,
-    pub recipient: String,
+    /// Articles shown as bare links at the end when the full cards would be
+    /// too large for mail clients (see [`render::render_within`]).
+    pub more_links: Vec<Entry>,
+    pub shortened: bool,
+    /// "N more articles wait for the next digest", when over `max_items`.
+    pub held_back_note: Option<String>,
+    /// One line per feed whose last poll hit the flood cap.
+    pub flood_notes: Vec<String>,
+    /// Feeds failing for more than a day: `(name, reason)`.
+    pub failing_feeds: Vec<(String, String)>,
+    pub reason: String,
     pub unsubscribe: Option<String>,
 }
 
@@ -49,6 +63,22 @@ pub struct Entry {
     pub also_in: Vec<String>,
     pub time_label: String,
     pub excerpt: String,
+    pub image: Option<String>,
+    /// The feed changed the item after publishing it.
+    pub updated: bool,
+}
+
+/// What the digest needs besides the articles: names and notes from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Feed key → display name.
+    pub feed_names: HashMap<String, String>,
+    /// Pending articles over `max_items`, left for the next digest.
+    pub held_back: usize,
+    /// `(feed name, items held back)` for feeds that hit the flood cap.
+    pub flooded: Vec<(String, u64)>,
+    /// `(feed name, reason)` for feeds failing for more than a day.
+    pub failing: Vec<(String, String)>,
 }
 
 /// The display name of a feed: configured name, else the feed's own title, else its URL.
@@ -59,16 +89,16 @@ pub fn feed_display_name(feed: &FeedConfig, stored_title: Option<&str>) -> Strin
         .unwrap_or_else(|| feed.key.clone())
 }
 
-/// Builds the digest for `subscriber` from `articles` (already limited to
-/// `max_items`). `feed_names` maps feed keys to display names.
+/// Builds the digest for `subscriber` from `articles` (already limited to `max_items`).
 pub fn build(
     config: &Config,
     subscriber: &Subscriber,
     articles: &[Article],
-    feed_names: &HashMap<String, String>,
-    held_back: usize,
+    context: &Context,
     now: DateTime<Utc>,
 ) -> Digest {
+    let language = subscriber.language;
+    let labels = language.labels();
     let zone = subscriber.timezone;
     let local_now = now.with_timezone(&zone);
     let mut by_topic: Vec<(String, Vec<&Article>)> = config
@@ -102,27 +132,33 @@ pub fn build(
             },
         }
     }
-    let feed_name = |key: &str| feed_names.get(key).cloned().unwrap_or_else(|| key.to_owned());
+    let feed_name = |key: &str| {
+        context
+            .feed_names
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_owned())
+    };
     let entry = |article: &Article| Entry {
         title: if article.title.is_empty() {
-            "(untitled)".to_owned()
+            labels.untitled.to_owned()
         } else {
             article.title.clone()
         },
         link: article.link.as_deref().and_then(safe_link),
         source: feed_name(&article.feed_key),
         also_in: article.also_in.iter().map(|key| feed_name(key)).collect(),
-        time_label: article
-            .time()
-            .with_timezone(&zone)
-            .format("%b %-d, %H:%M")
-            .to_string(),
+        time_label: language.time(&article.time().with_timezone(&zone)),
         excerpt: text::excerpt(&article.text, config.digest.excerpt_chars),
+        image: match config.digest.images {
+            Images::Thumbnail => article.image.as_deref().and_then(safe_link),
+            Images::None => None,
+        },
+        updated: article.updated.is_some(),
     };
     let mut sections = Vec::new();
-    let topic_sections = by_topic.into_iter();
     let feed_sections = by_feed.into_iter().map(|(key, list)| (feed_name(&key), list));
-    for (title, mut list) in topic_sections.chain(feed_sections) {
+    for (title, mut list) in by_topic.into_iter().chain(feed_sections) {
         if list.is_empty() {
             continue;
         }
@@ -134,12 +170,18 @@ pub fn build(
         });
     }
     let total = articles.len();
-    let date_label = local_now.format("%A, %-d %B %Y").to_string();
-    let noun = if total == 1 { "article" } else { "articles" };
-    let subject = text::one_line(&format!(
-        "{} · {} · {total} {noun}",
-        config.digest.title,
-        local_now.format("%b %-d")
+    let template = config
+        .digest
+        .subject
+        .as_deref()
+        .unwrap_or(language.default_subject());
+    let subject = text::one_line(&i18n::fill_subject(
+        template,
+        &config.digest.title,
+        &language.short_date(&local_now),
+        total,
+        &language.articles(total),
+        sections.len(),
     ));
     let preheader = sections
         .iter()
@@ -147,21 +189,42 @@ pub fn build(
         .take(3)
         .collect::<Vec<_>>()
         .join(" · ");
+    let recipient = subscriber.mailbox.email.to_string();
     Digest {
+        lang: language.tag(),
+        labels,
         title: config.digest.title.clone(),
         subject,
-        date_label,
+        date_label: language.long_date(&local_now),
+        summary: language.summary(total, sections.len()),
         preheader,
         total,
         sections,
-        held_back,
-        flood_held: Vec::new(),
-        recipient: subscriber.mailbox.email.to_string(),
-        unsubscribe: config.digest.unsubscribe.as_ref().map(Url::to_string),
+        more_links: Vec::new(),
+        shortened: false,
+        held_back_note: (context.held_back > 0).then(|| language.held_back(context.held_back)),
+        flood_notes: context
+            .flooded
+            .iter()
+            .map(|(feed, n)| language.flood(feed, *n))
+            .collect(),
+        failing_feeds: context.failing.clone(),
+        reason: language.reason(&recipient, &config.digest.title),
+        // The footer links the web address when there is one, else the mailto.
+        unsubscribe: preferred_unsubscribe(&config.digest.unsubscribe),
     }
 }
 
-fn safe_link(link: &str) -> Option<String> {
+fn preferred_unsubscribe(addresses: &[Url]) -> Option<String> {
+    addresses
+        .iter()
+        .find(|u| u.scheme() == "https")
+        .or(addresses.first())
+        .map(Url::to_string)
+}
+
+/// Parses and re-serialises a link, keeping only http(s).
+pub fn safe_link(link: &str) -> Option<String> {
     Url::parse(link)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
