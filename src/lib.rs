@@ -9,7 +9,8 @@
 //! - [`ingest`]: new vs seen vs first-poll baseline, and who gets what. Pure.
 //! - [`store`]: the sled database behind a typed API. I/O.
 //! - [`topics`]: topic rules and subscriber filters. Pure.
-//! - [`digest`]: the digest model and its askama rendering. Pure.
+//! - [`images`]: an article's thumbnail, never a tracking pixel. Pure.
+//! - [`digest`]: the digest model, its languages and its askama rendering. Pure.
 //! - [`mail`]: MIME composition and the SMTP/file transports. I/O.
 //! - [`schedule`]: due times in each subscriber's zone. Pure.
 //!

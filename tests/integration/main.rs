@@ -3,6 +3,7 @@
 
 mod config_errors;
 mod crash;
+mod digest_render;
 mod pipeline;
 mod process;
 mod promises;
