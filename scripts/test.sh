@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --locked --all-targets
 tests/systemd/check.sh
+tests/browser/check.sh
 if [ -x tests/postfix/run.sh ] && { [ -x /usr/sbin/postfix ] || command -v postfix >/dev/null 2>&1; }; then
     tests/postfix/run.sh
 else
