@@ -127,8 +127,8 @@ pub fn compose(
     let recipient = to.email.to_string();
     let id = message_id(from, &recipient, &article_ids);
     let mut builder = Message::builder()
-        .from(from.clone())
-        .to(to.clone())
+        .from(one_line_mailbox(from))
+        .to(one_line_mailbox(to))
         .subject(rendered.subject.clone())
         .date(now.into())
         .message_id(Some(id.clone()))
@@ -167,6 +167,17 @@ pub fn compose(
         message,
         html: rendered.html.clone(),
     })
+}
+
+/// A display name with line breaks or control characters would make lettre
+/// fail (and could inject headers): fold it to one clean line.
+fn one_line_mailbox(mailbox: &Mailbox) -> Mailbox {
+    let name = mailbox
+        .name
+        .as_deref()
+        .map(crate::text::one_line)
+        .filter(|name| !name.is_empty());
+    Mailbox::new(name, mailbox.email.clone())
 }
 
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 mod config_errors;
 mod crash;
 mod digest_render;
+mod email_html;
 mod pipeline;
 mod process;
 mod promises;
