@@ -117,8 +117,12 @@ fn init_logging() {
         .init();
 }
 
+fn config_path(path: Option<&Path>) -> PathBuf {
+    path.map_or_else(|| PathBuf::from(config::DEFAULT_PATH), Path::to_path_buf)
+}
+
 fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
-    Config::load(path.unwrap_or(Path::new(config::DEFAULT_PATH)))
+    Config::load(&config_path(path))
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -128,7 +132,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Check => check(&config),
-        Command::Run => run_daemon(config).await,
+        Command::Run => run_daemon(config, config_path(cli.config.as_deref())).await,
         Command::Poll => {
             let store = open_store(&config)?;
             poll_once(&config, &store).await
@@ -158,22 +162,22 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
+async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<ExitCode> {
     let store = open_store(&config)?;
-    let fetcher = Fetcher::new(&config.fetch)?;
-    let mailer = Mailer::new(&config.delivery)?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(shutdown_on_signal(cancel.clone()));
-    let service = tracker.spawn(service::run(config, store, fetcher, mailer, cancel.clone()));
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    tracker.spawn(handle_signals(cancel.clone(), reload_tx));
+    let reload: service::Reload = Box::new(move || Config::load(&path));
+    let service = tracker.spawn(service::run(config, store, cancel.clone(), reload_rx, reload));
     tracker.close();
     // The service ends on its own only on error; otherwise on cancellation.
     tokio::select! {
-        result = service => result.context("the service task panicked")??,
-        () = async {
-            cancel.cancelled().await;
-            tracker.wait().await;
-        } => {}
+        result = service => {
+            cancel.cancel();
+            result.context("the service task panicked")??;
+        }
+        () = cancel.cancelled() => {}
     }
     if tokio::time::timeout(service::SHUTDOWN_GRACE, tracker.wait())
         .await
@@ -187,19 +191,32 @@ async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_on_signal(cancel: CancellationToken) {
+/// SIGTERM/SIGINT cancel the service; SIGHUP asks it to reload its config.
+async fn handle_signals(cancel: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-        () = cancel.cancelled() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reloading the config");
+                // A reload already queued covers this one too.
+                let _ = reload.try_send(());
+                continue;
+            }
+            () = cancel.cancelled() => return,
+        }
+        cancel.cancel();
+        return;
     }
-    cancel.cancel();
 }
 
 async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {

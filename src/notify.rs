@@ -15,6 +15,14 @@ pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
+pub fn reloading() {
+    send(&[NotifyState::Reloading]);
+}
+
+pub fn watchdog() {
+    send(&[NotifyState::Watchdog]);
+}
+
 fn send(states: &[NotifyState<'_>]) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;

@@ -14,6 +14,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PollSchedule};
 use crate::deliver::{self, Delivered};
@@ -49,6 +50,10 @@ pub enum ServiceError {
     Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
 }
 
 /// Records every configured subscriber in the store; a new one starts now.
@@ -60,18 +65,39 @@ pub fn register_subscribers(config: &Config, store: &Store) -> Result<(), StoreE
     Ok(())
 }
 
-/// Runs until `cancel` fires. The caller owns the signals and the token.
-pub async fn run(
-    config: Config,
-    store: Store,
+/// Produces a freshly validated config, for SIGHUP.
+pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
+
+/// What the daemon talks to, rebuilt from the config on reload.
+struct Clients {
     fetcher: Fetcher,
     mailer: Mailer,
+}
+
+impl Clients {
+    fn new(config: &Config) -> Result<Clients, ServiceError> {
+        Ok(Clients {
+            fetcher: Fetcher::new(&config.fetch)?,
+            mailer: Mailer::new(&config.delivery)?,
+        })
+    }
+}
+
+/// Runs until `cancel` fires. The caller owns the signals: each message on
+/// `reloads` (SIGHUP) re-reads the config through `reload`; an invalid new
+/// config is logged and the running one kept.
+pub async fn run(
+    mut config: Config,
+    store: Store,
     cancel: CancellationToken,
+    mut reloads: mpsc::Receiver<()>,
+    reload: Reload,
 ) -> Result<(), ServiceError> {
     register_subscribers(&config, &store)?;
+    let mut clients = Clients::new(&config)?;
     let (ticks, mut tick_rx) = mpsc::channel::<Tick>(8);
     let mut scheduler = JobScheduler::new().await?;
-    scheduler.add(poll_job(&config.poll, ticks.clone())?).await?;
+    let mut poll_job_id = scheduler.add(poll_job(&config.poll, ticks.clone())?).await?;
     scheduler
         .add(Job::new_async(
             "0 * * * * *",
@@ -80,16 +106,13 @@ pub async fn run(
         .await?;
     scheduler.start().await?;
     notify::ready();
-    notify::status(&format!(
-        "polling {} feeds for {} subscribers",
-        config.feeds.len(),
-        config.subscribers.len()
-    ));
-    tracing::info!(
-        feeds = config.feeds.len(),
-        subscribers = config.subscribers.len(),
-        "feed-digest running"
-    );
+    announce(&config, &store);
+    // After READY and STATUS, so systemd sees them in that order.
+    let tasks = TaskTracker::new();
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tasks.spawn(watchdog(store.clone(), interval / 2, cancel.child_token()));
+    }
+    tasks.close();
 
     // Start with a poll and a catch-up round: a digest missed while the daemon
     // was down goes out now, once.
@@ -101,10 +124,10 @@ pub async fn run(
             }
             match tick {
                 Tick::Poll => {
-                    run_poll(&config, &store, &fetcher, &cancel).await;
+                    run_poll(&config, &store, &clients.fetcher, &cancel).await;
                     prune_if_due(&config, &store).await;
                 }
-                Tick::Digests => run_due_digests(&config, &store, &mailer, &cancel).await,
+                Tick::Digests => run_due_digests(&config, &store, &clients.mailer, &cancel).await,
             }
         }
         tokio::select! {
@@ -113,13 +136,106 @@ pub async fn run(
                 Some(tick) => queue.push(tick),
                 None => break,
             },
+            Some(()) = reloads.recv() => {
+                notify::reloading();
+                match reconfigure(&config, reload(), &store) {
+                    Ok((new_config, new_clients)) => {
+                        scheduler.remove(&poll_job_id).await?;
+                        poll_job_id = scheduler.add(poll_job(&new_config.poll, ticks.clone())?).await?;
+                        config = new_config;
+                        clients = new_clients;
+                        tracing::info!("config reloaded");
+                        // New feeds are polled and new schedules checked at once.
+                        queue.extend([Tick::Poll, Tick::Digests]);
+                    }
+                    Err(message) => tracing::error!("config reload rejected, keeping the running config: {message}"),
+                }
+                notify::ready();
+                announce(&config, &store);
+            }
         }
     }
     notify::stopping();
     tracing::info!("shutting down");
     scheduler.shutdown().await?;
+    tasks.wait().await;
     store.flush().await?;
     Ok(())
+}
+
+/// Checks a reloaded config against the running one and builds its clients.
+fn reconfigure(
+    running: &Config,
+    loaded: Result<Config, crate::config::ConfigError>,
+    store: &Store,
+) -> Result<(Config, Clients), String> {
+    let new = loaded.map_err(|err| err.to_string())?;
+    if new.state_dir != running.state_dir {
+        return Err(format!(
+            "state_dir cannot change while running ({} → {}); restart the service",
+            running.state_dir.display(),
+            new.state_dir.display()
+        ));
+    }
+    let clients = Clients::new(&new).map_err(|err| err.to_string())?;
+    register_subscribers(&new, store).map_err(|err| err.to_string())?;
+    Ok((new, clients))
+}
+
+/// `STATUS=` for systemd: what runs, and the next digest.
+fn announce(config: &Config, store: &Store) {
+    let now = Utc::now();
+    let next = config
+        .subscribers
+        .iter()
+        .filter_map(|s| {
+            let since = store
+                .subscriber_state(&s.email())
+                .ok()
+                .flatten()
+                .map_or(now, |st| st.since());
+            s.schedule
+                .next_after(since, s.timezone)
+                .map(|at| (at.max(now), s))
+        })
+        .min_by_key(|(at, _)| *at);
+    let mut status = format!(
+        "polling {} feeds for {} subscribers",
+        config.feeds.len(),
+        config.subscribers.len()
+    );
+    if let Some((at, subscriber)) = next {
+        // Never the whole address in logs: the local part is enough to recognise it.
+        let who = format!("{}@…", subscriber.mailbox.email.user());
+        let local = at.with_timezone(&subscriber.timezone).format("%H:%M");
+        status.push_str(&format!(
+            "; next digest {local} {} for {who}",
+            subscriber.timezone
+        ));
+    }
+    notify::status(&status);
+    tracing::info!(
+        feeds = config.feeds.len(),
+        subscribers = config.subscribers.len(),
+        "{status}"
+    );
+}
+
+/// Sends `WATCHDOG=1` every `every`, but only while the store answers: a hung
+/// store makes systemd restart the service.
+async fn watchdog(store: Store, every: Duration, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {
+                match store.ping() {
+                    Ok(()) => notify::watchdog(),
+                    Err(err) => tracing::error!(error = %err, "store ping failed; withholding the watchdog"),
+                }
+            }
+        }
+    }
 }
 
 fn poll_job(

@@ -490,6 +490,12 @@ impl Store {
         Ok(())
     }
 
+    /// A cheap read that proves the database answers (for the watchdog).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.db.get(SCHEMA_KEY)?;
+        Ok(())
+    }
+
     /// Bytes the database files take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)

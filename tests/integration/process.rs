@@ -154,6 +154,7 @@ fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
         .arg(&config)
         .arg("run")
         .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
         .env_remove("FEED_DIGEST_FAULT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -161,13 +162,26 @@ fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
         .expect("start the daemon");
 
     let mut buf = [0u8; 512];
-    let n = notify.recv(&mut buf).expect("a notification arrives");
+    let mut next_message = || {
+        let n = notify.recv(&mut buf).expect("a notification arrives");
+        String::from_utf8_lossy(buf[..n].trim_ascii()).into_owned()
+    };
     assert_eq!(
-        buf[..n].trim_ascii(),
-        b"READY=1",
+        next_message(),
+        "READY=1",
         "READY comes first, once the store is open"
     );
-
+    let status = next_message();
+    assert!(
+        status.starts_with("STATUS=polling 2 feeds for 1 subscribers"),
+        "{status}"
+    );
+    assert!(
+        status.contains("next digest") && status.contains("alice@…"),
+        "{status}"
+    );
+    // The watchdog (WATCHDOG_USEC=0.2 s) pings after a store read.
+    assert_eq!(next_message(), "WATCHDOG=1");
     let messages = smtp.wait_for(1, Duration::from_secs(30));
     assert_eq!(messages.len(), 1, "one catch-up digest");
 
@@ -194,5 +208,82 @@ fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
         smtp.messages().len(),
         1,
         "three missed slots make one digest, not three"
+    );
+}
+
+#[test]
+fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_invalid() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    let socket_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let daemon = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut buf = [0u8; 512];
+    let mut wait_for = |prefix: &str| loop {
+        let n = notify.recv(&mut buf).expect("a notification arrives");
+        let message = String::from_utf8_lossy(buf[..n].trim_ascii()).into_owned();
+        if message.starts_with(prefix) {
+            return message;
+        }
+    };
+    assert!(wait_for("STATUS=").contains("for 1 subscribers"));
+    let hup = || {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(daemon.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+
+    // A new subscriber: taken without a restart.
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(
+        &config,
+        format!("{text}\n[[subscribers]]\nemail = \"bob@example.org\"\n"),
+    )
+    .expect("write");
+    hup();
+    assert_eq!(wait_for("RELOADING=1"), "RELOADING=1");
+    assert!(wait_for("STATUS=").contains("for 2 subscribers"));
+
+    // An invalid config: rejected, the running one stays.
+    std::fs::write(&config, "this is = not [valid").expect("write");
+    hup();
+    wait_for("RELOADING=1");
+    assert!(
+        wait_for("STATUS=").contains("for 2 subscribers"),
+        "the old config keeps running"
+    );
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = daemon.wait_with_output().expect("daemon exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("config reload rejected, keeping the running config"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config.toml:1:"),
+        "the rejection names the file and line: {stderr}"
     );
 }
