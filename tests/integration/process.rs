@@ -287,3 +287,55 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_invalid() {
         "the rejection names the file and line: {stderr}"
     );
 }
+
+#[test]
+fn status_shows_a_table_and_json_for_scripts() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    assert!(feed_digest(&config, &["send"], &[]).status.success());
+    let table = stdout(&feed_digest(&config, &["status"], &[]));
+    assert!(table.starts_with("FEED"), "{table}");
+    assert!(table.contains("SUBSCRIBER") && table.contains("alice@example.org"), "{table}");
+    let json = stdout(&feed_digest(&config, &["status", "--json"], &[]));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("status --json is JSON");
+    assert_eq!(report["feeds"][0]["state"], "ok", "{json}");
+    assert!(report["feeds"][0]["items_known"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert_eq!(report["subscribers"][0]["email"], "alice@example.org");
+    assert_eq!(report["subscribers"][0]["pending"], 0);
+    assert!(report["subscribers"][0]["last_sent"].is_string(), "{json}");
+}
+
+#[test]
+fn check_connect_reports_what_works() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    let output = feed_digest(&config, &["check", "--connect"], &[]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("delivery: OK") && out.contains("OK, 4 items") && out.contains("OK, 3 items"), "{out}");
+
+    // Nothing listens on the relay's port any more: exit 75, and the feeds still checked.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let config = write_config(dir.path(), closed, "07:00");
+    let output = feed_digest(&config, &["check", "--connect"], &[]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(75), "{out}");
+    assert!(out.contains("delivery: FAILED") && out.contains("OK, 4 items"), "{out}");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let run = |args: &[&str]| {
+        let output = Command::new(BIN).args(args).output().expect("run");
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(run(&["completions", "bash"]).contains("feed-digest"));
+    assert!(run(&["completions", "zsh"]).contains("#compdef feed-digest"));
+    let man = run(&["man"]);
+    assert!(man.contains(".TH feed-digest") && man.contains("preview"), "{man}");
+    assert!(run(&["--version"]).starts_with("feed-digest "));
+}

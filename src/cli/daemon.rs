@@ -1,0 +1,70 @@
+//! `feed-digest run`: the daemon with its signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use feed_digest::config::Config;
+use feed_digest::service;
+
+use super::open_store;
+
+pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config)?;
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    tracker.spawn(handle_signals(cancel.clone(), reload_tx));
+    let reload: service::Reload = Box::new(move || Config::load(&path));
+    let service = tracker.spawn(service::run(config, store, cancel.clone(), reload_rx, reload));
+    tracker.close();
+    // The service ends on its own only on error; otherwise on cancellation.
+    tokio::select! {
+        result = service => {
+            cancel.cancel();
+            result.context("the service task panicked")??;
+        }
+        () = cancel.cancelled() => {}
+    }
+    if tokio::time::timeout(service::SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        anyhow::bail!(
+            "shutdown took longer than {:?}; exiting anyway",
+            service::SHUTDOWN_GRACE
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM/SIGINT cancel the service; SIGHUP asks it to reload its config.
+async fn handle_signals(cancel: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reloading the config");
+                // A reload already queued covers this one too.
+                let _ = reload.try_send(());
+                continue;
+            }
+            () = cancel.cancelled() => return,
+        }
+        cancel.cancel();
+        return;
+    }
+}

@@ -1,0 +1,209 @@
+//! The command line: parse arguments, load the config, run one command, and
+//! turn errors into messages and sysexits codes. Errors are reported here
+//! (anyhow); the library's errors carry their context.
+
+mod commands;
+mod daemon;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use feed_digest::config::{self, Config, ConfigError};
+use feed_digest::service;
+use feed_digest::store::{Store, StoreError};
+
+/// sysexits.h codes, as systemd and scripts expect them.
+pub mod exit {
+    /// A command that did part of its work: a feed or a send failed; try later.
+    pub const TEMPFAIL: u8 = 75;
+    /// The store is held by another process (usually `feed-digest run`).
+    pub const UNAVAILABLE: u8 = 69;
+    /// The config is invalid; nothing was done.
+    pub const CONFIG: u8 = 78;
+}
+
+const AFTER_HELP: &str = "\
+Getting started:
+  feed-digest demo                       try it on bundled sample feeds (no server needed)
+  feed-digest --config my.toml check     validate a config (see config/example.toml)
+  feed-digest --config my.toml poll      fetch every feed once
+  feed-digest --config my.toml preview --subscriber you@example.org --output digest.html
+  feed-digest --config my.toml run       the daemon (systemd: systemd/feed-digest.service)
+
+Exit codes: 0 ok, 1 error, 69 store in use by another process, 75 some feeds or
+sends failed (try again later), 78 invalid config.";
+
+/// Polls news feeds and mails each subscriber one digest, grouped by topic,
+/// on their own schedule and in their own time zone.
+#[derive(Parser)]
+#[command(name = "feed-digest", version, about, long_about = None, after_help = AFTER_HELP)]
+struct Cli {
+    /// The config file [default: /etc/feed-digest/config.toml]
+    #[arg(long, short, global = true, env = "FEED_DIGEST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll feeds and send digests on schedule until SIGTERM (SIGHUP reloads the config).
+    Run,
+    /// Poll every feed once now and store what is new.
+    Poll,
+    /// Build and deliver pending digests now, whatever the schedule or retry backoff.
+    Send {
+        /// Only these subscribers (repeatable); default: all.
+        #[arg(long = "subscriber", value_name = "EMAIL")]
+        subscribers: Vec<String>,
+    },
+    /// Render the next digest (HTML) without sending it or consuming anything.
+    Preview {
+        #[arg(long, value_name = "EMAIL")]
+        subscriber: String,
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Validate the config and show what it defines.
+    Check {
+        /// Also connect to the SMTP relay (TLS, AUTH) and fetch every feed once.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Show feeds and subscribers as the store knows them.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, back up or restore the store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Run poll and send on the bundled sample feeds, delivering into files.
+    Demo {
+        /// Where to put the sample feeds, the store and the mail.
+        #[arg(long, short, default_value = "demo-output")]
+        output: PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Verify that every record decodes and the store's invariants hold.
+    Check,
+    /// Write every record as JSON lines (a readable backup).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Restore an export into an empty store.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(config_error) = err.downcast_ref::<ConfigError>() {
+                eprintln!("error: invalid configuration\n{config_error}");
+                return ExitCode::from(exit::CONFIG);
+            }
+            if let Some(StoreError::Locked { .. }) = err.downcast_ref::<StoreError>() {
+                eprintln!("error: {err:#}");
+                return ExitCode::from(exit::UNAVAILABLE);
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FEED_DIGEST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn config_path(path: Option<&Path>) -> PathBuf {
+    path.map_or_else(|| PathBuf::from(config::DEFAULT_PATH), Path::to_path_buf)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Demo { output } => return commands::run_demo(output).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "feed-digest", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let path = config_path(cli.config.as_deref());
+    let config = Config::load(&path)?;
+    match cli.command {
+        Command::Check { connect } => report::check(&config, connect).await,
+        Command::Run => daemon::run_daemon(config, path).await,
+        Command::Poll => {
+            let store = open_store(&config)?;
+            commands::poll_once(&config, &store).await
+        }
+        Command::Send { subscribers } => {
+            let store = open_store(&config)?;
+            commands::send_now(&config, &store, &subscribers).await
+        }
+        Command::Preview { subscriber, output } => {
+            let store = open_store(&config)?;
+            commands::preview(&config, &store, &subscriber, output.as_deref())
+        }
+        Command::Status { json } => {
+            let store = open_store(&config)?;
+            report::status(&config, &store, json)
+        }
+        Command::Store { command } => commands::store_command(&config, command).await,
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+    }
+}
+
+pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
+    let store = Store::open(&config.state_dir)?;
+    service::register_subscribers(config, &store)?;
+    Ok(store)
+}

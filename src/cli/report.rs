@@ -1,0 +1,286 @@
+//! `check` and `status`: what the config defines and what the store knows.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use feed_digest::config::{Config, Delivery};
+use feed_digest::digest::feed_display_name;
+use feed_digest::fetch::Fetcher;
+use feed_digest::mail::Mailer;
+use feed_digest::store::Store;
+
+use super::exit;
+
+pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<ExitCode> {
+    println!("config OK");
+    println!("state_dir: {}", config.state_dir.display());
+    match &config.delivery {
+        Delivery::Smtp(smtp) => println!(
+            "delivery: SMTP {}:{} ({:?}{})",
+            smtp.host,
+            smtp.port,
+            smtp.security,
+            if smtp.credentials.is_some() {
+                ", with AUTH"
+            } else {
+                ""
+            }
+        ),
+        Delivery::File { dir } => println!("delivery: files in {}", dir.display()),
+    }
+    println!("feeds ({}):", config.feeds.len());
+    for feed in &config.feeds {
+        let topics = if feed.topics.is_empty() {
+            String::new()
+        } else {
+            format!(" [topics: {}]", feed.topics.join(", "))
+        };
+        let name = feed.name.as_deref().map(|n| format!("{n}: ")).unwrap_or_default();
+        println!("  {name}{}{topics}", feed.key);
+    }
+    println!("topics ({}):", config.topics.len());
+    for topic in &config.topics {
+        if topic.keywords.is_empty() {
+            println!("  {} (assigned by feeds)", topic.name);
+        } else {
+            println!("  {}: {}", topic.name, topic.keywords.join(", "));
+        }
+    }
+    println!("subscribers ({}):", config.subscribers.len());
+    let now = Utc::now();
+    for subscriber in &config.subscribers {
+        let next = subscriber
+            .schedule
+            .next_after(now, subscriber.timezone)
+            .map_or_else(|| "never".to_owned(), |t| local(t, subscriber.timezone));
+        println!(
+            "  {} ({}, {}): next digest {next}",
+            subscriber.mailbox,
+            subscriber.schedule.describe(),
+            subscriber.timezone
+        );
+    }
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    connect_check(config).await
+}
+
+/// `check --connect`: opens the relay (TLS, AUTH) and fetches every feed once,
+/// without touching the store.
+async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    println!("connecting:");
+    match Mailer::new(&config.delivery)?.test_connection().await {
+        Ok(()) => println!("  delivery: OK"),
+        Err(err) => {
+            failed += 1;
+            println!("  delivery: FAILED: {err}");
+        }
+    }
+    let fetcher = Fetcher::new(&config.fetch)?;
+    for feed in &config.feeds {
+        let name = feed.name.as_deref().unwrap_or(&feed.key);
+        let outcome = fetcher.fetch(&feed.source, &Default::default()).await;
+        match outcome.map(|o| match o {
+            feed_digest::fetch::FetchOutcome::Fetched { body, final_url, .. } => {
+                feed_digest::parse::parse_feed(&body, final_url.as_deref()).map(|p| p.items.len())
+            }
+            feed_digest::fetch::FetchOutcome::NotModified => Ok(0),
+        }) {
+            Ok(Ok(items)) => println!("  {name}: OK, {items} items"),
+            Ok(Err(err)) => {
+                failed += 1;
+                println!("  {name}: FAILED: {err}");
+            }
+            Err(err) => {
+                failed += 1;
+                println!("  {name}: FAILED: {err}");
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(exit::TEMPFAIL)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn local(time: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    time.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    feeds: Vec<FeedStatus>,
+    subscribers: Vec<SubscriberStatus>,
+}
+
+#[derive(Serialize)]
+struct FeedStatus {
+    name: String,
+    url: String,
+    /// "new" (never polled), "ok", or "failing".
+    state: &'static str,
+    last_success: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+    items_known: u64,
+    held_back: u64,
+}
+
+#[derive(Serialize)]
+struct SubscriberStatus {
+    email: String,
+    pending: usize,
+    last_sent: Option<DateTime<Utc>>,
+    next_due: Option<DateTime<Utc>>,
+    last_failure: Option<String>,
+    last_attempt: Option<DateTime<Utc>>,
+    failures: u32,
+    retry_at: Option<DateTime<Utc>>,
+    awaiting_resend: bool,
+}
+
+fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport> {
+    let mut feeds = Vec::new();
+    for feed in &config.feeds {
+        let state = store.feed_state(&feed.key)?.unwrap_or_default();
+        let failing = state
+            .last_error_at
+            .is_some_and(|e| state.last_success.is_none_or(|ok| e > ok));
+        feeds.push(FeedStatus {
+            name: feed_display_name(feed, state.title.as_deref()),
+            url: feed.key.clone(),
+            state: match (state.last_success, failing) {
+                (_, true) => "failing",
+                (None, false) => "new",
+                (Some(_), false) => "ok",
+            },
+            last_success: state.last_success,
+            last_error: state.last_error,
+            last_error_at: state.last_error_at,
+            items_known: state.items_known,
+            held_back: state.held_back,
+        });
+    }
+    let now = Utc::now();
+    let mut subscribers = Vec::new();
+    for subscriber in &config.subscribers {
+        let email = subscriber.email();
+        let state = store.ensure_subscriber(&email, now)?;
+        subscribers.push(SubscriberStatus {
+            pending: store.pending(&email)?.len(),
+            last_sent: state.last_sent,
+            next_due: subscriber
+                .schedule
+                .next_after(state.since(), subscriber.timezone)
+                .map(|t| t.max(now)),
+            last_failure: state.last_error.clone(),
+            last_attempt: state.last_attempt,
+            failures: state.failures,
+            retry_at: state.retry_at(),
+            awaiting_resend: store.outbox(&email)?.is_some(),
+            email,
+        });
+    }
+    Ok(StatusReport { feeds, subscribers })
+}
+
+pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Result<ExitCode> {
+    let report = status_report(config, store)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    let mut rows = vec![vec![
+        "FEED".to_owned(),
+        "STATE".to_owned(),
+        "LAST SUCCESS (UTC)".to_owned(),
+        "ITEMS".to_owned(),
+        "NOTE".to_owned(),
+    ]];
+    for feed in &report.feeds {
+        let note = match (&feed.last_error, feed.held_back) {
+            (Some(err), _) if feed.state == "failing" => format!("{}: {err}", when(feed.last_error_at)),
+            (_, held) if held > 0 => format!("{held} new items held back (flood cap)"),
+            _ => String::new(),
+        };
+        rows.push(vec![
+            feed.name.clone(),
+            feed.state.to_owned(),
+            when(feed.last_success),
+            feed.items_known.to_string(),
+            note,
+        ]);
+    }
+    print_table(&rows);
+    println!();
+    let mut rows = vec![vec![
+        "SUBSCRIBER".to_owned(),
+        "PENDING".to_owned(),
+        "LAST SENT (UTC)".to_owned(),
+        "NEXT DUE (UTC)".to_owned(),
+        "NOTE".to_owned(),
+    ]];
+    for sub in &report.subscribers {
+        let mut note = match (&sub.last_failure, sub.retry_at) {
+            (Some(err), Some(retry)) => format!(
+                "{} failures, retry after {}: {err}",
+                sub.failures,
+                when(Some(retry))
+            ),
+            (Some(err), None) => err.clone(),
+            _ => String::new(),
+        };
+        if sub.awaiting_resend {
+            note.insert_str(0, "a digest awaits resending; ");
+        }
+        rows.push(vec![
+            sub.email.clone(),
+            sub.pending.to_string(),
+            when(sub.last_sent),
+            when(sub.next_due),
+            note,
+        ]);
+    }
+    print_table(&rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Columns padded by display width: CJK characters take two columns.
+fn print_table(rows: &[Vec<String>]) {
+    let width = |text: &str| {
+        text.chars()
+            .map(|c| if is_wide(c) { 2 } else { 1 })
+            .sum::<usize>()
+    };
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| width(c)))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[i].saturating_sub(width(cell)) + 2));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
+}
