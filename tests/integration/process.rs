@@ -297,11 +297,17 @@ fn status_shows_a_table_and_json_for_scripts() {
     assert!(feed_digest(&config, &["send"], &[]).status.success());
     let table = stdout(&feed_digest(&config, &["status"], &[]));
     assert!(table.starts_with("FEED"), "{table}");
-    assert!(table.contains("SUBSCRIBER") && table.contains("alice@example.org"), "{table}");
+    assert!(
+        table.contains("SUBSCRIBER") && table.contains("alice@example.org"),
+        "{table}"
+    );
     let json = stdout(&feed_digest(&config, &["status", "--json"], &[]));
     let report: serde_json::Value = serde_json::from_str(&json).expect("status --json is JSON");
     assert_eq!(report["feeds"][0]["state"], "ok", "{json}");
-    assert!(report["feeds"][0]["items_known"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert!(
+        report["feeds"][0]["items_known"].as_u64().is_some_and(|n| n > 0),
+        "{json}"
+    );
     assert_eq!(report["subscribers"][0]["email"], "alice@example.org");
     assert_eq!(report["subscribers"][0]["pending"], 0);
     assert!(report["subscribers"][0]["last_sent"].is_string(), "{json}");
@@ -315,15 +321,25 @@ fn check_connect_reports_what_works() {
     let output = feed_digest(&config, &["check", "--connect"], &[]);
     let out = stdout(&output);
     assert!(output.status.success(), "{out}");
-    assert!(out.contains("delivery: OK") && out.contains("OK, 4 items") && out.contains("OK, 3 items"), "{out}");
+    assert!(
+        out.contains("delivery: OK") && out.contains("OK, 4 items") && out.contains("OK, 3 items"),
+        "{out}"
+    );
 
     // Nothing listens on the relay's port any more: exit 75, and the feeds still checked.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = write_config(dir.path(), closed, "07:00");
     let output = feed_digest(&config, &["check", "--connect"], &[]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(75), "{out}");
-    assert!(out.contains("delivery: FAILED") && out.contains("OK, 4 items"), "{out}");
+    assert!(
+        out.contains("delivery: FAILED") && out.contains("OK, 4 items"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -336,6 +352,9 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     assert!(run(&["completions", "bash"]).contains("feed-digest"));
     assert!(run(&["completions", "zsh"]).contains("#compdef feed-digest"));
     let man = run(&["man"]);
-    assert!(man.contains(".TH feed-digest") && man.contains("preview"), "{man}");
+    assert!(
+        man.contains(".TH feed-digest") && man.contains("preview"),
+        "{man}"
+    );
     assert!(run(&["--version"]).starts_with("feed-digest "));
 }
