@@ -358,3 +358,75 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     );
     assert!(run(&["--version"]).starts_with("feed-digest "));
 }
+
+#[test]
+fn sigterm_in_the_middle_of_a_send_finishes_it_and_exits_cleanly() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    {
+        // A missed slot, so the daemon sends at once.
+        let store = Store::open(&dir.path().join("state")).expect("open store");
+        let mut state = store
+            .ensure_subscriber("alice@example.org", Utc::now())
+            .expect("state");
+        state.added_at = Utc::now() - chrono::Duration::days(1);
+        state.last_slot = Some(state.added_at);
+        store
+            .put_subscriber_state("alice@example.org", &state)
+            .expect("write state");
+    }
+    smtp.hold(true);
+    let mut daemon = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    // The daemon's log, line by line, so the test can wait for what it says.
+    let stderr = daemon.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    assert!(
+        smtp.wait_until_held(Duration::from_secs(30)),
+        "the daemon starts sending"
+    );
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("SIGTERM received")) {
+        log.push(
+            lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the daemon logs the SIGTERM"),
+        );
+    }
+    // SIGTERM arrived mid-send. The send is finished, not cut: the server now answers 250.
+    smtp.hold(false);
+    let status = daemon.wait().expect("daemon exits");
+    let _ = reader.join();
+    log.extend(lines.try_iter());
+    assert!(status.success(), "{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("digest sent")),
+        "{}",
+        log.join("\n")
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    // Committed before exit: nothing pending, nothing to resend.
+    let again = stdout(&feed_digest(&config, &["send"], &[]));
+    assert!(again.contains("alice@example.org: nothing pending"), "{again}");
+    assert_eq!(smtp.messages().len(), 1);
+}

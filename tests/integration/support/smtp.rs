@@ -21,6 +21,10 @@ struct State {
     refuse: bool,
     /// Recipients answered with 550 at RCPT (a permanent, per-recipient failure).
     unknown_recipients: Vec<String>,
+    /// While set, the reply to a message's final dot waits (a send in flight).
+    hold: bool,
+    /// Messages whose reply is being held right now.
+    held: usize,
 }
 
 #[derive(Clone, Default)]
@@ -57,6 +61,31 @@ impl SmtpServer {
     /// From now on, answer every message with `451` (or accept again).
     pub fn refuse(&self, refuse: bool) {
         self.shared.lock().refuse = refuse;
+    }
+
+    /// While `hold` is set, a received message gets no reply: its sender is
+    /// stuck in the middle of a send. Clearing it lets the replies go.
+    pub fn hold(&self, hold: bool) {
+        self.shared.lock().hold = hold;
+        self.shared.state.1.notify_all();
+    }
+
+    /// Waits until a message is held (its sender is mid-send), or `timeout`.
+    pub fn wait_until_held(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, condvar) = &*self.shared.state;
+        let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while state.held == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = condvar
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
     }
 
     /// From now on, answer RCPT for `email` with `550 Mailbox unavailable`.
@@ -120,7 +149,16 @@ impl Handler for Session {
     }
 
     fn data_end(&mut self) -> Response {
-        let mut state = self.shared.lock();
+        let (lock, condvar) = &*self.shared.state;
+        let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if state.hold {
+            state.held += 1;
+            condvar.notify_all();
+            while state.hold {
+                state = condvar.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            state.held -= 1;
+        }
         if state.refuse {
             self.hang_up.store(true, std::sync::atomic::Ordering::SeqCst);
             return response::INTERNAL_ERROR;
