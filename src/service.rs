@@ -68,6 +68,14 @@ pub fn register_subscribers(config: &Config, store: &Store) -> Result<(), StoreE
 /// Produces a freshly validated config, for SIGHUP.
 pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
 
+/// What the daemon shares with the commands it answers on its control socket:
+/// the running config (replaced on reload) and the work lock, held during each
+/// poll and each round of digests so a command's poll or send never overlaps them.
+pub struct Shared {
+    pub config: tokio::sync::watch::Sender<Config>,
+    pub work: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
 /// What the daemon talks to, rebuilt from the config on reload.
 struct Clients {
     fetcher: Fetcher,
@@ -92,6 +100,7 @@ pub async fn run(
     cancel: CancellationToken,
     mut reloads: mpsc::Receiver<()>,
     reload: Reload,
+    shared: Shared,
 ) -> Result<(), ServiceError> {
     register_subscribers(&config, &store)?;
     let mut clients = Clients::new(&config)?;
@@ -122,6 +131,7 @@ pub async fn run(
             if cancel.is_cancelled() {
                 break;
             }
+            let _working = shared.work.lock().await;
             match tick {
                 Tick::Poll => {
                     run_poll(&config, &store, &clients.fetcher, &cancel).await;
@@ -144,6 +154,7 @@ pub async fn run(
                         poll_job_id = scheduler.add(poll_job(&new_config.poll, ticks.clone())?).await?;
                         config = new_config;
                         clients = new_clients;
+                        shared.config.send_replace(config.clone());
                         tracing::info!("config reloaded");
                         // New feeds are polled and new schedules checked at once.
                         queue.extend([Tick::Poll, Tick::Digests]);

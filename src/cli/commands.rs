@@ -1,10 +1,14 @@
-//! The one-shot commands: poll, send, preview, store, demo.
+//! The one-shot commands: poll, send, preview, store, demo. Each produces an
+//! [`Output`], so the same code answers on the terminal and, while the daemon
+//! holds the store, over its control socket.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use feed_digest::config::{Config, Delivery};
@@ -15,15 +19,30 @@ use feed_digest::mail::Mailer;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::store::Store;
 
-use super::{StoreCommand, exit, open_store};
+use super::{exit, open_store};
 
-pub(super) async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+/// What a command prints on standard output, and its exit code.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Output {
+    pub text: String,
+    pub code: u8,
+}
+
+impl Output {
+    pub fn print(self) -> ExitCode {
+        print!("{}", self.text);
+        ExitCode::from(self.code)
+    }
+}
+
+pub async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<Output> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let reports = poll::poll_all(config, store, &fetcher, &CancellationToken::new()).await?;
+    let mut out = Output::default();
     let mut failed = 0;
     for report in &reports {
-        match &report.result {
-            Ok(FeedOutcome::NotModified) => println!("{}: not modified", report.name),
+        let _ = match &report.result {
+            Ok(FeedOutcome::NotModified) => writeln!(out.text, "{}: not modified", report.name),
             Ok(FeedOutcome::Fetched {
                 new_articles,
                 baseline,
@@ -41,154 +60,155 @@ pub(super) async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<
                         " ({held_back} more held back for later polls: flood cap)"
                     ));
                 }
-                println!("{}: {new_articles} new of {items} items{notes}", report.name);
+                writeln!(
+                    out.text,
+                    "{}: {new_articles} new of {items} items{notes}",
+                    report.name
+                )
             }
             Err(err) => {
                 failed += 1;
-                println!("{}: ERROR {err}", report.name);
+                writeln!(out.text, "{}: ERROR {err}", report.name)
             }
-        }
+        };
     }
-    println!("{} feeds polled, {failed} failed", reports.len());
-    Ok(if failed > 0 {
-        ExitCode::from(exit::TEMPFAIL)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let _ = writeln!(out.text, "{} feeds polled, {failed} failed", reports.len());
+    out.code = if failed > 0 { exit::TEMPFAIL } else { 0 };
+    Ok(out)
 }
 
-pub(super) async fn send_now(config: &Config, store: &Store, only: &[String]) -> anyhow::Result<ExitCode> {
+pub async fn send_now(config: &Config, store: &Store, only: &[String]) -> anyhow::Result<Output> {
     for email in only {
         if config.subscriber(email).is_none() {
             anyhow::bail!("no subscriber {email:?} in the config");
         }
     }
     let mailer = Mailer::new(&config.delivery)?;
+    let mut out = Output::default();
     let mut failed = 0;
     for subscriber in &config.subscribers {
         let email = subscriber.email();
         if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(&email)) {
             continue;
         }
-        match deliver::deliver(config, store, &mailer, subscriber, Utc::now()).await {
-            Ok(Delivered::NothingPending) => println!("{email}: nothing pending"),
+        let _ = match deliver::deliver(config, store, &mailer, subscriber, Utc::now()).await {
+            Ok(Delivered::NothingPending) => writeln!(out.text, "{email}: nothing pending"),
             Ok(Delivered::Sent {
                 message_id,
                 articles,
                 resent,
             }) => {
                 let how = if resent { "resent" } else { "sent" };
-                println!("{email}: {how} {articles} articles ({message_id})");
+                writeln!(out.text, "{email}: {how} {articles} articles ({message_id})")
             }
             Err(err) => {
                 failed += 1;
-                println!("{email}: ERROR {err}");
+                writeln!(out.text, "{email}: ERROR {err}")
             }
-        }
+        };
     }
-    Ok(if failed > 0 {
-        ExitCode::from(exit::TEMPFAIL)
-    } else {
-        ExitCode::SUCCESS
-    })
+    out.code = if failed > 0 { exit::TEMPFAIL } else { 0 };
+    Ok(out)
 }
 
-pub(super) fn preview(
-    config: &Config,
-    store: &Store,
-    email: &str,
-    output: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
+/// The next digest's HTML (an outbox leftover first); empty when nothing is pending.
+pub fn preview(config: &Config, store: &Store, email: &str) -> anyhow::Result<Output> {
     let subscriber = config
         .subscriber(email)
         .with_context(|| format!("no subscriber {email:?} in the config"))?;
     let html = match store.outbox(&subscriber.email())? {
         Some(entry) => entry.html,
-        None => match deliver::prepare(config, store, subscriber, Utc::now())? {
-            Some(prepared) => prepared.rendered.html,
-            None => {
-                eprintln!("{email}: nothing pending, no digest would be sent");
-                return Ok(ExitCode::SUCCESS);
-            }
-        },
+        None => deliver::prepare(config, store, subscriber, Utc::now())?
+            .map(|prepared| prepared.rendered.html)
+            .unwrap_or_default(),
     };
-    match output {
-        Some(path) => {
-            std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("preview written to {}", path.display());
-        }
-        None => print!("{html}"),
+    Ok(Output { text: html, code: 0 })
+}
+
+/// Prints a preview, or writes it to `path`.
+pub fn show_preview(email: &str, preview: Output, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if preview.text.is_empty() {
+        eprintln!("{email}: nothing pending, no digest would be sent");
+        return Ok(ExitCode::SUCCESS);
     }
+    match path {
+        Some(path) => {
+            std::fs::write(path, preview.text).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("preview written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Ok(preview.print()),
+    }
+}
+
+pub fn store_check(store: &Store) -> anyhow::Result<Output> {
+    let report = store.check()?;
+    let mut out = Output::default();
+    let _ = writeln!(
+        out.text,
+        "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers",
+        report.schema_version,
+        report.seen,
+        report.articles,
+        report.links,
+        report.pending,
+        report.outbox,
+        report.feeds,
+        report.subscribers
+    );
+    for problem in &report.problems {
+        let _ = writeln!(out.text, "PROBLEM: {problem}");
+    }
+    if report.problems.is_empty() {
+        let _ = writeln!(out.text, "store OK");
+    } else {
+        out.code = 1;
+    }
+    Ok(out)
+}
+
+pub fn store_export(store: &Store) -> anyhow::Result<Output> {
+    let mut bytes = Vec::new();
+    store.export(&mut bytes)?;
+    let text = String::from_utf8(bytes).context("the export is not UTF-8")?;
+    Ok(Output { text, code: 0 })
+}
+
+/// Writes an export to `path`, or standard output.
+pub fn show_export(export: Output, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let records = export.text.lines().count();
+    match path {
+        Some(path) => {
+            std::fs::write(path, &export.text).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        None => print!("{}", export.text),
+    }
+    eprintln!("{records} records exported");
+    Ok(ExitCode::from(export.code))
+}
+
+pub async fn store_import(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(config)?;
+    let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let count = store
+        .import(&mut std::io::BufReader::new(reader))
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    store.flush().await?;
+    println!("{count} records imported into {}", store.path().display());
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn store_command(config: &Config, command: StoreCommand) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
-    let store = Store::open(&config.state_dir)?;
-    match command {
-        StoreCommand::Check => {
-            let report = store.check()?;
-            println!(
-                "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers",
-                report.schema_version,
-                report.seen,
-                report.articles,
-                report.links,
-                report.pending,
-                report.outbox,
-                report.feeds,
-                report.subscribers
-            );
-            for problem in &report.problems {
-                println!("PROBLEM: {problem}");
-            }
-            if report.problems.is_empty() {
-                println!("store OK");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        StoreCommand::Export { output } => {
-            let count = match &output {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    let mut writer = std::io::BufWriter::new(file);
-                    let count = store.export(&mut writer)?;
-                    std::io::Write::flush(&mut writer)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    count
-                }
-                None => store.export(&mut std::io::stdout().lock())?,
-            };
-            eprintln!("{count} records exported");
-            Ok(ExitCode::SUCCESS)
-        }
-        StoreCommand::Import { file } => {
-            let reader =
-                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-            let count = store
-                .import(&mut std::io::BufReader::new(reader))
-                .with_context(|| format!("cannot import {}", file.display()))?;
-            store.flush().await?;
-            println!("{count} records imported into {}", store.path().display());
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-pub(super) async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
     let config = demo::prepare(output)?;
     let store = open_store(&config)?;
     println!("Polling the bundled sample feeds…");
-    let code = poll_once(&config, &store).await?;
-    if code != ExitCode::SUCCESS {
-        return Ok(code);
+    let polled = poll_once(&config, &store).await?;
+    if polled.code != 0 {
+        return Ok(polled.print());
     }
+    let _ = polled.print();
     println!("\nDelivering every subscriber's digest with the file transport…");
-    let code = send_now(&config, &store, &[]).await?;
+    let code = send_now(&config, &store, &[]).await?.print();
     if let Delivery::File { dir } = &config.delivery {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot list {}", dir.display()))?

@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 use feed_digest::config::Config;
 use feed_digest::service;
 
-use super::open_store;
+use super::{control, open_store};
 
 pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<ExitCode> {
     let store = open_store(&config)?;
@@ -19,7 +19,28 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
     tracker.spawn(handle_signals(cancel.clone(), reload_tx));
     let reload: service::Reload = Box::new(move || Config::load(&path));
-    let service = tracker.spawn(service::run(config, store, cancel.clone(), reload_rx, reload));
+    let (config_tx, config_rx) = tokio::sync::watch::channel(config.clone());
+    let work = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+    let listener = control::bind(&config.state_dir)?;
+    let control_shared = control::Shared {
+        store: store.clone(),
+        config: config_rx,
+        work: work.clone(),
+    };
+    tracker.spawn(control::serve(listener, control_shared, cancel.clone()));
+    let shared = service::Shared {
+        config: config_tx,
+        work,
+    };
+    let socket = control::socket_path(&config.state_dir);
+    let service = tracker.spawn(service::run(
+        config,
+        store,
+        cancel.clone(),
+        reload_rx,
+        reload,
+        shared,
+    ));
     tracker.close();
     // The service ends on its own only on error; otherwise on cancellation.
     tokio::select! {
@@ -38,6 +59,7 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
             service::SHUTDOWN_GRACE
         );
     }
+    let _ = std::fs::remove_file(&socket);
     Ok(ExitCode::SUCCESS)
 }
 

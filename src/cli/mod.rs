@@ -3,6 +3,7 @@
 //! (anyhow); the library's errors carry their context.
 
 mod commands;
+mod control;
 mod daemon;
 mod report;
 
@@ -135,7 +136,8 @@ pub fn main() -> ExitCode {
                 eprintln!("error: invalid configuration\n{config_error}");
                 return ExitCode::from(exit::CONFIG);
             }
-            if let Some(StoreError::Locked { .. }) = err.downcast_ref::<StoreError>() {
+            let unreachable = err.downcast_ref::<control::Unreachable>().is_some();
+            if unreachable || matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) {
                 eprintln!("error: {err:#}");
                 return ExitCode::from(exit::UNAVAILABLE);
             }
@@ -176,27 +178,62 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let path = config_path(cli.config.as_deref());
     let config = Config::load(&path)?;
+    // While the daemon holds the store, these go through its control socket.
+    let remote = |request: control::Request| {
+        let state_dir = config.state_dir.clone();
+        async move { control::ask(&state_dir, &request).await }
+    };
     match cli.command {
         Command::Check { connect } => report::check(&config, connect).await,
         Command::Run => daemon::run_daemon(config, path).await,
-        Command::Poll => {
-            let store = open_store(&config)?;
-            commands::poll_once(&config, &store).await
-        }
-        Command::Send { subscribers } => {
-            let store = open_store(&config)?;
-            commands::send_now(&config, &store, &subscribers).await
-        }
+        Command::Poll => match try_open_store(&config)? {
+            Some(store) => Ok(commands::poll_once(&config, &store).await?.print()),
+            None => Ok(remote(control::Request::Poll).await?.print()),
+        },
+        Command::Send { subscribers } => match try_open_store(&config)? {
+            Some(store) => Ok(commands::send_now(&config, &store, &subscribers).await?.print()),
+            None => Ok(remote(control::Request::Send { subscribers }).await?.print()),
+        },
         Command::Preview { subscriber, output } => {
-            let store = open_store(&config)?;
-            commands::preview(&config, &store, &subscriber, output.as_deref())
+            let preview = match try_open_store(&config)? {
+                Some(store) => commands::preview(&config, &store, &subscriber)?,
+                None => {
+                    remote(control::Request::Preview {
+                        subscriber: subscriber.clone(),
+                    })
+                    .await?
+                }
+            };
+            commands::show_preview(&subscriber, preview, output.as_deref())
         }
-        Command::Status { json } => {
-            let store = open_store(&config)?;
-            report::status(&config, &store, json)
-        }
-        Command::Store { command } => commands::store_command(&config, command).await,
+        Command::Status { json } => match try_open_store(&config)? {
+            Some(store) => Ok(report::status(&config, &store, json)?.print()),
+            None => Ok(remote(control::Request::Status { json }).await?.print()),
+        },
+        Command::Store { command } => match command {
+            StoreCommand::Check => match try_open_store(&config)? {
+                Some(store) => Ok(commands::store_check(&store)?.print()),
+                None => Ok(remote(control::Request::StoreCheck).await?.print()),
+            },
+            StoreCommand::Export { output } => {
+                let export = match try_open_store(&config)? {
+                    Some(store) => commands::store_export(&store)?,
+                    None => remote(control::Request::StoreExport).await?,
+                };
+                commands::show_export(export, output.as_deref())
+            }
+            StoreCommand::Import { file } => commands::store_import(&config, &file).await,
+        },
         Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The store, or `None` when another process (the daemon) holds it.
+fn try_open_store(config: &Config) -> anyhow::Result<Option<Store>> {
+    match open_store(config) {
+        Ok(store) => Ok(Some(store)),
+        Err(err) if matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) => Ok(None),
+        Err(err) => Err(err),
     }
 }
 

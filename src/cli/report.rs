@@ -11,6 +11,7 @@ use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::store::Store;
 
+use super::commands::Output;
 use super::exit;
 
 pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<ExitCode> {
@@ -189,11 +190,12 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
     Ok(StatusReport { feeds, subscribers })
 }
 
-pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Result<Output> {
     let report = status_report(config, store)?;
+    let mut out = Output::default();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(ExitCode::SUCCESS);
+        out.text = serde_json::to_string_pretty(&report)? + "\n";
+        return Ok(out);
     }
     let when = |t: Option<DateTime<Utc>>| {
         t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -219,8 +221,8 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
             note,
         ]);
     }
-    print_table(&rows);
-    println!();
+    print_table(&mut out.text, &rows);
+    out.text.push('\n');
     let mut rows = vec![vec![
         "SUBSCRIBER".to_owned(),
         "PENDING".to_owned(),
@@ -249,12 +251,12 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
             note,
         ]);
     }
-    print_table(&rows);
-    Ok(ExitCode::SUCCESS)
+    print_table(&mut out.text, &rows);
+    Ok(out)
 }
 
 /// Columns padded by display width: CJK characters take two columns.
-fn print_table(rows: &[Vec<String>]) {
+fn print_table(out: &mut String, rows: &[Vec<String>]) {
     let width = |text: &str| {
         text.chars()
             .map(|c| if is_wide(c) { 2 } else { 1 })
@@ -277,7 +279,8 @@ fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(widths[i].saturating_sub(width(cell)) + 2));
             }
         }
-        println!("{}", line.trim_end());
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
 }
 

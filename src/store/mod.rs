@@ -238,6 +238,34 @@ fn lock_state_dir(dir: &Path, store_path: &Path) -> Result<std::fs::File, StoreE
     }
 }
 
+/// Opens sled. We hold the state directory's lock, so sled's own file lock can
+/// only be held by a handle of ours that is shutting down (sled releases it when
+/// its flusher thread ends, a moment after the last handle is dropped): wait a
+/// little for it rather than fail.
+fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let mut attempts = 0;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                if attempts >= 100 {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
 /// sled 0.34 writes a snapshot at every open as `snap.N.generating` and renames
 /// it when complete; a process killed in between leaves the partial file, which
 /// the next open takes for the newest snapshot and fails on (sled issue #1527).
@@ -272,18 +300,7 @@ impl Store {
         let path = dir.join("store");
         let lock = lock_state_dir(dir, &path)?;
         remove_unfinished_snapshots(&path)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked { path: path.clone() }
-                }
-                _ => StoreError::Open {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
+        let db = open_sled(&path)?;
         let found = match db.get(SCHEMA_KEY)? {
             // A new store, or one from before versions were written.
             None if db.tree_names().len() <= 1 => SCHEMA_VERSION,

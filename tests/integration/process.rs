@@ -430,3 +430,80 @@ fn sigterm_in_the_middle_of_a_send_finishes_it_and_exits_cleanly() {
     assert!(again.contains("alice@example.org: nothing pending"), "{again}");
     assert_eq!(smtp.messages().len(), 1);
 }
+
+#[test]
+fn commands_talk_to_the_running_daemon_over_its_control_socket() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    let socket_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let daemon = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).expect("READY");
+    assert_eq!(buf[..n].trim_ascii(), b"READY=1");
+    let control = dir.path().join("state/control.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&control).expect("socket").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the service user only");
+
+    // The daemon holds the store; every command still works, through it.
+    let poll = feed_digest(&config, &["poll"], &[]);
+    assert!(poll.status.success(), "{}", String::from_utf8_lossy(&poll.stderr));
+    assert!(
+        stdout(&poll).contains("2 feeds polled, 0 failed"),
+        "{}",
+        stdout(&poll)
+    );
+    let preview = stdout(&feed_digest(
+        &config,
+        &["preview", "--subscriber", "alice@example.org"],
+        &[],
+    ));
+    assert!(preview.contains("<html") && preview.contains("朝鲜"), "{preview}");
+    let json = stdout(&feed_digest(&config, &["status", "--json"], &[]));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("status --json through the socket");
+    assert!(
+        report["subscribers"][0]["pending"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{json}"
+    );
+    let sent = stdout(&feed_digest(&config, &["send"], &[]));
+    assert!(sent.contains("alice@example.org: sent"), "{sent}");
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(stdout(&feed_digest(&config, &["store", "check"], &[])).contains("store OK"));
+    let export = stdout(&feed_digest(&config, &["store", "export"], &[]));
+    assert!(
+        export.lines().count() > 5 && export.starts_with("{\"tree\":\"meta\""),
+        "{export}"
+    );
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = daemon.wait_with_output().expect("daemon exits");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!control.exists(), "the socket goes with the daemon");
+    // And without the daemon, the same commands open the store themselves.
+    assert!(stdout(&feed_digest(&config, &["store", "check"], &[])).contains("store OK"));
+}

@@ -1,0 +1,151 @@
+//! The daemon's control socket: while `feed-digest run` holds the store, the
+//! other commands ask it over `state_dir/control.sock` (mode 0600: the service
+//! user only) and print its answer. One JSON request line, one JSON answer line.
+//!
+//! Poll and send take the daemon's work lock, so they never run at the same
+//! time as the daemon's own poll or digests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use feed_digest::config::Config;
+use feed_digest::store::Store;
+
+use super::{commands, report};
+use commands::Output;
+
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    Status { json: bool },
+    Poll,
+    Send { subscribers: Vec<String> },
+    Preview { subscriber: String },
+    StoreCheck,
+    StoreExport,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Answer {
+    Done(Output),
+    Failed(String),
+}
+
+/// The store is locked by a process that does not answer on the socket.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store in {} is in use by another feed-digest process, and its control socket does not answer ({source})",
+    state_dir.display()
+)]
+pub struct Unreachable {
+    state_dir: PathBuf,
+    source: std::io::Error,
+}
+
+/// Asks the running daemon; the error says so when nothing answers.
+pub async fn ask(state_dir: &Path, request: &Request) -> anyhow::Result<Output> {
+    let path = socket_path(state_dir);
+    let stream = UnixStream::connect(&path).await.map_err(|source| Unreachable {
+        state_dir: state_dir.to_path_buf(),
+        source,
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    write
+        .write_all(line.as_bytes())
+        .await
+        .context("cannot write to the control socket")?;
+    write
+        .shutdown()
+        .await
+        .context("cannot write to the control socket")?;
+    let mut answer = String::new();
+    BufReader::new(read)
+        .read_line(&mut answer)
+        .await
+        .context("the daemon did not answer on its control socket")?;
+    match serde_json::from_str(&answer).context("the daemon's answer is not valid")? {
+        Answer::Done(output) => Ok(output),
+        Answer::Failed(message) => anyhow::bail!("{message}"),
+    }
+}
+
+/// What the daemon shares with the control socket.
+pub struct Shared {
+    pub store: Store,
+    pub config: watch::Receiver<Config>,
+    pub work: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Binds the socket (replacing a stale one: we hold the state lock) for the service user only.
+pub fn bind(state_dir: &Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = socket_path(state_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    Ok(listener)
+}
+
+/// Answers requests, one connection at a time, until `cancel`.
+pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "control socket accept failed");
+                    continue;
+                }
+            },
+        };
+        if let Err(err) = answer(stream, &shared).await {
+            tracing::warn!(error = %err, "control socket request failed");
+        }
+    }
+}
+
+async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let request: Request = serde_json::from_str(&line).context("not a control request")?;
+    let config = shared.config.borrow().clone();
+    let store = &shared.store;
+    let result = match request {
+        Request::Status { json } => report::status(&config, store, json),
+        Request::Preview { subscriber } => commands::preview(&config, store, &subscriber),
+        Request::StoreCheck => commands::store_check(store),
+        Request::StoreExport => commands::store_export(store),
+        Request::Poll => {
+            let _working = shared.work.lock().await;
+            commands::poll_once(&config, store).await
+        }
+        Request::Send { subscribers } => {
+            let _working = shared.work.lock().await;
+            commands::send_now(&config, store, &subscribers).await
+        }
+    };
+    let answer = match result {
+        Ok(output) => Answer::Done(output),
+        Err(err) => Answer::Failed(format!("{err:#}")),
+    };
+    let mut text = serde_json::to_string(&answer)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    Ok(())
+}
