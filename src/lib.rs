@@ -16,7 +16,8 @@
 //!
 //! On top: [`poll`] (fetch → parse → ingest → store for every feed),
 //! [`deliver`] (pending → digest → outbox → mail → commit), [`service`]
-//! (the daemon), [`notify`] (systemd), and the `cli` in the binary.
+//! (the daemon), [`notify`] (systemd), [`opml`] (feed lists in and out), and the
+//! `cli` in the binary.
 
 pub mod article;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod images;
 pub mod ingest;
 pub mod mail;
 pub mod notify;
+pub mod opml;
 pub mod parse;
 pub mod poll;
 pub mod schedule;

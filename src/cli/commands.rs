@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use feed_digest::config::{Config, Delivery};
 use feed_digest::deliver::{self, Delivered};
-use feed_digest::demo;
 use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::store::Store;
+use feed_digest::{demo, opml};
 
 use super::{exit, open_store};
 
@@ -222,4 +222,65 @@ pub async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+pub fn opml_import(file: &Path, into: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut feeds = opml::parse(&text).with_context(|| format!("cannot import {}", file.display()))?;
+    let Some(config_path) = into else {
+        print!("{}", opml::to_config_entries(&feeds));
+        eprintln!("{} feeds", feeds.len());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let existing = std::fs::read_to_string(config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let table: toml::Table = existing
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", config_path.display()))?;
+    let known: Vec<&str> = table
+        .get("feeds")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|feed| feed.get("url").and_then(toml::Value::as_str))
+        .collect();
+    let before = feeds.len();
+    feeds.retain(|feed| !known.contains(&feed.url.as_str()));
+    if !feeds.is_empty() {
+        let mut appended = existing;
+        if !appended.ends_with('\n') {
+            appended.push('\n');
+        }
+        appended.push_str(&format!("\n# Imported from {}\n", file.display()));
+        appended.push_str(&opml::to_config_entries(&feeds));
+        std::fs::write(config_path, appended)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+    }
+    println!(
+        "{} feeds added to {} ({} already there)",
+        feeds.len(),
+        config_path.display(),
+        before - feeds.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn opml_export(config: &Config, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let feeds: Vec<opml::OpmlFeed> = config
+        .feeds
+        .iter()
+        .map(|feed| opml::OpmlFeed {
+            url: feed.key.clone(),
+            name: feed.name.clone(),
+            topics: feed.topics.clone(),
+        })
+        .collect();
+    let document = opml::render(&config.digest.title, &feeds);
+    match output {
+        Some(path) => {
+            std::fs::write(path, document).with_context(|| format!("cannot write {}", path.display()))?
+        }
+        None => print!("{document}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -93,6 +93,11 @@ enum Command {
         #[arg(long, short, default_value = "demo-output")]
         output: PathBuf,
     },
+    /// Move feed lists between feed-digest and other feed readers (OPML 2.0).
+    Opml {
+        #[command(subcommand)]
+        command: OpmlCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -100,6 +105,24 @@ enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+}
+
+#[derive(Subcommand)]
+enum OpmlCommand {
+    /// Print `[[feeds]]` entries for the feeds of an OPML file (folders become topics).
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Append the entries to this config file instead, skipping feeds it already has.
+        #[arg(long, value_name = "CONFIG")]
+        into: Option<PathBuf>,
+    },
+    /// Write the configured feeds as OPML 2.0.
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +191,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(*shell, &mut Cli::command(), "feed-digest", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Opml {
+            command: OpmlCommand::Import { file, into },
+        } => return commands::opml_import(file, into.as_deref()),
         Command::Man => {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
@@ -224,7 +250,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             StoreCommand::Import { file } => commands::store_import(&config, &file).await,
         },
-        Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+        Command::Opml {
+            command: OpmlCommand::Export { output },
+        } => commands::opml_export(&config, output.as_deref()),
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man | Command::Opml { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

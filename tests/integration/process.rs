@@ -507,3 +507,58 @@ fn commands_talk_to_the_running_daemon_over_its_control_socket() {
     // And without the daemon, the same commands open the store themselves.
     assert!(stdout(&feed_digest(&config, &["store", "check"], &[])).contains("store OK"));
 }
+
+#[test]
+fn opml_from_other_readers_round_trips_through_the_config() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/opml");
+    for name in [
+        "feedly-style.opml",
+        "netnewswire-style.opml",
+        "inoreader-style.opml",
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let original_text = std::fs::read_to_string(fixtures.join(name)).expect("fixture");
+        let original = feed_digest::opml::parse(&original_text).expect("fixture parses");
+        assert!(original.len() >= 2, "{name}");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "state_dir = \"state\"\n[delivery]\ntransport = \"file\"\ndir = \"mail\"\n\n[[feeds]]\nurl = \"https://already.example.org/rss\"\n",
+        )
+        .expect("write config");
+        let opml = fixtures.join(name);
+        let opml = opml.to_str().expect("utf-8 path");
+        let into = config.to_str().expect("utf-8 path");
+        let imported = Command::new(BIN)
+            .args(["opml", "import", opml, "--into", into])
+            .output()
+            .expect("run");
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        // A second import adds nothing.
+        let again = stdout(
+            &Command::new(BIN)
+                .args(["opml", "import", opml, "--into", into])
+                .output()
+                .expect("run"),
+        );
+        assert!(again.starts_with("0 feeds added"), "{again}");
+        assert!(
+            feed_digest(&config, &["check"], &[]).status.success(),
+            "the imported config is valid"
+        );
+        let exported = stdout(&feed_digest(&config, &["opml", "export"], &[]));
+        let back = feed_digest::opml::parse(&exported).expect("our export parses");
+        for feed in &original {
+            assert!(back.contains(feed), "{name}: {feed:?} lost in\n{exported}");
+        }
+        assert_eq!(
+            back.len(),
+            original.len() + 1,
+            "{name}: the feed already configured is exported too"
+        );
+    }
+}
