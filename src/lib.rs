@@ -16,7 +16,7 @@
 //!
 //! On top: [`poll`] (fetch → parse → ingest → store for every feed),
 //! [`deliver`] (pending → digest → outbox → mail → commit), [`service`]
-//! (the daemon), [`notify`] (systemd), [`opml`] (feed lists in and out), and the
+//! (the daemon), [`notify`] (systemd), [`metrics`] (Prometheus), [`opml`] (feed lists in and out), and the
 //! `cli` in the binary.
 
 pub mod article;
@@ -28,6 +28,7 @@ pub mod fetch;
 pub mod images;
 pub mod ingest;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod opml;
 pub mod parse;

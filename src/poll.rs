@@ -63,6 +63,17 @@ pub async fn poll_all(
     fetcher: &Fetcher,
     cancel: &CancellationToken,
 ) -> Result<Vec<FeedReport>, StoreError> {
+    poll_all_with_progress(config, store, fetcher, cancel, &mut |_, _| {}).await
+}
+
+/// [`poll_all`], calling `progress(done, total)` as each feed finishes.
+pub async fn poll_all_with_progress(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<FeedReport>, StoreError> {
     // Futures collected first: a closure inside `map` would make the borrow of
     // `config` higher-ranked, which `tokio::spawn` cannot prove `Send`.
     let polls: Vec<_> = config
@@ -70,10 +81,13 @@ pub async fn poll_all(
         .iter()
         .map(|feed| poll_reported(config, store, fetcher, feed, cancel))
         .collect();
-    let reports: Vec<FeedReport> = stream::iter(polls)
-        .buffer_unordered(config.fetch.concurrency)
-        .collect()
-        .await;
+    let total = polls.len();
+    let mut reports: Vec<FeedReport> = Vec::with_capacity(total);
+    let mut finished = stream::iter(polls).buffer_unordered(config.fetch.concurrency);
+    while let Some(report) = finished.next().await {
+        reports.push(report);
+        progress(reports.len(), total);
+    }
     store.flush().await?;
     // Report in config order, whatever order the fetches finished in.
     let mut ordered = reports;

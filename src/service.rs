@@ -74,6 +74,7 @@ pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + S
 pub struct Shared {
     pub config: tokio::sync::watch::Sender<Config>,
     pub work: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// What the daemon talks to, rebuilt from the config on reload.
@@ -134,10 +135,12 @@ pub async fn run(
             let _working = shared.work.lock().await;
             match tick {
                 Tick::Poll => {
-                    run_poll(&config, &store, &clients.fetcher, &cancel).await;
+                    run_poll(&config, &store, &clients.fetcher, &cancel, &shared.metrics).await;
                     prune_if_due(&config, &store).await;
                 }
-                Tick::Digests => run_due_digests(&config, &store, &clients.mailer, &cancel).await,
+                Tick::Digests => {
+                    run_due_digests(&config, &store, &clients.mailer, &cancel, &shared.metrics).await;
+                }
             }
         }
         tokio::select! {
@@ -262,9 +265,30 @@ fn poll_job(
     }
 }
 
-async fn run_poll(config: &Config, store: &Store, fetcher: &Fetcher, cancel: &CancellationToken) {
-    match poll::poll_all(config, store, fetcher, cancel).await {
+async fn run_poll(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    cancel: &CancellationToken,
+    metrics: &crate::metrics::Metrics,
+) {
+    let started = std::time::Instant::now();
+    let result = poll::poll_all(config, store, fetcher, cancel).await;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    metrics
+        .last_poll_millis
+        .store(millis, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::Metrics::add(&metrics.polls, 1);
+    match result {
         Ok(reports) => {
+            let new: usize = reports
+                .iter()
+                .map(|r| match &r.result {
+                    Ok(poll::FeedOutcome::Fetched { new_articles, .. }) => *new_articles,
+                    _ => 0,
+                })
+                .sum();
+            crate::metrics::Metrics::add(&metrics.articles_ingested, new as u64);
             let failed = reports.iter().filter(|r| r.result.is_err()).count();
             for report in &reports {
                 if let Err(err) = &report.result {
@@ -312,7 +336,13 @@ async fn prune_if_due(config: &Config, store: &Store) {
     }
 }
 
-async fn run_due_digests(config: &Config, store: &Store, mailer: &Mailer, cancel: &CancellationToken) {
+async fn run_due_digests(
+    config: &Config,
+    store: &Store,
+    mailer: &Mailer,
+    cancel: &CancellationToken,
+    metrics: &crate::metrics::Metrics,
+) {
     let now = Utc::now();
     for subscriber in &config.subscribers {
         if cancel.is_cancelled() {
@@ -341,8 +371,14 @@ async fn run_due_digests(config: &Config, store: &Store, mailer: &Mailer, cancel
                     tracing::error!(error = %err, "cannot record the schedule slot");
                 }
             }
-            Ok(Delivered::Sent { .. }) => {}
-            Err(err) => tracing::warn!(error = %err, "digest failed; will retry"),
+            Ok(Delivered::Sent { .. }) => crate::metrics::Metrics::add(&metrics.digests_sent, 1),
+            Err(err) => {
+                crate::metrics::Metrics::add(&metrics.digests_failed, 1);
+                // The subscriber by local part only: logs never carry whole addresses.
+                let cause =
+                    std::error::Error::source(&err).map_or_else(|| err.to_string(), ToString::to_string);
+                tracing::warn!(recipient = %format!("{}@…", subscriber.mailbox.email.user()), error = %cause, "digest failed; will retry");
+            }
         }
     }
 }

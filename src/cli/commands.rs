@@ -35,9 +35,40 @@ impl Output {
     }
 }
 
+/// Progress on standard error, only when a person watches it (a terminal);
+/// under systemd or in a pipe, the output is the plain lines alone.
+fn progress(verb: &'static str, visible: bool) -> impl FnMut(usize, usize) + Send {
+    move |done, total| {
+        if visible {
+            let width = 30;
+            let filled = (done * width).checked_div(total).unwrap_or(width);
+            eprint!(
+                "\r{verb} [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                "-".repeat(width - filled)
+            );
+            if done == total {
+                eprint!("\r{}\r", " ".repeat(width + verb.len() + 24));
+            }
+        }
+    }
+}
+
+fn on_terminal(visible: bool) -> bool {
+    use std::io::IsTerminal as _;
+    visible && std::io::stderr().is_terminal()
+}
+
 pub async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<Output> {
+    poll_once_with(config, store, false).await
+}
+
+/// `show_progress`: draw a bar when standard error is a terminal.
+pub async fn poll_once_with(config: &Config, store: &Store, show_progress: bool) -> anyhow::Result<Output> {
     let fetcher = Fetcher::new(&config.fetch)?;
-    let reports = poll::poll_all(config, store, &fetcher, &CancellationToken::new()).await?;
+    let mut bar = progress("polling", on_terminal(show_progress));
+    let reports =
+        poll::poll_all_with_progress(config, store, &fetcher, &CancellationToken::new(), &mut bar).await?;
     let mut out = Output::default();
     let mut failed = 0;
     for report in &reports {
@@ -78,6 +109,16 @@ pub async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<Output>
 }
 
 pub async fn send_now(config: &Config, store: &Store, only: &[String]) -> anyhow::Result<Output> {
+    send_now_with(config, store, only, false).await
+}
+
+pub async fn send_now_with(
+    config: &Config,
+    store: &Store,
+    only: &[String],
+    show_progress: bool,
+) -> anyhow::Result<Output> {
+    let mut bar = progress("sending", on_terminal(show_progress));
     for email in only {
         if config.subscriber(email).is_none() {
             anyhow::bail!("no subscriber {email:?} in the config");
@@ -86,12 +127,17 @@ pub async fn send_now(config: &Config, store: &Store, only: &[String]) -> anyhow
     let mailer = Mailer::new(&config.delivery)?;
     let mut out = Output::default();
     let mut failed = 0;
-    for subscriber in &config.subscribers {
+    let chosen: Vec<_> = config
+        .subscribers
+        .iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&s.email())))
+        .collect();
+    for (index, subscriber) in chosen.iter().enumerate() {
         let email = subscriber.email();
-        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(&email)) {
-            continue;
-        }
-        let _ = match deliver::deliver(config, store, &mailer, subscriber, Utc::now()).await {
+        bar(index, chosen.len());
+        let delivered = deliver::deliver(config, store, &mailer, subscriber, Utc::now()).await;
+        bar(index + 1, chosen.len());
+        let _ = match delivered {
             Ok(Delivered::NothingPending) => writeln!(out.text, "{email}: nothing pending"),
             Ok(Delivered::Sent {
                 message_id,

@@ -28,9 +28,25 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
         work: work.clone(),
     };
     tracker.spawn(control::serve(listener, control_shared, cancel.clone()));
+    let metrics = std::sync::Arc::new(feed_digest::metrics::Metrics::default());
+    if let Some(addr) = config.metrics_listen {
+        let listener = feed_digest::metrics::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        let bound = listener.local_addr().context("metrics listener address")?;
+        tracing::info!("metrics listening on http://{bound}/metrics");
+        tracker.spawn(feed_digest::metrics::serve(
+            listener,
+            metrics.clone(),
+            config_tx.subscribe(),
+            store.clone(),
+            cancel.clone(),
+        ));
+    }
     let shared = service::Shared {
         config: config_tx,
         work,
+        metrics,
     };
     let socket = control::socket_path(&config.state_dir);
     let service = tracker.spawn(service::run(

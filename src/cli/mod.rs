@@ -144,7 +144,6 @@ enum StoreCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -170,14 +169,28 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FEED_DIGEST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs go to standard error. The filter is `FEED_DIGEST_LOG`, else the
+/// config's `log`, else "info". Under journald (`JOURNAL_STREAM`) lines carry
+/// no timestamps (journald adds its own) and no colours.
+fn init_logging(config_filter: Option<&str>) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FEED_DIGEST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::try_new(config_filter.unwrap_or("info"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(err) = installed {
+        eprintln!("warning: logging not set up: {err}");
+    }
 }
 
 fn config_path(path: Option<&Path>) -> PathBuf {
@@ -185,6 +198,12 @@ fn config_path(path: Option<&Path>) -> PathBuf {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man | Command::Opml { .. }
+    ) {
+        init_logging(None);
+    }
     match &cli.command {
         Command::Demo { output } => return commands::run_demo(output).await,
         Command::Completions { shell } => {
@@ -204,6 +223,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let path = config_path(cli.config.as_deref());
     let config = Config::load(&path)?;
+    init_logging(config.log.as_deref());
     // While the daemon holds the store, these go through its control socket.
     let remote = |request: control::Request| {
         let state_dir = config.state_dir.clone();
@@ -213,11 +233,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { connect } => report::check(&config, connect).await,
         Command::Run => daemon::run_daemon(config, path).await,
         Command::Poll => match try_open_store(&config)? {
-            Some(store) => Ok(commands::poll_once(&config, &store).await?.print()),
+            Some(store) => Ok(commands::poll_once_with(&config, &store, true).await?.print()),
             None => Ok(remote(control::Request::Poll).await?.print()),
         },
         Command::Send { subscribers } => match try_open_store(&config)? {
-            Some(store) => Ok(commands::send_now(&config, &store, &subscribers).await?.print()),
+            Some(store) => Ok(commands::send_now_with(&config, &store, &subscribers, true)
+                .await?
+                .print()),
             None => Ok(remote(control::Request::Send { subscribers }).await?.print()),
         },
         Command::Preview { subscriber, output } => {

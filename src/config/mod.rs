@@ -38,6 +38,10 @@ pub struct Config {
     pub max_new_per_poll: usize,
     /// How long a seen id is kept after its item left the feed.
     pub retention: Duration,
+    /// A `RUST_LOG`-style log filter ("info", "feed_digest=debug").
+    pub log: Option<String>,
+    /// Where the daemon serves Prometheus metrics; off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub delivery: Delivery,
     pub from: Mailbox,
     pub digest: DigestSettings,

@@ -13,6 +13,8 @@ pub struct RawConfig {
     pub first_poll_window: Option<String>,
     pub max_new_per_poll: Option<usize>,
     pub retention: Option<String>,
+    pub log: Option<String>,
+    pub metrics_listen: Option<String>,
     pub smtp: Option<RawSmtp>,
     pub delivery: Option<RawDelivery>,
     pub digest: Option<RawDigest>,

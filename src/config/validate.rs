@@ -187,6 +187,22 @@ impl Checker<'_> {
             raw.retention.as_deref(),
             Duration::from_secs(180 * 24 * 3600),
         );
+        if let Some(filter) = &raw.log
+            && let Err(err) = tracing_subscriber::EnvFilter::try_new(filter)
+        {
+            self.problem(&[Seg::Key("log")], None, format!("{filter:?} is not a log filter ({err}); write e.g. \"info\" or \"warn,feed_digest=debug\""));
+        }
+        let metrics_listen = raw.metrics_listen.as_deref().and_then(|text| match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    &[Seg::Key("metrics_listen")],
+                    None,
+                    format!("{text:?} is not an address and port; write e.g. \"127.0.0.1:9187\""),
+                );
+                None
+            }
+        });
         let (delivery, from) = self.delivery(&raw);
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
@@ -199,6 +215,8 @@ impl Checker<'_> {
             first_poll_window,
             max_new_per_poll: max_new_per_poll.max(1),
             retention,
+            log: raw.log.clone(),
+            metrics_listen,
             delivery: delivery?,
             from,
             digest,

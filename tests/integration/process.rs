@@ -562,3 +562,68 @@ fn opml_from_other_readers_round_trips_through_the_config() {
         );
     }
 }
+
+#[test]
+fn the_daemon_serves_prometheus_metrics_when_asked() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(&config, format!("metrics_listen = \"127.0.0.1:0\"\n{text}")).expect("write config");
+    let mut daemon = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let stderr = daemon.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    // The daemon binds port 0 and says which port it got.
+    let address = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the daemon logs its metrics address");
+        if let Some(rest) = line.split("metrics listening on http://").nth(1) {
+            break rest.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    // The daemon says when its first poll is done.
+    while !lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the daemon logs its poll")
+        .contains("poll done")
+    {}
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect to the metrics port");
+    std::io::Write::write_all(&mut stream, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    for expected in [
+        "feed_digest_polls_total 1",
+        "feed_digest_articles_ingested_total 7",
+        "feed_digest_feeds{state=\"ok\"} 2",
+        "feed_digest_pending_articles{subscriber=\"alice@example.org\"} 7",
+        "# TYPE feed_digest_digests_sent_total counter",
+    ] {
+        assert!(
+            response.contains(expected),
+            "{expected:?} missing from\n{response}"
+        );
+    }
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(daemon.wait().expect("exit").success());
+    let _ = reader.join();
+}

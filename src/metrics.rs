@@ -1,0 +1,187 @@
+//! Optional Prometheus metrics (`metrics_listen`): counters the daemon keeps,
+//! and gauges read from the store at scrape time, served as text on loopback.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Counters since the daemon started.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub polls: AtomicU64,
+    pub last_poll_millis: AtomicU64,
+    pub articles_ingested: AtomicU64,
+    pub digests_sent: AtomicU64,
+    pub digests_failed: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The Prometheus text exposition of `metrics` and the store's current state.
+pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+    metric(
+        "feed_digest_polls_total",
+        "counter",
+        "Polls of all feeds.",
+        &[(String::new(), load(&metrics.polls))],
+    );
+    metric(
+        "feed_digest_poll_duration_seconds",
+        "gauge",
+        "Duration of the last poll of all feeds.",
+        &[(String::new(), load(&metrics.last_poll_millis) / 1000.0)],
+    );
+    metric(
+        "feed_digest_articles_ingested_total",
+        "counter",
+        "New articles stored.",
+        &[(String::new(), load(&metrics.articles_ingested))],
+    );
+    metric(
+        "feed_digest_digests_sent_total",
+        "counter",
+        "Digests the server accepted.",
+        &[(String::new(), load(&metrics.digests_sent))],
+    );
+    metric(
+        "feed_digest_digests_failed_total",
+        "counter",
+        "Digest sends that failed.",
+        &[(String::new(), load(&metrics.digests_failed))],
+    );
+    let mut states = [("ok", 0.0), ("failing", 0.0), ("new", 0.0)];
+    for feed in &config.feeds {
+        let state = store.feed_state(&feed.key).ok().flatten().unwrap_or_default();
+        let failing = state
+            .last_error_at
+            .is_some_and(|e| state.last_success.is_none_or(|ok| e > ok));
+        let index = match (state.last_success, failing) {
+            (_, true) => 1,
+            (None, false) => 2,
+            (Some(_), false) => 0,
+        };
+        states[index].1 += 1.0;
+    }
+    let samples: Vec<(String, f64)> = states
+        .iter()
+        .map(|(s, n)| (format!("{{state=\"{s}\"}}"), *n))
+        .collect();
+    metric(
+        "feed_digest_feeds",
+        "gauge",
+        "Configured feeds by state.",
+        &samples,
+    );
+    let pending: Vec<(String, f64)> = config
+        .subscribers
+        .iter()
+        .map(|s| {
+            let email = s.email();
+            let n = store.pending(&email).map_or(0, |p| p.len());
+            (
+                format!("{{subscriber=\"{}\"}}", email.replace(['"', '\\', '\n'], "")),
+                n as f64,
+            )
+        })
+        .collect();
+    metric(
+        "feed_digest_pending_articles",
+        "gauge",
+        "Articles waiting for a subscriber's next digest.",
+        &pending,
+    );
+    let size = store.size_on_disk().unwrap_or(0) as f64;
+    metric(
+        "feed_digest_store_bytes",
+        "gauge",
+        "Size of the store on disk.",
+        &[(String::new(), size)],
+    );
+    metric(
+        "feed_digest_seen_ids",
+        "gauge",
+        "Article ids remembered.",
+        &[(String::new(), store.seen_count() as f64)],
+    );
+    out
+}
+
+/// Binds `addr`; the caller logs the bound address (port 0 picks one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `GET /metrics` until `cancel`. One request per connection.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    config: watch::Receiver<Config>,
+    store: Store,
+    cancel: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics accept failed");
+                    continue;
+                }
+            },
+        };
+        let body = render(&metrics, &config.borrow(), &store);
+        if let Err(err) = respond(stream, &body).await {
+            tracing::debug!(error = %err, "metrics request failed");
+        }
+    }
+}
+
+async fn respond(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
+    // Read the request head (bounded); only its first line matters.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let request_line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let response = if request_line.starts_with("GET /metrics ") || request_line.starts_with("GET / ") {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+    };
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
