@@ -3,7 +3,10 @@
 # Postfix end-to-end check when Postfix is installed (tests/postfix/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --locked --all-targets
+# Unit and integration tests (the benches are measured, not tested: they run
+# full-size in release with `cargo bench`, and are compiled here).
+cargo test --locked --lib --bins --tests
+cargo build --locked --benches
 tests/systemd/check.sh
 tests/browser/check.sh
 if [ -x tests/postfix/run.sh ] && { [ -x /usr/sbin/postfix ] || command -v postfix >/dev/null 2>&1; }; then
