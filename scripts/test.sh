@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # Unit and integration tests (the benches are measured, not tested: they run
 # full-size in release with `cargo bench`, and are compiled here).
 cargo test --locked --lib --bins --tests
-cargo build --locked --benches
+cargo test --locked --benches --no-run
 tests/systemd/check.sh
 tests/browser/check.sh
 if [ -x tests/postfix/run.sh ] && { [ -x /usr/sbin/postfix ] || command -v postfix >/dev/null 2>&1; }; then
