@@ -136,6 +136,8 @@ async fn poll_one(
     let outcome = match fetcher.fetch(&feed.source, &known).await {
         Ok(outcome) => outcome,
         Err(source) => {
+            state.gone =
+                matches!(&source, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
             record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
             return Err(PollError::Fetch {
                 feed: feed.key.clone(),
@@ -147,6 +149,7 @@ async fn poll_one(
         FetchOutcome::NotModified => {
             state.last_success = Some(now);
             state.last_error = None;
+            state.gone = false;
             store.put_feed_state(&feed.key, &state).map_err(store_error)?;
             return Ok(FeedOutcome::NotModified);
         }
@@ -178,6 +181,15 @@ async fn poll_one(
     state.last_modified = validators.last_modified;
     state.last_success = Some(now);
     state.last_error = None;
+    state.gone = false;
+    // Where redirects led, for `status`; the configured URL stays the key.
+    state.redirected_to = final_url.filter(|url| match &feed.source {
+        crate::config::FeedSource::Http(configured) => configured.as_str() != url,
+        crate::config::FeedSource::File(_) => false,
+    });
+    if new_articles > 0 || state.last_new.is_none() {
+        state.last_new = Some(now);
+    }
     state.baselined = true;
     state.held_back = held_back as u64;
     state.items_known += (new_articles + baseline + batch.churned.len() + batch.cross_feed.len()) as u64;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use feed_digest::config::{Config, Delivery};
+use feed_digest::config::{Config, Delivery, PollSchedule};
 use feed_digest::digest::feed_display_name;
 use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
@@ -123,8 +123,12 @@ struct StatusReport {
 struct FeedStatus {
     name: String,
     url: String,
-    /// "new" (never polled), "ok", or "failing".
+    /// "new" (never polled), "ok", "stale" (nothing new for 30 days),
+    /// "failing", or "gone" (410).
     state: &'static str,
+    next_poll: Option<DateTime<Utc>>,
+    redirected_to: Option<String>,
+    last_new_item: Option<DateTime<Utc>>,
     last_success: Option<DateTime<Utc>>,
     last_error: Option<String>,
     last_error_at: Option<DateTime<Utc>>,
@@ -145,6 +149,24 @@ struct SubscriberStatus {
     awaiting_resend: bool,
 }
 
+/// A feed that brought nothing new for this long is reported as stale.
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// When the daemon polls next: the interval after the last poll, or the cron line's next slot.
+fn next_poll(config: &Config, last: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let now = Utc::now();
+    match &config.poll {
+        PollSchedule::Every(every) => {
+            let every = chrono::TimeDelta::from_std(*every).ok()?;
+            Some(last.map_or(now, |at| (at + every).max(now)))
+        }
+        PollSchedule::Cron(line) => feed_digest::schedule::parse_cron(line)
+            .ok()?
+            .find_next_occurrence(&now, false)
+            .ok(),
+    }
+}
+
 fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport> {
     let mut feeds = Vec::new();
     for feed in &config.feeds {
@@ -152,14 +174,20 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
         let failing = state
             .last_error_at
             .is_some_and(|e| state.last_success.is_none_or(|ok| e > ok));
+        let stale = state.last_new.is_some_and(|at| Utc::now() - at > STALE_AFTER);
         feeds.push(FeedStatus {
             name: feed_display_name(feed, state.title.as_deref()),
             url: feed.key.clone(),
-            state: match (state.last_success, failing) {
-                (_, true) => "failing",
-                (None, false) => "new",
-                (Some(_), false) => "ok",
+            state: match (state.last_success, failing, state.gone, stale) {
+                (_, _, true, _) => "gone",
+                (_, true, _, _) => "failing",
+                (None, false, _, _) => "new",
+                (Some(_), false, _, true) => "stale",
+                (Some(_), false, _, false) => "ok",
             },
+            next_poll: next_poll(config, state.last_success.max(state.last_error_at)),
+            redirected_to: state.redirected_to.clone(),
+            last_new_item: state.last_new,
             last_success: state.last_success,
             last_error: state.last_error,
             last_error_at: state.last_error_at,

@@ -58,6 +58,15 @@ pub struct FeedState {
     /// New items the last poll left for later polls (over `max_new_per_poll`).
     #[serde(default)]
     pub held_back: u64,
+    /// When the feed last brought a new item (or was first polled): for "stale".
+    #[serde(default)]
+    pub last_new: Option<DateTime<Utc>>,
+    /// Where the last fetch ended after redirects, when not at the configured URL.
+    #[serde(default)]
+    pub redirected_to: Option<String>,
+    /// The server answered 410 Gone on the last poll.
+    #[serde(default)]
+    pub gone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

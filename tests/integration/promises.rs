@@ -578,3 +578,44 @@ fn a_snapshot_left_unfinished_by_a_kill_does_not_block_the_next_start() {
     assert!(store.subscriber_state("a@example.org").expect("read").is_some());
     assert!(store.check().expect("check").problems.is_empty());
 }
+
+#[tokio::test]
+async fn gone_and_redirected_feeds_are_on_record_for_status() {
+    let h = Harness::new("").await;
+    h.feeds
+        .set("/moved.atom", atom("B", &[("m", "Moved", "s", None)]));
+    h.feeds.redirect("/b.atom", "/moved.atom");
+    h.feeds.set_status("/a.xml", 410);
+    let reports = poll::poll_all(&h.config, &h.store, &h.fetcher, &CancellationToken::new())
+        .await
+        .expect("poll stored");
+    assert!(reports[0].result.is_err() && reports[1].result.is_ok());
+    let a = h
+        .store
+        .feed_state(&h.feeds.url("/a.xml"))
+        .ok()
+        .flatten()
+        .expect("state");
+    assert!(a.gone, "410 is on record");
+    let b = h
+        .store
+        .feed_state(&h.feeds.url("/b.atom"))
+        .ok()
+        .flatten()
+        .expect("state");
+    assert_eq!(
+        b.redirected_to.as_deref(),
+        Some(h.feeds.url("/moved.atom").as_str())
+    );
+    assert!(b.last_new.is_some());
+    // The feed comes back: no longer gone.
+    h.feeds.set("/a.xml", rss("A", &[]));
+    h.poll().await;
+    let a = h
+        .store
+        .feed_state(&h.feeds.url("/a.xml"))
+        .ok()
+        .flatten()
+        .expect("state");
+    assert!(!a.gone);
+}

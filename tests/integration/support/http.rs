@@ -21,6 +21,7 @@ struct Resource {
     body: Vec<u8>,
     etag: String,
     last_modified: String,
+    location: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,7 @@ impl FeedServer {
                 body: body.into(),
                 etag: format!("\"v{version}\""),
                 last_modified: format!("Mon, 02 Nov 2026 10:{:02}:00 GMT", version % 60),
+                location: None,
             },
         );
     }
@@ -103,6 +105,22 @@ impl FeedServer {
                 body: Vec::new(),
                 etag: String::new(),
                 last_modified: String::new(),
+                location: None,
+            },
+        );
+    }
+
+    /// Answers `path` with a permanent redirect to `target` (a path on this server).
+    pub fn redirect(&self, path: &str, target: &str) {
+        let location = self.url(target);
+        lock(&self.state).resources.insert(
+            path.to_owned(),
+            Resource {
+                status: 301,
+                body: Vec::new(),
+                etag: String::new(),
+                last_modified: String::new(),
+                location: Some(location),
             },
         );
     }
@@ -129,7 +147,13 @@ async fn respond(
     let resource = state.resources.get(&path).cloned();
     let (status, response) = match resource {
         None => (404, plain(404, Vec::new())),
-        Some(r) if r.status != 200 => (r.status, plain(r.status, Vec::new())),
+        Some(r) if r.status != 200 => {
+            let mut response = plain(r.status, Vec::new());
+            if let Some(location) = r.location.as_deref().and_then(|l| l.parse().ok()) {
+                response.headers_mut().insert("location", location);
+            }
+            (r.status, response)
+        }
         Some(r) if if_none_match.as_deref() == Some(r.etag.as_str()) => {
             (304, with_validators(304, Vec::new(), &r))
         }
