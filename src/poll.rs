@@ -214,7 +214,8 @@ fn record_failure(
     message: String,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    tracing::warn!(feed = %feed.key, error = %message, "feed poll failed");
+    // The caller reports the failure (a warning in the daemon, a line from `poll`).
+    tracing::debug!(feed = %feed.key, error = %message, "feed poll failed");
     state.last_error = Some(message);
     state.last_error_at = Some(now);
     store.put_feed_state(&feed.key, state)

@@ -140,6 +140,8 @@ pub async fn run(
                 }
                 Tick::Digests => {
                     run_due_digests(&config, &store, &clients.mailer, &cancel, &shared.metrics).await;
+                    // The next digest may have moved on.
+                    announce_quietly(&config, &store);
                 }
             }
         }
@@ -196,8 +198,23 @@ fn reconfigure(
     Ok((new, clients))
 }
 
-/// `STATUS=` for systemd: what runs, and the next digest.
+/// `STATUS=` for systemd: what runs, and the next digest; logged too.
 fn announce(config: &Config, store: &Store) {
+    let status = status_line(config, store);
+    notify::status(&status);
+    tracing::info!(
+        feeds = config.feeds.len(),
+        subscribers = config.subscribers.len(),
+        "{status}"
+    );
+}
+
+/// `STATUS=` only: the minute tick must not fill the journal.
+fn announce_quietly(config: &Config, store: &Store) {
+    notify::status(&status_line(config, store));
+}
+
+fn status_line(config: &Config, store: &Store) -> String {
     let now = Utc::now();
     let next = config
         .subscribers
@@ -227,12 +244,7 @@ fn announce(config: &Config, store: &Store) {
             subscriber.timezone
         ));
     }
-    notify::status(&status);
-    tracing::info!(
-        feeds = config.feeds.len(),
-        subscribers = config.subscribers.len(),
-        "{status}"
-    );
+    status
 }
 
 /// Sends `WATCHDOG=1` every `every`, but only while the store answers: a hung
