@@ -3,6 +3,7 @@
 
 mod config_errors;
 mod crash;
+mod daemon;
 mod digest_render;
 mod email_html;
 mod pipeline;

@@ -1,6 +1,7 @@
 //! Real servers on loopback port 0 and helpers shared by the integration tests.
 
 pub mod caniemail;
+pub mod cli;
 pub mod html_scan;
 pub mod http;
 pub mod smtp;
