@@ -394,6 +394,3 @@ async fn run_due_digests(
         }
     }
 }
-
-/// How long SIGTERM waits for the in-flight step before giving up.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -42,6 +42,8 @@ pub struct Config {
     pub log: Option<String>,
     /// Where the daemon serves Prometheus metrics; off when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How long SIGTERM waits for the step in flight (a poll, a send).
+    pub shutdown_timeout: Duration,
     pub delivery: Delivery,
     pub from: Mailbox,
     pub digest: DigestSettings,

@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub retention: Option<String>,
     pub log: Option<String>,
     pub metrics_listen: Option<String>,
+    pub shutdown_timeout: Option<String>,
     pub smtp: Option<RawSmtp>,
     pub delivery: Option<RawDelivery>,
     pub digest: Option<RawDigest>,

@@ -203,6 +203,11 @@ impl Checker<'_> {
                 None
             }
         });
+        let shutdown_timeout = self.duration(
+            &[Seg::Key("shutdown_timeout")],
+            raw.shutdown_timeout.as_deref(),
+            Duration::from_secs(30),
+        );
         let (delivery, from) = self.delivery(&raw);
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
@@ -217,6 +222,7 @@ impl Checker<'_> {
             retention,
             log: raw.log.clone(),
             metrics_listen,
+            shutdown_timeout,
             delivery: delivery?,
             from,
             digest,
