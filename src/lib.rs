@@ -5,6 +5,7 @@
 //! - [`config`]: the TOML file (+ env overrides) → typed, validated [`config::Config`].
 //! - [`fetch`]: HTTP(S)/file bytes with conditional GET, timeouts, size caps. I/O.
 //! - [`parse`]: bytes → items (RSS, Atom, JSON Feed via feed-rs). Pure.
+//! - [`boilerplate`]: blocks a feed repeats in every item, removed. Pure.
 //! - [`article`]: the article model and its dedup identity. Pure.
 //! - [`ingest`]: new vs seen vs first-poll baseline, and who gets what. Pure.
 //! - [`store`]: the sled database behind a typed API. I/O.
@@ -20,6 +21,7 @@
 //! `cli` in the binary.
 
 pub mod article;
+pub mod boilerplate;
 pub mod config;
 pub mod deliver;
 pub mod demo;

@@ -3,8 +3,10 @@
 
 use feed_rs::model::{Entry, Text};
 
+use regex::Regex;
+
 use crate::article::Item;
-use crate::{images, text};
+use crate::{boilerplate, images, text};
 
 /// How much item text we keep: enough for any excerpt (at most 1000 characters)
 /// and for topic matching, without storing whole articles (docs/benchmarks.md).
@@ -22,6 +24,16 @@ pub struct ParseError(String);
 
 /// Parses raw feed bytes; feed-rs detects the format and the XML encoding.
 pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    parse_feed_with(bytes, base_url, &[])
+}
+
+/// [`parse_feed`], then removes the blocks the feed repeats in its items and
+/// what the feed's own `strip` patterns match.
+pub fn parse_feed_with(
+    bytes: &[u8],
+    base_url: Option<&str>,
+    strip: &[Regex],
+) -> Result<ParsedFeed, ParseError> {
     // An empty id marks "the feed gave none": feed-rs would otherwise invent
     // one (a random UUID for items without a link), which would defeat dedup.
     let parser = feed_rs::parser::Builder::new()
@@ -36,15 +48,25 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, Pa
         .map(|t| text::one_line(&t))
         .filter(|t| !t.is_empty());
     let base = base_url.and_then(|u| url::Url::parse(u).ok());
-    let items = feed
+    let (items, mut bodies): (Vec<Item>, Vec<Vec<String>>) = feed
         .entries
         .iter()
         .map(|entry| item_of(entry, base.as_ref()))
+        .unzip();
+    boilerplate::strip_common(&mut bodies);
+    let items = items
+        .into_iter()
+        .zip(bodies)
+        .map(|(item, mut blocks)| {
+            boilerplate::strip_patterns(&mut blocks, strip);
+            finish(item, blocks)
+        })
         .collect();
     Ok(ParsedFeed { title, items })
 }
 
-fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> Item {
+/// An item without its text yet, and its body's text blocks.
+fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> (Item, Vec<String>) {
     let guid = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
     let link = entry
         .links
@@ -77,34 +99,50 @@ fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> Item {
         &[body_html.as_str(), content_html],
         item_url.as_ref().or(feed_url),
     );
-    let mut body = text::html_to_text(&body_html);
-    // News mirrors repeat the title as the first line of the body.
-    if !title.is_empty()
-        && let Some(rest) = body.strip_prefix(title.as_str())
-    {
-        body = rest.trim_start().to_owned();
-    }
-    let body = text::truncate_chars(&body, MAX_TEXT_CHARS);
+    let blocks = text::html_to_blocks(&body_html);
     let categories = entry
         .categories
         .iter()
         .map(|c| text::one_line(c.label.as_deref().unwrap_or(&c.term)))
         .filter(|c| !c.is_empty())
         .collect();
-    Item {
+    let item = Item {
         guid,
         link,
-        title: if title.is_empty() {
-            text::truncate_chars(&body, 80)
-        } else {
-            title
-        },
-        text: body,
+        title,
+        text: String::new(),
         published: entry.published.or(entry.updated),
         updated: entry.updated.filter(|u| entry.published.is_some_and(|p| *u > p)),
         categories,
         image,
+    };
+    (item, blocks)
+}
+
+/// The item's text from its remaining blocks.
+fn finish(mut item: Item, mut blocks: Vec<String>) -> Item {
+    // News mirrors repeat the title (or a shorter form of it) as the first line.
+    if let Some(first) = blocks.first()
+        && !item.title.is_empty()
+        && (item.title.starts_with(first.as_str()) || first.starts_with(item.title.as_str()))
+    {
+        let rest = first
+            .strip_prefix(item.title.as_str())
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if rest.is_empty() {
+            blocks.remove(0);
+        } else {
+            blocks[0] = rest;
+        }
     }
+    let body = text::truncate_chars(&blocks.join(" "), MAX_TEXT_CHARS);
+    if item.title.is_empty() {
+        item.title = text::truncate_chars(&body, 80);
+    }
+    item.text = body;
+    item
 }
 
 /// media:thumbnail, then an image enclosure, then the first image in the HTML.

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
-use crate::parse::{ParseError, parse_feed};
+use crate::parse::{ParseError, parse_feed_with};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 use crate::{digest, ingest};
 
@@ -159,7 +159,7 @@ async fn poll_one(
             final_url,
         } => (body, validators, final_url),
     };
-    let parsed = match parse_feed(&body, final_url.as_deref()) {
+    let parsed = match parse_feed_with(&body, final_url.as_deref(), &feed.strip) {
         Ok(parsed) => parsed,
         Err(source) => {
             // Old validators stay, so the next poll fetches the body again.

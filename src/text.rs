@@ -16,32 +16,51 @@ const METADATA_TAGS: [&str; 10] = [
     "template",
 ];
 
+/// A character that never occurs in feed text, marking block boundaries
+/// between ammonia's cleaning and the split into blocks.
+const BLOCK_MARK: char = '\u{1E}';
+
 /// HTML → plain text. ammonia parses with html5ever and drops every tag (and
 /// the contents of script/style); the escaped text it leaves is then decoded.
 pub fn html_to_text(html: &str) -> String {
-    let mut blocks = html.to_owned();
-    // Block boundaries become spaces so words in adjacent paragraphs stay apart.
+    html_to_blocks(html).join(" ")
+}
+
+/// HTML → its text blocks (paragraphs, list items, divs, lines), each one line.
+pub fn html_to_blocks(html: &str) -> Vec<String> {
+    let mut marked = html.replace(BLOCK_MARK, " ");
+    // Block boundaries get a mark, so paragraphs can be told apart (and words
+    // in adjacent paragraphs stay apart).
     for tag in [
         "</p>",
+        "<p>",
+        "<p ",
         "<br",
         "</div>",
+        "<div",
         "</li>",
         "</h1>",
         "</h2>",
         "</h3>",
-        "</figcaption>",
+        "</h4>",
         "</tr>",
+        "<hr",
+        "</blockquote>",
+        "</section>",
     ] {
-        blocks = blocks.replace(tag, &format!(" {tag}"));
+        marked = marked.replace(tag, &format!("{BLOCK_MARK}{tag}"));
     }
     // Bylines, datelines, figures and footers are metadata, not the story: a
     // news-mirror item starts with them, and an excerpt should start with text.
     let cleaned = ammonia::Builder::empty()
         .clean_content_tags(METADATA_TAGS.into_iter().collect())
-        .clean(&blocks)
+        .clean(&marked)
         .to_string();
-    let decoded = html_escape::decode_html_entities(&cleaned);
-    one_line(&decoded)
+    html_escape::decode_html_entities(&cleaned)
+        .split(BLOCK_MARK)
+        .map(one_line)
+        .filter(|block| !block.is_empty())
+        .collect()
 }
 
 /// Folds all whitespace (including newlines) to single spaces and removes

@@ -83,6 +83,7 @@ mod tests {
             source: FeedSource::File("f.xml".into()),
             name: None,
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            strip: Vec::new(),
         }
     }
 

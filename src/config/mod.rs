@@ -136,6 +136,9 @@ pub struct FeedConfig {
     pub source: FeedSource,
     pub name: Option<String>,
     pub topics: Vec<String>,
+    /// Patterns removed from every item's text (boilerplate the automatic
+    /// detection does not catch).
+    pub strip: Vec<regex::Regex>,
 }
 
 #[derive(Debug, Clone)]

@@ -84,6 +84,8 @@ pub struct RawFeed {
     pub name: Option<String>,
     #[serde(default)]
     pub topics: Vec<String>,
+    #[serde(default)]
+    pub strip: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -576,9 +576,21 @@ impl Checker<'_> {
                     self.problem(&at("topics"), Some(label), "a topic name cannot be empty");
                 }
             }
+            let mut strip = Vec::new();
+            for pattern in &feed.strip {
+                match regex::Regex::new(pattern) {
+                    Ok(regex) => strip.push(regex),
+                    Err(err) => self.problem(
+                        &at("strip"),
+                        Some(label),
+                        format!("{pattern:?} is not a regular expression: {err}"),
+                    ),
+                }
+            }
             feeds.push(FeedConfig {
                 key,
                 source,
+                strip,
                 name: feed.name.clone(),
                 topics: feed.topics.iter().map(|t| t.trim().to_owned()).collect(),
             });

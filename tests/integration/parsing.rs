@@ -1,0 +1,67 @@
+//! Feed items as news mirrors deliver them: the boilerplate a feed repeats in
+//! every item goes, the articles' own text stays.
+
+use std::path::Path;
+
+use feed_digest::parse::{parse_feed, parse_feed_with};
+
+fn mirror_feed() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/feeds/mirror-zh.xml");
+    std::fs::read(path).expect("fixture")
+}
+
+#[test]
+fn a_mirrors_promotional_footer_and_repeated_title_are_stripped() {
+    let parsed = parse_feed(&mirror_feed(), None).expect("parses");
+    assert_eq!(parsed.items.len(), 5);
+    for item in &parsed.items {
+        assert!(!item.text.contains("获取更多RSS"), "{}", item.text);
+        assert!(!item.text.contains("mirror.example"), "{}", item.text);
+        assert!(
+            !item.text.starts_with(&item.title),
+            "the title is not repeated: {}",
+            item.text
+        );
+        assert!(
+            !item.text.contains("179548"),
+            "no timestamp comment: {}",
+            item.text
+        );
+    }
+    // The first paragraph is the article's, not the byline or the date.
+    assert!(
+        parsed.items[0].text.starts_with("港口扩建工程周一正式启动"),
+        "{}",
+        parsed.items[0].text
+    );
+}
+
+#[test]
+fn a_closing_sentence_two_articles_share_is_kept() {
+    let parsed = parse_feed(&mirror_feed(), None).expect("parses");
+    assert!(
+        parsed.items[0].text.ends_with("谈判将于下周继续。"),
+        "{}",
+        parsed.items[0].text
+    );
+    assert!(
+        parsed.items[1].text.ends_with("谈判将于下周继续。"),
+        "{}",
+        parsed.items[1].text
+    );
+}
+
+#[test]
+fn per_feed_strip_patterns_remove_what_detection_cannot_know() {
+    let patterns = [regex::Regex::new("^特展将持续到.*$").expect("pattern")];
+    let parsed = parse_feed_with(&mirror_feed(), None, &patterns).expect("parses");
+    assert!(
+        parsed.items[4].text.ends_with("展品来自全国十余家博物馆。"),
+        "{}",
+        parsed.items[4].text
+    );
+    assert!(
+        parsed.items[3].text.ends_with("研究人员呼吁加强监测。"),
+        "others untouched"
+    );
+}
