@@ -82,7 +82,7 @@ pub fn plan<K: Known>(
         }
         let article_topics =
             topics::classify(&config.topics, feed, &item.title, &item.text, &item.categories);
-        let recipients = recipients(config, feed, &article_topics);
+        let recipients = recipients(config, feed, &article_topics, item);
         if let Some(link) = link.as_ref().filter(|_| !repeats)
             && let Some(owner) = known.link_owner(link)?
         {
@@ -140,11 +140,11 @@ fn in_first_window(window: FirstPollWindow, item: &Item, now: DateTime<Utc>) -> 
 }
 
 /// Subscribers (lower-cased addresses) who want an article of `feed` with these topics.
-fn recipients(config: &Config, feed: &FeedConfig, article_topics: &[String]) -> Vec<String> {
+fn recipients(config: &Config, feed: &FeedConfig, article_topics: &[String], item: &Item) -> Vec<String> {
     config
         .subscribers
         .iter()
-        .filter(|s| topics::wants(s, &feed.key, article_topics))
+        .filter(|s| topics::wants(s, &feed.key, article_topics, &item.title, &item.text))
         .map(|s| s.email().to_lowercase())
         .collect()
 }

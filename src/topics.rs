@@ -1,12 +1,150 @@
 //! Which topics an article belongs to, and which subscribers want it. Pure.
 //!
-//! An article's topics are every topic, in section order, whose keywords match
-//! its title, text or categories, or that its feed assigns. It is shown once, in
-//! the first of them that the reader follows.
+//! A topic matches on its `keywords` (any), `regex` (any), or mapped feed
+//! `categories`; every word of `all` must be there and none of `exclude`;
+//! over the chosen fields. Text is compared case-insensitively with full-width
+//! forms folded to half-width (`ＡＩ` is `AI`). English words match whole words
+//! (`AI` is not in `said`); Chinese matches anywhere. A feed's own `topics`
+//! always apply. An article is shown once, in the first of its topics — by
+//! `priority`, then config order — that the reader follows.
 
 use crate::config::{FeedConfig, Subscriber, Topic};
 
-/// Topic names of an article, in section order.
+/// What a topic looks at; `summary` and `content` are both the article text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields {
+    pub title: bool,
+    pub text: bool,
+    pub categories: bool,
+    pub feed: bool,
+}
+
+impl Default for Fields {
+    fn default() -> Fields {
+        Fields {
+            title: true,
+            text: true,
+            categories: true,
+            feed: false,
+        }
+    }
+}
+
+/// Lower case, with full-width ASCII and the ideographic space folded to
+/// their half-width forms.
+pub fn normalize(text: &str) -> String {
+    text.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Why a topic matched, for `topics explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub topic: String,
+    pub priority: i32,
+    pub reason: String,
+}
+
+/// Every topic that matches, highest priority first, then config order.
+pub fn explain(
+    topics: &[Topic],
+    feed: &FeedConfig,
+    title: &str,
+    text: &str,
+    categories: &[String],
+) -> Vec<Match> {
+    let feed_name = feed.name.as_deref().unwrap_or(&feed.key);
+    let normalized_categories: Vec<String> = categories.iter().map(|c| normalize(c)).collect();
+    let mut matches: Vec<(usize, Match)> = Vec::new();
+    for (index, topic) in topics.iter().enumerate() {
+        let reason = if feed.topics.contains(&topic.name) {
+            Some(format!("feed {feed_name:?} assigns it"))
+        } else {
+            rule_reason(topic, feed_name, title, text, categories, &normalized_categories)
+        };
+        if let Some(reason) = reason {
+            matches.push((
+                index,
+                Match {
+                    topic: topic.name.clone(),
+                    priority: topic.priority,
+                    reason,
+                },
+            ));
+        }
+    }
+    matches.sort_by_key(|(index, m)| (std::cmp::Reverse(m.priority), *index));
+    matches.into_iter().map(|(_, m)| m).collect()
+}
+
+fn rule_reason(
+    topic: &Topic,
+    feed_name: &str,
+    title: &str,
+    text: &str,
+    categories: &[String],
+    normalized_categories: &[String],
+) -> Option<String> {
+    let mut haystack = String::new();
+    for (wanted, field) in [
+        (topic.fields.title, title),
+        (topic.fields.text, text),
+        (topic.fields.feed, feed_name),
+    ] {
+        if wanted {
+            haystack.push_str(field);
+            haystack.push('\n');
+        }
+    }
+    if topic.fields.categories {
+        haystack.push_str(&categories.join("\n"));
+    }
+    let haystack = normalize(&haystack);
+    let positive = if let Some(category) = topic
+        .categories
+        .iter()
+        .find(|c| normalized_categories.contains(c))
+    {
+        Some(format!("feed category {category:?}"))
+    } else if let Some(keyword) = topic.keywords.iter().find(|k| contains_keyword(&haystack, k)) {
+        Some(format!("keyword {keyword:?}"))
+    } else if let Some(regex) = topic.regex.iter().find(|r| r.is_match(&haystack)) {
+        Some(format!("regex {:?}", regex.as_str()))
+    } else if topic.keywords.is_empty()
+        && topic.regex.is_empty()
+        && topic.categories.is_empty()
+        && !topic.all.is_empty()
+    {
+        Some(String::new())
+    } else {
+        None
+    }?;
+    if topic.all.iter().any(|k| !contains_keyword(&haystack, k)) {
+        return None;
+    }
+    if topic.exclude.iter().any(|k| contains_keyword(&haystack, k)) {
+        return None;
+    }
+    let mut reason = positive;
+    if !topic.all.is_empty() {
+        if !reason.is_empty() {
+            reason.push_str(", ");
+        }
+        reason.push_str(&format!("all of {:?}", topic.all));
+    }
+    if !topic.exclude.is_empty() {
+        reason.push_str(&format!(", none of {:?}", topic.exclude));
+    }
+    Some(reason)
+}
+
+/// Topic names of an article: highest priority first, then config order.
 pub fn classify(
     topics: &[Topic],
     feed: &FeedConfig,
@@ -14,18 +152,20 @@ pub fn classify(
     text: &str,
     categories: &[String],
 ) -> Vec<String> {
-    let haystack = format!("{title}\n{text}\n{}", categories.join("\n")).to_lowercase();
-    topics
-        .iter()
-        .filter(|topic| {
-            feed.topics.contains(&topic.name) || topic.keywords.iter().any(|k| contains_keyword(&haystack, k))
-        })
-        .map(|topic| topic.name.clone())
+    explain(topics, feed, title, text, categories)
+        .into_iter()
+        .map(|m| m.topic)
         .collect()
 }
 
-/// Does the subscriber want an article from `feed_key` with these topics?
-pub fn wants(subscriber: &Subscriber, feed_key: &str, article_topics: &[String]) -> bool {
+/// Does the subscriber want an article from `feed_key` with these topics and text?
+pub fn wants(
+    subscriber: &Subscriber,
+    feed_key: &str,
+    article_topics: &[String],
+    title: &str,
+    text: &str,
+) -> bool {
     let feed_ok = subscriber
         .feeds
         .as_ref()
@@ -34,7 +174,17 @@ pub fn wants(subscriber: &Subscriber, feed_key: &str, article_topics: &[String])
         .topics
         .as_ref()
         .is_none_or(|wanted| article_topics.iter().any(|t| wanted.contains(t)));
-    feed_ok && topic_ok
+    let excluded_topic = article_topics
+        .iter()
+        .any(|t| subscriber.exclude_topics.contains(t));
+    let excluded_word = !subscriber.exclude_keywords.is_empty() && {
+        let haystack = normalize(&format!("{title}\n{text}"));
+        subscriber
+            .exclude_keywords
+            .iter()
+            .any(|k| contains_keyword(&haystack, k))
+    };
+    feed_ok && topic_ok && !excluded_topic && !excluded_word
 }
 
 /// The section an article goes to for this subscriber: its first topic the
@@ -46,7 +196,7 @@ pub fn section_for<'a>(subscriber: &Subscriber, article_topics: &'a [String]) ->
         .map(String::as_str)
 }
 
-/// Keyword match on lower-cased text. Keywords that are ASCII words match whole
+/// Keyword match on normalized text. Keywords that are ASCII words match whole
 /// words only ("ai" does not match "said"); others (Chinese) match anywhere.
 fn contains_keyword(haystack: &str, keyword: &str) -> bool {
     if keyword.is_empty() {
@@ -66,60 +216,4 @@ fn contains_keyword(haystack: &str, keyword: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::FeedSource;
-
-    fn topic(name: &str, keywords: &[&str]) -> Topic {
-        Topic {
-            name: name.to_owned(),
-            keywords: keywords.iter().map(|k| k.to_lowercase()).collect(),
-        }
-    }
-
-    fn feed(topics: &[&str]) -> FeedConfig {
-        FeedConfig {
-            key: "f".to_owned(),
-            source: FeedSource::File("f.xml".into()),
-            name: None,
-            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            strip: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn english_keywords_match_whole_words() {
-        let topics = [topic("AI", &["AI"])];
-        assert!(classify(&topics, &feed(&[]), "New AI model", "", &[]).contains(&"AI".to_owned()));
-        assert!(classify(&topics, &feed(&[]), "He said so", "", &[]).is_empty());
-    }
-
-    #[test]
-    fn chinese_keywords_match_substrings() {
-        let topics = [topic("朝鲜半岛", &["朝鲜", "North Korea"])];
-        assert_eq!(
-            classify(&topics, &feed(&[]), "朝鲜与俄罗斯越走越近", "", &[]),
-            vec!["朝鲜半岛"]
-        );
-        assert_eq!(
-            classify(&topics, &feed(&[]), "Talks with north korea", "", &[]),
-            vec!["朝鲜半岛"]
-        );
-    }
-
-    #[test]
-    fn feed_topics_and_rules_keep_section_order() {
-        let topics = [topic("朝鲜半岛", &["朝鲜"]), topic("国际", &[])];
-        let found = classify(&topics, &feed(&["国际"]), "朝鲜", "", &[]);
-        assert_eq!(found, vec!["朝鲜半岛", "国际"]);
-    }
-
-    #[test]
-    fn categories_count() {
-        let topics = [topic("Rust", &["rust"])];
-        assert_eq!(
-            classify(&topics, &feed(&[]), "x", "", &["Rust".to_owned()]),
-            vec!["Rust"]
-        );
-    }
-}
+mod tests;

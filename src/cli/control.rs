@@ -34,6 +34,7 @@ pub enum Request {
     Preview { subscriber: String },
     StoreCheck,
     StoreExport,
+    TopicsExplain { query: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -131,6 +132,7 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
         Request::Preview { subscriber } => commands::preview(&config, store, &subscriber),
         Request::StoreCheck => commands::store_check(store),
         Request::StoreExport => commands::store_export(store),
+        Request::TopicsExplain { query } => report::explain(&config, store, &query),
         Request::Poll => {
             let _working = shared.work.lock().await;
             commands::poll_once(&config, store).await

@@ -82,6 +82,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Tune topic rules: see which rule puts an article where, and why.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
     /// Check, back up or restore the store.
     Store {
         #[command(subcommand)]
@@ -105,6 +110,16 @@ enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Show which topics a stored article matches and which rule matched
+    /// (by its link, or a piece of its title).
+    Explain {
+        #[arg(value_name = "URL-OR-TITLE")]
+        query: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -257,6 +272,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => match try_open_store(&config)? {
             Some(store) => Ok(report::status(&config, &store, json)?.print()),
             None => Ok(remote(control::Request::Status { json }).await?.print()),
+        },
+        Command::Topics {
+            command: TopicsCommand::Explain { query },
+        } => match try_open_store(&config)? {
+            Some(store) => Ok(report::explain(&config, &store, &query)?.print()),
+            None => Ok(remote(control::Request::TopicsExplain { query }).await?.print()),
         },
         Command::Store { command } => match command {
             StoreCommand::Check => match try_open_store(&config)? {

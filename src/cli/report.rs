@@ -315,3 +315,63 @@ fn print_table(out: &mut String, rows: &[Vec<String>]) {
 fn is_wide(c: char) -> bool {
     matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
 }
+
+/// `topics explain`: for each stored article matching `query`, the topics it
+/// matches (in the order that picks its section) and the rule behind each.
+pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Result<Output> {
+    use std::fmt::Write as _;
+    let mut out = Output::default();
+    let articles = store.find_articles(query, 20)?;
+    if articles.is_empty() {
+        let _ = writeln!(
+            out.text,
+            "no stored article has that link or a title containing {query:?} (article texts are kept 7 days after delivery)"
+        );
+        out.code = 1;
+        return Ok(out);
+    }
+    for article in &articles {
+        let _ = writeln!(out.text, "{}", article.title);
+        let _ = writeln!(out.text, "  {}", article.link.as_deref().unwrap_or("(no link)"));
+        let Some(feed) = config.feed(&article.feed_key) else {
+            let _ = writeln!(
+                out.text,
+                "  its feed {} is no longer configured",
+                article.feed_key
+            );
+            continue;
+        };
+        let matches = feed_digest::topics::explain(
+            &config.topics,
+            feed,
+            &article.title,
+            &article.text,
+            &article.categories,
+        );
+        if matches.is_empty() {
+            let _ = writeln!(out.text, "  no topic matched: it is grouped under its feed");
+        }
+        for (rank, m) in matches.iter().enumerate() {
+            let priority = if m.priority != 0 {
+                format!(" (priority {})", m.priority)
+            } else {
+                String::new()
+            };
+            let first = if rank == 0 { "  → " } else { "    " };
+            let _ = writeln!(out.text, "{first}{}{priority}: {}", m.topic, m.reason);
+        }
+        for subscriber in &config.subscribers {
+            let topics: Vec<String> = matches.iter().map(|m| m.topic.clone()).collect();
+            let wants =
+                feed_digest::topics::wants(subscriber, &feed.key, &topics, &article.title, &article.text);
+            let section = feed_digest::topics::section_for(subscriber, &topics).unwrap_or("(by feed)");
+            let verdict = if wants {
+                format!("in {section}")
+            } else {
+                "not sent (filtered)".to_owned()
+            };
+            let _ = writeln!(out.text, "  {}: {verdict}", subscriber.email());
+        }
+    }
+    Ok(out)
+}

@@ -144,8 +144,35 @@ pub struct FeedConfig {
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub name: String,
-    /// Lower-cased keywords; empty for topics that only feeds assign.
+    /// Normalized ([`crate::topics::normalize`]); any one matches.
     pub keywords: Vec<String>,
+    /// Normalized; every one must be there.
+    pub all: Vec<String>,
+    /// Normalized; none may be there.
+    pub exclude: Vec<String>,
+    /// Case-insensitive, matched against normalized text; any one matches.
+    pub regex: Vec<regex::Regex>,
+    pub fields: crate::topics::Fields,
+    /// Higher wins over config order when an article matches several topics.
+    pub priority: i32,
+    /// Feed categories (normalized) that put an article in this topic.
+    pub categories: Vec<String>,
+}
+
+impl Topic {
+    /// A topic that only feeds assign.
+    pub fn named(name: &str) -> Topic {
+        Topic {
+            name: name.to_owned(),
+            keywords: Vec::new(),
+            all: Vec::new(),
+            exclude: Vec::new(),
+            regex: Vec::new(),
+            fields: crate::topics::Fields::default(),
+            priority: 0,
+            categories: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +187,10 @@ pub struct Subscriber {
     /// At most this many articles per digest.
     pub max_items: usize,
     pub language: Language,
+    /// Articles in these topics never reach this subscriber.
+    pub exclude_topics: Vec<String>,
+    /// Normalized; articles whose title or text has one never reach this subscriber.
+    pub exclude_keywords: Vec<String>,
 }
 
 impl Subscriber {

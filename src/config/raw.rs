@@ -94,6 +94,17 @@ pub struct RawTopic {
     pub name: String,
     #[serde(default)]
     pub keywords: Vec<String>,
+    #[serde(default)]
+    pub all: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub regex: Vec<String>,
+    pub fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,4 +118,8 @@ pub struct RawSubscriber {
     pub feeds: Option<Vec<String>>,
     pub max_items: Option<usize>,
     pub language: Option<String>,
+    #[serde(default)]
+    pub exclude_topics: Vec<String>,
+    #[serde(default)]
+    pub exclude_keywords: Vec<String>,
 }

@@ -611,26 +611,69 @@ impl Checker<'_> {
                 self.problem(&at("name"), Some(name), "another topic has this name");
                 continue;
             }
-            if topic.keywords.iter().any(|k| k.trim().is_empty()) {
+            if topic
+                .keywords
+                .iter()
+                .chain(&topic.all)
+                .chain(&topic.exclude)
+                .any(|k| k.trim().is_empty())
+            {
                 self.problem(&at("keywords"), Some(name), "a keyword cannot be empty");
+            }
+            let normalized = |list: &[String]| -> Vec<String> {
+                list.iter()
+                    .map(|k| crate::topics::normalize(k.trim()))
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            };
+            let mut regex = Vec::new();
+            for pattern in &topic.regex {
+                match regex::RegexBuilder::new(pattern).case_insensitive(true).build() {
+                    Ok(compiled) => regex.push(compiled),
+                    Err(err) => self.problem(
+                        &at("regex"),
+                        Some(name),
+                        format!("{pattern:?} is not a regular expression: {err}"),
+                    ),
+                }
+            }
+            let mut fields = crate::topics::Fields::default();
+            if let Some(chosen) = &topic.fields {
+                fields = crate::topics::Fields {
+                    title: false,
+                    text: false,
+                    categories: false,
+                    feed: false,
+                };
+                for field in chosen {
+                    match field.as_str() {
+                        "title" => fields.title = true,
+                        "summary" | "content" => fields.text = true,
+                        "categories" => fields.categories = true,
+                        "feed" => fields.feed = true,
+                        other => self.problem(
+                            &at("fields"),
+                            Some(name),
+                            format!("unknown field {other:?}; valid: \"title\", \"summary\", \"content\", \"categories\", \"feed\""),
+                        ),
+                    }
+                }
             }
             topics.push(Topic {
                 name: name.to_owned(),
-                keywords: topic
-                    .keywords
-                    .iter()
-                    .map(|k| k.trim().to_lowercase())
-                    .filter(|k| !k.is_empty())
-                    .collect(),
+                keywords: normalized(&topic.keywords),
+                all: normalized(&topic.all),
+                exclude: normalized(&topic.exclude),
+                regex,
+                fields,
+                priority: topic.priority,
+                categories: normalized(&topic.categories),
             });
         }
         for feed in feeds {
             for name in &feed.topics {
                 if !name.is_empty() && !topics.iter().any(|t| &t.name == name) {
-                    topics.push(Topic {
-                        name: name.clone(),
-                        keywords: Vec::new(),
-                    });
+                    topics.push(Topic::named(name));
                 }
             }
         }
@@ -725,6 +768,16 @@ impl Checker<'_> {
                 }
                 keys
             });
+            for name in &sub.exclude_topics {
+                if !topics.iter().any(|t| &t.name == name) {
+                    let valid: Vec<_> = topics.iter().map(|t| format!("{:?}", t.name)).collect();
+                    self.problem(
+                        &at("exclude_topics"),
+                        Some(label),
+                        format!("no topic named {name:?}; valid: {}", or_none(&valid)),
+                    );
+                }
+            }
             let max_items = sub.max_items.unwrap_or(default_max_items);
             if max_items == 0 {
                 self.problem(&at("max_items"), Some(label), "must be at least 1");
@@ -752,6 +805,13 @@ impl Checker<'_> {
                 feeds: feed_filter,
                 max_items: max_items.max(1),
                 language,
+                exclude_topics: sub.exclude_topics.clone(),
+                exclude_keywords: sub
+                    .exclude_keywords
+                    .iter()
+                    .map(|k| crate::topics::normalize(k.trim()))
+                    .filter(|k| !k.is_empty())
+                    .collect(),
             });
         }
         subscribers

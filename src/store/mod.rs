@@ -518,6 +518,29 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
+    /// Stored articles whose canonical link is `query`'s, or whose title
+    /// contains it (at most `limit`), for `topics explain`.
+    pub fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
+        let link = crate::article::canonical_link(query);
+        let needle = query.trim().to_lowercase();
+        let mut found = Vec::new();
+        for row in self.articles.iter() {
+            let (key, bytes) = row?;
+            let article: Article = decode("articles", &key, &bytes)?;
+            let same_link = article
+                .link
+                .as_deref()
+                .is_some_and(|l| crate::article::canonical_link(l) == link);
+            if same_link || article.title.to_lowercase().contains(&needle) {
+                found.push(article);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Number of seen ids, for status.
     pub fn seen_count(&self) -> usize {
         self.seen.len()

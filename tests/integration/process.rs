@@ -193,3 +193,30 @@ fn opml_from_other_readers_round_trips_through_the_config() {
         );
     }
 }
+
+#[test]
+fn topics_explain_says_which_rule_put_an_article_where() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    let text = std::fs::read_to_string(&config).expect("read");
+    let with_topics = format!(
+        "{text}\n[[topics]]\nname = \"Korea\"\nkeywords = [\"朝鲜\", \"Pyongyang\"]\n\n[[topics]]\nname = \"Security\"\nkeywords = [\"导弹\"]\npriority = 5\n"
+    );
+    std::fs::write(&config, with_topics).expect("write");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let by_title = stdout(&feed_digest(
+        &config,
+        &["topics", "explain", "Pyongyang airport"],
+        &[],
+    ));
+    assert!(by_title.contains("→ Korea: keyword \"pyongyang\""), "{by_title}");
+    assert!(by_title.contains("alice@example.org: in Korea"), "{by_title}");
+    let by_link = stdout(&feed_digest(
+        &config,
+        &["topics", "explain", "https://tech.example.org/2026/11/23/ups#x"],
+        &[],
+    ));
+    assert!(by_link.contains("no topic matched"), "{by_link}");
+    let none = feed_digest(&config, &["topics", "explain", "no such article"], &[]);
+    assert_eq!(none.status.code(), Some(1));
+}
