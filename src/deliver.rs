@@ -61,6 +61,8 @@ pub enum Delivered {
 
 /// What the next digest of `subscriber` would be, without touching the store.
 pub struct Prepared {
+    /// The digest as data, before the size budget shortened anything.
+    pub model: digest::Digest,
     pub rendered: Rendered,
     pub articles: Vec<Article>,
     pub held_back: usize,
@@ -103,6 +105,7 @@ pub fn prepare(
         source,
     })?;
     Ok(Some(Prepared {
+        model,
         rendered,
         articles,
         held_back,

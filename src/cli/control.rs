@@ -31,7 +31,7 @@ pub enum Request {
     Status { json: bool },
     Poll,
     Send { subscribers: Vec<String> },
-    Preview { subscriber: String },
+    Preview { subscriber: String, json: bool },
     StoreCheck,
     StoreExport,
     TopicsExplain { query: String },
@@ -129,7 +129,7 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
     let store = &shared.store;
     let result = match request {
         Request::Status { json } => report::status(&config, store, json),
-        Request::Preview { subscriber } => commands::preview(&config, store, &subscriber),
+        Request::Preview { subscriber, json } => commands::preview(&config, store, &subscriber, json),
         Request::StoreCheck => commands::store_check(store),
         Request::StoreExport => commands::store_export(store),
         Request::TopicsExplain { query } => report::explain(&config, store, &query),

@@ -69,6 +69,10 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// The digest's structure as JSON (sections, entries, the rule that
+        /// placed each, other feeds that carried it) instead of HTML.
+        #[arg(long)]
+        json: bool,
     },
     /// Validate the config and show what it defines.
     Check {
@@ -257,12 +261,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .print()),
             None => Ok(remote(control::Request::Send { subscribers }).await?.print()),
         },
-        Command::Preview { subscriber, output } => {
+        Command::Preview {
+            subscriber,
+            output,
+            json,
+        } => {
             let preview = match try_open_store(&config)? {
-                Some(store) => commands::preview(&config, &store, &subscriber)?,
+                Some(store) => commands::preview(&config, &store, &subscriber, json)?,
                 None => {
                     remote(control::Request::Preview {
                         subscriber: subscriber.clone(),
+                        json,
                     })
                     .await?
                 }

@@ -136,7 +136,7 @@ impl Language {
 }
 
 /// Words the templates show as they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Labels {
     pub contents: &'static str,
     pub also_in: &'static str,

@@ -9,6 +9,7 @@ pub mod render;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use url::Url;
 
 use crate::article::Article;
@@ -17,7 +18,7 @@ use crate::text;
 use crate::topics;
 use i18n::Labels;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Digest {
     /// BCP 47 tag of the reader's language, for `lang` attributes.
     pub lang: &'static str,
@@ -46,14 +47,14 @@ pub struct Digest {
     pub unsubscribe: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Section {
     pub title: String,
     pub anchor: String,
     pub entries: Vec<Entry>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     pub title: String,
     /// Only http(s) links survive.
@@ -66,6 +67,8 @@ pub struct Entry {
     pub image: Option<String>,
     /// The feed changed the item after publishing it.
     pub updated: bool,
+    /// Why it is in its section ("keyword \"朝鲜\""), for `preview --json`.
+    pub rule: Option<String>,
 }
 
 /// What the digest needs besides the articles: names and notes from the store.
@@ -108,9 +111,11 @@ pub fn build(
         .collect();
     let mut by_feed: Vec<(String, Vec<&Article>)> =
         config.feeds.iter().map(|f| (f.key.clone(), Vec::new())).collect();
+    // The rule that put each article in its section, for `preview --json`.
+    let mut rules: HashMap<&str, String> = HashMap::new();
     for article in articles {
-        let article_topics = match config.feed(&article.feed_key) {
-            Some(feed) => topics::classify(
+        let matches = match config.feed(&article.feed_key) {
+            Some(feed) => topics::explain(
                 &config.topics,
                 feed,
                 &article.title,
@@ -119,8 +124,12 @@ pub fn build(
             ),
             None => Vec::new(),
         };
+        let article_topics: Vec<String> = matches.iter().map(|m| m.topic.clone()).collect();
         match topics::section_for(subscriber, &article_topics) {
             Some(topic) => {
+                if let Some(m) = matches.iter().find(|m| m.topic == topic) {
+                    rules.insert(article.id.as_str(), format!("{}: {}", m.topic, m.reason));
+                }
                 if let Some((_, list)) = by_topic.iter_mut().find(|(name, _)| name == topic) {
                     list.push(article);
                 }
@@ -155,6 +164,7 @@ pub fn build(
             Images::None => None,
         },
         updated: article.updated.is_some(),
+        rule: rules.get(article.id.as_str()).cloned(),
     };
     let mut sections = Vec::new();
     let feed_sections = by_feed.into_iter().map(|(key, list)| (feed_name(&key), list));

@@ -220,3 +220,42 @@ fn topics_explain_says_which_rule_put_an_article_where() {
     let none = feed_digest(&config, &["topics", "explain", "no such article"], &[]);
     assert_eq!(none.status.code(), Some(1));
 }
+
+#[test]
+fn preview_json_shows_the_grouping_without_consuming_anything() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        format!("{text}\n[[topics]]\nname = \"Korea\"\nkeywords = [\"朝鲜\", \"Pyongyang\"]\n"),
+    )
+    .expect("write");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let json = stdout(&feed_digest(
+        &config,
+        &["preview", "--subscriber", "alice@example.org", "--json"],
+        &[],
+    ));
+    let digest: serde_json::Value = serde_json::from_str(&json).expect("preview --json is JSON");
+    assert_eq!(digest["sections"][0]["title"], "Korea", "{json}");
+    let first = &digest["sections"][0]["entries"][0];
+    assert!(
+        first["rule"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Korea: keyword")),
+        "{json}"
+    );
+    assert!(
+        first["link"].as_str().is_some_and(|l| l.starts_with("https://")),
+        "{json}"
+    );
+    assert!(
+        first["also_in"].is_array() && first["time_label"].is_string(),
+        "{json}"
+    );
+    // Nothing consumed: the digest still goes out.
+    assert!(stdout(&feed_digest(&config, &["send"], &[])).contains("alice@example.org: sent"));
+    assert_eq!(smtp.messages().len(), 1);
+}
