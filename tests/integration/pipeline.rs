@@ -2,36 +2,17 @@
 //! feeds, a real SMTP server receiving digests, a real sled store.
 
 use chrono::{Duration, Utc};
-use tokio_util::sync::CancellationToken;
 
-use feed_digest::config::Config;
-use feed_digest::deliver::{self, DeliverError, Delivered};
-use feed_digest::fetch::Fetcher;
-use feed_digest::mail::{Mailer, SendError};
-use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::service;
-use feed_digest::store::Store;
+use feed_digest::deliver::{DeliverError, Delivered};
+use feed_digest::mail::SendError;
+use feed_digest::poll::FeedOutcome;
 
-use crate::support::http::FeedServer;
-use crate::support::smtp::SmtpServer;
-use crate::support::{self, Mail, atom, decode, rss};
+use crate::support::world::World;
+use crate::support::{atom, rss};
 
-struct World {
-    feeds: FeedServer,
-    smtp: SmtpServer,
-    config: Config,
-    store: Store,
-    fetcher: Fetcher,
-    mailer: Mailer,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    async fn new() -> World {
-        let feeds = FeedServer::start().await;
-        let smtp = SmtpServer::start();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let text = format!(
+async fn world() -> World {
+    World::start(|port, feeds| {
+        format!(
             r#"
 state_dir = "state"
 first_poll_window = "24h"
@@ -66,52 +47,12 @@ email = "carol@example.org"
 feeds = ["English News"]
 topics = ["Rust"]
 "#,
-            port = smtp.port,
+            port = port,
             zh = feeds.url("/zh.xml"),
             en = feeds.url("/en.atom"),
-        );
-        let config = support::config(&text, dir.path());
-        let store = Store::open(&config.state_dir).expect("open store");
-        service::register_subscribers(&config, &store).expect("register subscribers");
-        World {
-            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
-            mailer: Mailer::new(&config.delivery).expect("mailer"),
-            feeds,
-            smtp,
-            config,
-            store,
-            _dir: dir,
-        }
-    }
-
-    async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
-        let reports = poll::poll_all(
-            &self.config,
-            &self.store,
-            &self.fetcher,
-            &CancellationToken::new(),
         )
-        .await
-        .expect("poll stored");
-        reports
-            .into_iter()
-            .map(|r| r.result.map_err(|e| e.to_string()))
-            .collect()
-    }
-
-    async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
-        let subscriber = self.config.subscriber(email).expect("subscriber exists");
-        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
-    }
-
-    fn mail_to(&self, email: &str) -> Vec<Mail> {
-        self.smtp
-            .messages()
-            .iter()
-            .filter(|m| m.to.iter().any(|t| t == email))
-            .map(|m| decode(&m.data))
-            .collect()
-    }
+    })
+    .await
 }
 
 fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOutcome, String> {
@@ -125,7 +66,7 @@ fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOut
 
 #[tokio::test]
 async fn digests_go_out_once_to_the_right_people_grouped_by_topic() {
-    let w = World::new().await;
+    let w = world().await;
     let now = Utc::now();
     let old = Some(now - Duration::days(10));
     let recent = Some(now - Duration::hours(2));
@@ -277,7 +218,7 @@ async fn digests_go_out_once_to_the_right_people_grouped_by_topic() {
 
 #[tokio::test]
 async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
-    let w = World::new().await;
+    let w = world().await;
     w.feeds.set("/zh.xml", rss("中文", &[]));
     w.feeds.set("/en.atom", atom("en", &[]));
     w.poll().await;
@@ -336,7 +277,7 @@ async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
 
 #[tokio::test]
 async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
-    let w = World::new().await;
+    let w = world().await;
     w.feeds.set("/zh.xml", "<rss><channel><item><title>never closed");
     w.feeds
         .set("/en.atom", atom("en", &[("x", "Fine", "ok", Some(Utc::now()))]));
@@ -357,7 +298,7 @@ async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
 
 #[tokio::test]
 async fn hostile_html_never_reaches_the_mail_as_markup() {
-    let w = World::new().await;
+    let w = world().await;
     w.feeds.set("/zh.xml", rss("中文", &[]));
     w.feeds.set("/en.atom", atom("en", &[]));
     w.poll().await;

@@ -6,34 +6,19 @@ use std::path::Path;
 use chrono::{Duration, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
-use feed_digest::config::Config;
-use feed_digest::deliver::{self, DeliverError, Delivered};
-use feed_digest::fetch::Fetcher;
-use feed_digest::mail::{Mailer, SendError};
+use feed_digest::deliver::{DeliverError, Delivered};
+use feed_digest::mail::SendError;
 use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::service;
 use feed_digest::store::{Store, StoreError};
 
-use crate::support::http::FeedServer;
-use crate::support::smtp::SmtpServer;
-use crate::support::{self, Mail, atom, decode, rss};
+use crate::support::world::World;
+use crate::support::{atom, rss};
 
-struct Harness {
-    feeds: FeedServer,
-    smtp: SmtpServer,
-    config: Config,
-    store: Store,
-    fetcher: Fetcher,
-    mailer: Mailer,
-    dir: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn new(extra: &str) -> Harness {
-        let feeds = FeedServer::start().await;
-        let smtp = SmtpServer::start();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let text = format!(
+/// Two feeds (both empty at first), a subscriber for all and one for Korea;
+/// `extra` goes at the top of the config.
+async fn harness(extra: &str) -> World {
+    let world = World::start(|port, feeds| {
+        format!(
             r#"
 state_dir = "state"
 first_poll_window = "all"
@@ -58,57 +43,15 @@ email = "all@example.org"
 email = "korea@example.org"
 topics = ["Korea"]
 "#,
-            port = smtp.port,
+            port = port,
             a = feeds.url("/a.xml"),
             b = feeds.url("/b.atom"),
-        );
-        let config = support::config(&text, dir.path());
-        let store = Store::open(&config.state_dir).expect("open store");
-        service::register_subscribers(&config, &store).expect("register");
-        feeds.set("/a.xml", rss("A", &[]));
-        feeds.set("/b.atom", atom("B", &[]));
-        Harness {
-            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
-            mailer: Mailer::new(&config.delivery).expect("mailer"),
-            feeds,
-            smtp,
-            config,
-            store,
-            dir,
-        }
-    }
-
-    async fn poll(&self) -> Vec<FeedOutcome> {
-        poll::poll_all(
-            &self.config,
-            &self.store,
-            &self.fetcher,
-            &CancellationToken::new(),
         )
-        .await
-        .expect("poll stored")
-        .into_iter()
-        .map(|r| r.result.unwrap_or_else(|e| panic!("{e}")))
-        .collect()
-    }
-
-    async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
-        let subscriber = self.config.subscriber(email).expect("subscriber");
-        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
-    }
-
-    fn mail_to(&self, email: &str) -> Vec<Mail> {
-        self.smtp
-            .messages()
-            .iter()
-            .filter(|m| m.to.iter().any(|t| t == email))
-            .map(|m| decode(&m.data))
-            .collect()
-    }
-
-    fn pending(&self, email: &str) -> usize {
-        self.store.pending(email).map(|p| p.len()).unwrap_or(usize::MAX)
-    }
+    })
+    .await;
+    world.feeds.set("/a.xml", rss("A", &[]));
+    world.feeds.set("/b.atom", atom("B", &[]));
+    world
 }
 
 fn new_count(outcome: &FeedOutcome) -> usize {
@@ -134,8 +77,8 @@ fn rss_with_links(items: &[(&str, &str, &str)]) -> String {
 
 #[tokio::test]
 async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
-    let h = Harness::new("").await;
-    h.poll().await;
+    let h = harness("").await;
+    h.poll_ok().await;
     h.feeds.set(
         "/a.xml",
         rss_with_links(&[(
@@ -147,7 +90,7 @@ async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
     let atom_copy = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>B</title><id>urn:b</id><updated>2026-01-01T00:00:00Z</updated>\
         <entry><title>Talks with Korea resume</title><id>urn:b:77</id><link href=\"HTTPS://NEWS.example.org:443/korea-talks?fbclid=x\"/><summary>copy</summary></entry></feed>";
     h.feeds.set("/b.atom", atom_copy);
-    let outcomes = h.poll().await;
+    let outcomes = h.poll_ok().await;
     assert_eq!(
         new_count(&outcomes[0]) + new_count(&outcomes[1]),
         1,
@@ -169,7 +112,7 @@ async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
 
 #[tokio::test]
 async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
-    let h = Harness::new("").await;
+    let h = harness("").await;
     h.feeds.set(
         "/a.xml",
         rss_with_links(&[
@@ -177,7 +120,7 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
             ("g2", "Second", "https://example.cn/2"),
         ]),
     );
-    assert_eq!(new_count(&h.poll().await[0]), 2);
+    assert_eq!(new_count(&h.poll_ok().await[0]), 2);
     assert!(matches!(
         h.send("all@example.org").await,
         Ok(Delivered::Sent { articles: 2, .. })
@@ -190,7 +133,7 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
             ("new-g2", "Second", "https://example.cn/2"),
         ]),
     );
-    assert_eq!(new_count(&h.poll().await[0]), 0, "GUID churn is not news");
+    assert_eq!(new_count(&h.poll_ok().await[0]), 0, "GUID churn is not news");
     h.feeds.set(
         "/a.xml",
         rss_with_links(&[
@@ -199,7 +142,7 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
         ]),
     );
     assert_eq!(
-        new_count(&h.poll().await[0]),
+        new_count(&h.poll_ok().await[0]),
         0,
         "an edited title on the same id is not news"
     );
@@ -212,8 +155,8 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
 
 #[tokio::test]
 async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
-    let h = Harness::new("max_new_per_poll = 50").await;
-    h.poll().await;
+    let h = harness("max_new_per_poll = 50").await;
+    h.poll_ok().await;
     let now = Utc::now();
     let ids: Vec<String> = (0..120).map(|i| format!("m{i:03}")).collect();
     let items: Vec<_> = ids
@@ -229,7 +172,7 @@ async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
         })
         .collect();
     h.feeds.set("/a.xml", rss("A", &items));
-    let outcome = &h.poll().await[0];
+    let outcome = &h.poll_ok().await[0];
     assert!(
         matches!(
             outcome,
@@ -258,7 +201,7 @@ async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
     // The held-back items arrive in the next polls, still never more than 50 at once.
     h.feeds.set("/a.xml", rss("A", &items));
     assert!(matches!(
-        &h.poll().await[0],
+        &h.poll_ok().await[0],
         FeedOutcome::Fetched {
             new_articles: 50,
             held_back: 20,
@@ -267,7 +210,7 @@ async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
     ));
     h.feeds.set("/a.xml", rss("A", &items));
     assert!(matches!(
-        &h.poll().await[0],
+        &h.poll_ok().await[0],
         FeedOutcome::Fetched {
             new_articles: 20,
             held_back: 0,
@@ -279,13 +222,13 @@ async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
 
 #[tokio::test]
 async fn max_items_leaves_the_rest_pending_and_says_so() {
-    let h = Harness::new("[digest]\nmax_items = 3").await;
-    h.poll().await;
+    let h = harness("[digest]\nmax_items = 3").await;
+    h.poll_ok().await;
     let items: Vec<_> = (0..5)
         .map(|i| (["i0", "i1", "i2", "i3", "i4"][i], "t", "b", Some(Utc::now())))
         .collect();
     h.feeds.set("/a.xml", rss("A", &items));
-    h.poll().await;
+    h.poll_ok().await;
     assert!(matches!(
         h.send("all@example.org").await,
         Ok(Delivered::Sent { articles: 3, .. })
@@ -303,13 +246,13 @@ async fn max_items_leaves_the_rest_pending_and_says_so() {
 
 #[tokio::test]
 async fn retention_keeps_tombstones_for_the_period_then_forgets() {
-    let h = Harness::new("").await;
+    let h = harness("").await;
     let item: &Items<'_> = &[("keep", "Kept", "b", None)];
     h.feeds.set("/a.xml", rss("A", item));
-    assert_eq!(new_count(&h.poll().await[0]), 1);
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1);
     // The item leaves the feed.
     h.feeds.set("/a.xml", rss("A", &[]));
-    h.poll().await;
+    h.poll_ok().await;
     let retention = TimeDelta::days(180);
     let report = h
         .store
@@ -321,7 +264,7 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
     );
     // It comes back within the period: not new.
     h.feeds.set("/a.xml", rss("A", item));
-    assert_eq!(new_count(&h.poll().await[0]), 0);
+    assert_eq!(new_count(&h.poll_ok().await[0]), 0);
     // Pending articles are never pruned, however old.
     let report = h
         .store
@@ -344,8 +287,8 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
 
 #[tokio::test]
 async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
-    let h = Harness::new("").await;
-    h.poll().await;
+    let h = harness("").await;
+    h.poll_ok().await;
     h.smtp.refuse(true);
     let mut published = Vec::new();
     for round in 0..4 {
@@ -356,7 +299,7 @@ async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
             .map(|(i, t)| (["o0", "o1", "o2", "o3"][i], t.as_str(), "b", None))
             .collect();
         h.feeds.set("/a.xml", rss("A", &items));
-        h.poll().await;
+        h.poll_ok().await;
         for email in ["all@example.org", "korea@example.org"] {
             let result = h.send(email).await;
             assert!(
@@ -407,10 +350,10 @@ async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
 
 #[tokio::test]
 async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing() {
-    let h = Harness::new("").await;
-    h.poll().await;
+    let h = harness("").await;
+    h.poll_ok().await;
     h.feeds.set("/a.xml", rss("A", &[("k", "Korea news", "b", None)]));
-    h.poll().await;
+    h.poll_ok().await;
     h.smtp.reject_recipient("korea@example.org", true);
     let failed = h.send("korea@example.org").await;
     assert!(
@@ -442,13 +385,13 @@ async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_noth
 
 #[tokio::test]
 async fn export_and_import_round_trip() {
-    let h = Harness::new("").await;
+    let h = harness("").await;
     h.feeds.set(
         "/a.xml",
         rss("A", &[("x1", "Korea 一", "正文", None), ("x2", "Two", "b", None)]),
     );
     h.feeds.set("/b.atom", atom("B", &[("y", "Why", "s", None)]));
-    h.poll().await;
+    h.poll_ok().await;
     assert!(matches!(
         h.send("korea@example.org").await,
         Ok(Delivered::Sent { .. })
@@ -538,7 +481,7 @@ fn a_newer_store_is_refused_with_a_clear_message() {
 
 #[tokio::test]
 async fn a_second_process_on_the_same_state_dir_is_refused() {
-    let h = Harness::new("").await;
+    let h = harness("").await;
     let config_path = h.dir.path().join("config.toml");
     std::fs::write(
         &config_path,
@@ -581,7 +524,7 @@ fn a_snapshot_left_unfinished_by_a_kill_does_not_block_the_next_start() {
 
 #[tokio::test]
 async fn gone_and_redirected_feeds_are_on_record_for_status() {
-    let h = Harness::new("").await;
+    let h = harness("").await;
     h.feeds
         .set("/moved.atom", atom("B", &[("m", "Moved", "s", None)]));
     h.feeds.redirect("/b.atom", "/moved.atom");
@@ -610,7 +553,7 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
     assert!(b.last_new.is_some());
     // The feed comes back: no longer gone.
     h.feeds.set("/a.xml", rss("A", &[]));
-    h.poll().await;
+    h.poll_ok().await;
     let a = h
         .store
         .feed_state(&h.feeds.url("/a.xml"))

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod html_scan;
 pub mod http;
 pub mod smtp;
+pub mod world;
 
 use std::path::Path;
 

@@ -1,0 +1,91 @@
+//! The pipeline wired to real servers: a feed server, an SMTP server, a sled
+//! store in a temp dir, and the library's own fetcher and mailer.
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use feed_digest::config::Config;
+use feed_digest::deliver::{self, DeliverError, Delivered};
+use feed_digest::fetch::Fetcher;
+use feed_digest::mail::Mailer;
+use feed_digest::poll::{self, FeedOutcome};
+use feed_digest::service;
+use feed_digest::store::Store;
+
+use super::http::FeedServer;
+use super::smtp::SmtpServer;
+use super::{Mail, decode};
+
+pub struct World {
+    pub feeds: FeedServer,
+    pub smtp: SmtpServer,
+    pub config: Config,
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub mailer: Mailer,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Starts the servers; `config` writes the TOML from the SMTP port and the feed server.
+    pub async fn start(config: impl FnOnce(u16, &FeedServer) -> String) -> World {
+        let feeds = FeedServer::start().await;
+        let smtp = SmtpServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = super::config(&config(smtp.port, &feeds), dir.path());
+        let store = Store::open(&config.state_dir).expect("open store");
+        service::register_subscribers(&config, &store).expect("register subscribers");
+        World {
+            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
+            mailer: Mailer::new(&config.delivery).expect("mailer"),
+            feeds,
+            smtp,
+            config,
+            store,
+            dir,
+        }
+    }
+
+    /// One poll of every feed: each feed's outcome, or its error as text.
+    pub async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
+        poll::poll_all(
+            &self.config,
+            &self.store,
+            &self.fetcher,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("poll stored")
+        .into_iter()
+        .map(|r| r.result.map_err(|e| e.to_string()))
+        .collect()
+    }
+
+    /// [`World::poll`] where every feed must succeed.
+    pub async fn poll_ok(&self) -> Vec<FeedOutcome> {
+        self.poll()
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    }
+
+    pub async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
+        let subscriber = self.config.subscriber(email).expect("subscriber exists");
+        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
+    }
+
+    /// Every message the SMTP server accepted for `email`, decoded.
+    pub fn mail_to(&self, email: &str) -> Vec<Mail> {
+        self.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == email))
+            .map(|m| decode(&m.data))
+            .collect()
+    }
+
+    pub fn pending(&self, email: &str) -> usize {
+        self.store.pending(email).map(|p| p.len()).unwrap_or(usize::MAX)
+    }
+}
