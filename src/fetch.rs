@@ -48,7 +48,12 @@ pub enum FetchError {
         source: reqwest::Error,
     },
     #[error("{url} answered {status}")]
-    Status { url: String, status: StatusCode },
+    Status {
+        url: String,
+        status: StatusCode,
+        /// When a 429/503 says to come back (`Retry-After`, seconds or a date).
+        retry_after: Option<chrono::DateTime<chrono::Utc>>,
+    },
     #[error("{location} is larger than the {limit}-byte limit")]
     TooLarge { location: String, limit: u64 },
     #[error("cannot read {}: {source}", path.display())]
@@ -63,6 +68,20 @@ pub enum FetchError {
 pub struct Fetcher {
     client: reqwest::Client,
     max_body_bytes: u64,
+}
+
+/// `Retry-After`: delay seconds, or an HTTP date.
+pub fn parse_retry_after(
+    value: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Some(now + chrono::TimeDelta::seconds(seconds.clamp(0, 7 * 24 * 3600)));
+    }
+    chrono::DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// rustls needs one process-wide crypto provider; we use ring (it builds faster
@@ -112,9 +131,15 @@ impl Fetcher {
             return Ok(FetchOutcome::NotModified);
         }
         if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
             return Err(FetchError::Status {
                 url: url.to_owned(),
                 status,
+                retry_after,
             });
         }
         let too_large = || FetchError::TooLarge {
@@ -182,5 +207,22 @@ impl Fetcher {
             },
             final_url: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(now + chrono::TimeDelta::seconds(120))
+        );
+        let date = parse_retry_after("Thu, 26 Nov 2026 08:00:00 GMT", now).map(|t| t.to_rfc3339());
+        assert_eq!(date.as_deref(), Some("2026-11-26T08:00:00+00:00"));
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -39,6 +39,10 @@ pub enum PollError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedOutcome {
     NotModified,
+    /// Not fetched: the server's Retry-After, a 410, or our backoff.
+    Skipped {
+        reason: String,
+    },
     Fetched {
         new_articles: usize,
         baseline: usize,
@@ -63,7 +67,7 @@ pub async fn poll_all(
     fetcher: &Fetcher,
     cancel: &CancellationToken,
 ) -> Result<Vec<FeedReport>, StoreError> {
-    poll_all_with_progress(config, store, fetcher, cancel, &mut |_, _| {}).await
+    poll_all_with_progress(config, store, fetcher, cancel, false, &mut |_, _| {}).await
 }
 
 /// [`poll_all`], calling `progress(done, total)` as each feed finishes.
@@ -72,6 +76,7 @@ pub async fn poll_all_with_progress(
     store: &Store,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
+    force: bool,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<FeedReport>, StoreError> {
     // Futures collected first: a closure inside `map` would make the borrow of
@@ -79,7 +84,7 @@ pub async fn poll_all_with_progress(
     let polls: Vec<_> = config
         .feeds
         .iter()
-        .map(|feed| poll_reported(config, store, fetcher, feed, cancel))
+        .map(|feed| poll_reported(config, store, fetcher, feed, cancel, force))
         .collect();
     let total = polls.len();
     let mut reports: Vec<FeedReport> = Vec::with_capacity(total);
@@ -101,10 +106,11 @@ async fn poll_reported(
     fetcher: &Fetcher,
     feed: &FeedConfig,
     cancel: &CancellationToken,
+    force: bool,
 ) -> FeedReport {
     let result = tokio::select! {
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
-        result = poll_one(config, store, fetcher, feed, Utc::now()) => result,
+        result = poll_one(config, store, fetcher, feed, Utc::now(), force) => result,
     };
     let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
     FeedReport {
@@ -120,6 +126,7 @@ async fn poll_one(
     fetcher: &Fetcher,
     feed: &FeedConfig,
     now: DateTime<Utc>,
+    force: bool,
 ) -> Result<FeedOutcome, PollError> {
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
@@ -129,6 +136,9 @@ async fn poll_one(
         .feed_state(&feed.key)
         .map_err(store_error)?
         .unwrap_or_default();
+    if let Some(reason) = state.skip_reason(now, force) {
+        return Ok(FeedOutcome::Skipped { reason });
+    }
     let known = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
@@ -138,6 +148,9 @@ async fn poll_one(
         Err(source) => {
             state.gone =
                 matches!(&source, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
+            if let FetchError::Status { retry_after, .. } = &source {
+                state.retry_after = *retry_after;
+            }
             record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
             return Err(PollError::Fetch {
                 feed: feed.key.clone(),
@@ -150,6 +163,9 @@ async fn poll_one(
             state.last_success = Some(now);
             state.last_error = None;
             state.gone = false;
+            state.failures = 0;
+            state.next_attempt = None;
+            state.retry_after = None;
             store.put_feed_state(&feed.key, &state).map_err(store_error)?;
             return Ok(FeedOutcome::NotModified);
         }
@@ -182,6 +198,9 @@ async fn poll_one(
     state.last_success = Some(now);
     state.last_error = None;
     state.gone = false;
+    state.failures = 0;
+    state.next_attempt = None;
+    state.retry_after = None;
     // Where redirects led, for `status`; the configured URL stays the key.
     state.redirected_to = final_url.filter(|url| match &feed.source {
         crate::config::FeedSource::Http(configured) => configured.as_str() != url,
@@ -218,5 +237,7 @@ fn record_failure(
     tracing::debug!(feed = %feed.key, error = %message, "feed poll failed");
     state.last_error = Some(message);
     state.last_error_at = Some(now);
+    state.failures = state.failures.saturating_add(1);
+    state.next_attempt = Some(now + FeedState::backoff(state.failures));
     store.put_feed_state(&feed.key, state)
 }

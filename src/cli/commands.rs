@@ -60,20 +60,27 @@ fn on_terminal(visible: bool) -> bool {
 }
 
 pub async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<Output> {
-    poll_once_with(config, store, false).await
+    poll_once_with(config, store, false, false).await
 }
 
+/// `force`: also feeds in backoff or gone (never one under Retry-After);
 /// `show_progress`: draw a bar when standard error is a terminal.
-pub async fn poll_once_with(config: &Config, store: &Store, show_progress: bool) -> anyhow::Result<Output> {
+pub async fn poll_once_with(
+    config: &Config,
+    store: &Store,
+    force: bool,
+    show_progress: bool,
+) -> anyhow::Result<Output> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let mut bar = progress("polling", on_terminal(show_progress));
-    let reports =
-        poll::poll_all_with_progress(config, store, &fetcher, &CancellationToken::new(), &mut bar).await?;
+    let cancel = CancellationToken::new();
+    let reports = poll::poll_all_with_progress(config, store, &fetcher, &cancel, force, &mut bar).await?;
     let mut out = Output::default();
     let mut failed = 0;
     for report in &reports {
         let _ = match &report.result {
             Ok(FeedOutcome::NotModified) => writeln!(out.text, "{}: not modified", report.name),
+            Ok(FeedOutcome::Skipped { reason }) => writeln!(out.text, "{}: skipped: {reason}", report.name),
             Ok(FeedOutcome::Fetched {
                 new_articles,
                 baseline,

@@ -29,7 +29,7 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Request {
     Status { json: bool },
-    Poll,
+    Poll { force: bool },
     Send { subscribers: Vec<String> },
     Preview { subscriber: String, json: bool },
     StoreCheck,
@@ -133,9 +133,9 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
         Request::StoreCheck => commands::store_check(store),
         Request::StoreExport => commands::store_export(store),
         Request::TopicsExplain { query } => report::explain(&config, store, &query),
-        Request::Poll => {
+        Request::Poll { force } => {
             let _working = shared.work.lock().await;
-            commands::poll_once(&config, store).await
+            commands::poll_once_with(&config, store, force, false).await
         }
         Request::Send { subscribers } => {
             let _working = shared.work.lock().await;

@@ -54,8 +54,13 @@ struct Cli {
 enum Command {
     /// Run the daemon: poll feeds and send digests on schedule until SIGTERM (SIGHUP reloads the config).
     Run,
-    /// Poll every feed once now and store what is new.
-    Poll,
+    /// Poll every feed once now and store what is new (not feeds under a
+    /// server's Retry-After, gone (410) or in error backoff: they are listed as skipped).
+    Poll {
+        /// Also poll feeds in error backoff or gone; never one under Retry-After.
+        #[arg(long)]
+        force: bool,
+    },
     /// Build and deliver pending digests now, whatever the schedule or retry backoff.
     Send {
         /// Only these subscribers (repeatable); default: all.
@@ -251,9 +256,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { connect } => report::check(&config, connect).await,
         Command::Run => daemon::run_daemon(config, path).await,
-        Command::Poll => match try_open_store(&config)? {
-            Some(store) => Ok(commands::poll_once_with(&config, &store, true).await?.print()),
-            None => Ok(remote(control::Request::Poll).await?.print()),
+        Command::Poll { force } => match try_open_store(&config)? {
+            Some(store) => Ok(commands::poll_once_with(&config, &store, force, true)
+                .await?
+                .print()),
+            None => Ok(remote(control::Request::Poll { force }).await?.print()),
         },
         Command::Send { subscribers } => match try_open_store(&config)? {
             Some(store) => Ok(commands::send_now_with(&config, &store, &subscribers, true)

@@ -129,6 +129,9 @@ struct FeedStatus {
     next_poll: Option<DateTime<Utc>>,
     redirected_to: Option<String>,
     last_new_item: Option<DateTime<Utc>>,
+    failures: u32,
+    /// Why the next routine poll will not fetch it (Retry-After, 410, backoff).
+    skipped: Option<String>,
     last_success: Option<DateTime<Utc>>,
     last_error: Option<String>,
     last_error_at: Option<DateTime<Utc>>,
@@ -188,6 +191,8 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
             next_poll: next_poll(config, state.last_success.max(state.last_error_at)),
             redirected_to: state.redirected_to.clone(),
             last_new_item: state.last_new,
+            failures: state.failures,
+            skipped: state.skip_reason(Utc::now(), false),
             last_success: state.last_success,
             last_error: state.last_error,
             last_error_at: state.last_error_at,

@@ -67,6 +67,47 @@ pub struct FeedState {
     /// The server answered 410 Gone on the last poll.
     #[serde(default)]
     pub gone: bool,
+    /// Failed polls since the last success.
+    #[serde(default)]
+    pub failures: u32,
+    /// No request before this: the server said so (429/503 with Retry-After).
+    #[serde(default)]
+    pub retry_after: Option<DateTime<Utc>>,
+    /// No routine poll before this: our backoff after failures.
+    #[serde(default)]
+    pub next_attempt: Option<DateTime<Utc>>,
+}
+
+impl FeedState {
+    /// Backoff after `failures` failed polls: 5 minutes doubling, at most 24 hours.
+    pub fn backoff(failures: u32) -> chrono::TimeDelta {
+        let minutes = (5i64 << failures.saturating_sub(1).min(12)).min(24 * 60);
+        chrono::TimeDelta::minutes(minutes)
+    }
+
+    /// Why a poll at `now` should not fetch this feed, if it should not.
+    /// `force` overrides our backoff and a 410, never the server's Retry-After.
+    pub fn skip_reason(&self, now: DateTime<Utc>, force: bool) -> Option<String> {
+        if let Some(until) = self.retry_after.filter(|until| *until > now) {
+            return Some(format!(
+                "the server asked for no request before {}",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        if force {
+            return None;
+        }
+        if self.gone {
+            return Some("gone (410): no longer polled; `feed-digest poll --force` tries again".to_owned());
+        }
+        self.next_attempt.filter(|at| *at > now).map(|at| {
+            format!(
+                "backing off after {} failures until {} (`--force` tries now)",
+                self.failures,
+                at.format("%Y-%m-%d %H:%M UTC")
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

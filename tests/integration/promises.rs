@@ -57,7 +57,7 @@ topics = ["Korea"]
 fn new_count(outcome: &FeedOutcome) -> usize {
     match outcome {
         FeedOutcome::Fetched { new_articles, .. } => *new_articles,
-        FeedOutcome::NotModified => 0,
+        FeedOutcome::NotModified | FeedOutcome::Skipped { .. } => 0,
     }
 }
 
@@ -551,9 +551,14 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
         Some(h.feeds.url("/moved.atom").as_str())
     );
     assert!(b.last_new.is_some());
-    // The feed comes back: no longer gone.
+    // A gone feed is no longer polled, unless forced; then it can come back.
     h.feeds.set("/a.xml", rss("A", &[]));
-    h.poll_ok().await;
+    let routine = h.poll().await;
+    assert!(
+        matches!(&routine[0], Ok(FeedOutcome::Skipped { reason }) if reason.starts_with("gone (410)")),
+        "{routine:?}"
+    );
+    assert!(h.poll_forced().await[0].is_ok());
     let a = h
         .store
         .feed_state(&h.feeds.url("/a.xml"))
@@ -561,4 +566,48 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
         .flatten()
         .expect("state");
     assert!(!a.gone);
+}
+
+#[tokio::test]
+async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_backoff() {
+    let h = harness("").await;
+    h.feeds.set_status_with_retry_after("/a.xml", 429, "3600");
+    h.feeds.set_status("/b.atom", 500);
+    let first = h.poll().await;
+    assert!(first[0].is_err() && first[1].is_err(), "{first:?}");
+    let requests = h.feeds.requests().len();
+    // Next routine poll: a is under the server's Retry-After, b in our backoff.
+    let second = h.poll().await;
+    assert!(
+        matches!(&second[0], Ok(FeedOutcome::Skipped { reason }) if reason.contains("asked for no request")),
+        "{second:?}"
+    );
+    assert!(
+        matches!(&second[1], Ok(FeedOutcome::Skipped { reason }) if reason.contains("backing off after 1 failures")),
+        "{second:?}"
+    );
+    assert_eq!(h.feeds.requests().len(), requests, "no request went out");
+    // --force overrides our backoff, never the server's Retry-After.
+    h.feeds.set("/b.atom", atom("B", &[]));
+    let forced = h.poll_forced().await;
+    assert!(
+        matches!(&forced[0], Ok(FeedOutcome::Skipped { .. })),
+        "{forced:?}"
+    );
+    assert!(
+        matches!(&forced[1], Ok(FeedOutcome::Fetched { .. })),
+        "{forced:?}"
+    );
+    assert_eq!(h.feeds.requests().len(), requests + 1);
+    let b = h
+        .store
+        .feed_state(&h.feeds.url("/b.atom"))
+        .ok()
+        .flatten()
+        .expect("state");
+    assert_eq!(
+        (b.failures, b.next_attempt),
+        (0, None),
+        "a success resets the backoff"
+    );
 }

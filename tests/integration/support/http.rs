@@ -22,6 +22,7 @@ struct Resource {
     etag: String,
     last_modified: String,
     location: Option<String>,
+    retry_after: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +92,7 @@ impl FeedServer {
                 etag: format!("\"v{version}\""),
                 last_modified: format!("Mon, 02 Nov 2026 10:{:02}:00 GMT", version % 60),
                 location: None,
+                retry_after: None,
             },
         );
     }
@@ -106,6 +108,22 @@ impl FeedServer {
                 etag: String::new(),
                 last_modified: String::new(),
                 location: None,
+                retry_after: None,
+            },
+        );
+    }
+
+    /// Answers `path` with `status` and a `Retry-After` header.
+    pub fn set_status_with_retry_after(&self, path: &str, status: u16, retry_after: &str) {
+        lock(&self.state).resources.insert(
+            path.to_owned(),
+            Resource {
+                status,
+                body: Vec::new(),
+                etag: String::new(),
+                last_modified: String::new(),
+                location: None,
+                retry_after: Some(retry_after.to_owned()),
             },
         );
     }
@@ -121,6 +139,7 @@ impl FeedServer {
                 etag: String::new(),
                 last_modified: String::new(),
                 location: Some(location),
+                retry_after: None,
             },
         );
     }
@@ -151,6 +170,9 @@ async fn respond(
             let mut response = plain(r.status, Vec::new());
             if let Some(location) = r.location.as_deref().and_then(|l| l.parse().ok()) {
                 response.headers_mut().insert("location", location);
+            }
+            if let Some(retry_after) = r.retry_after.as_deref().and_then(|v| v.parse().ok()) {
+                response.headers_mut().insert("retry-after", retry_after);
             }
             (r.status, response)
         }

@@ -61,6 +61,24 @@ impl World {
         .collect()
     }
 
+    /// `feed-digest poll --force`: also feeds in backoff or gone.
+    pub async fn poll_forced(&self) -> Vec<Result<FeedOutcome, String>> {
+        let cancel = CancellationToken::new();
+        poll::poll_all_with_progress(
+            &self.config,
+            &self.store,
+            &self.fetcher,
+            &cancel,
+            true,
+            &mut |_, _| {},
+        )
+        .await
+        .expect("poll stored")
+        .into_iter()
+        .map(|r| r.result.map_err(|e| e.to_string()))
+        .collect()
+    }
+
     /// [`World::poll`] where every feed must succeed.
     pub async fn poll_ok(&self) -> Vec<FeedOutcome> {
         self.poll()
