@@ -135,13 +135,10 @@ fn context(
         if state.held_back > 0 && articles.iter().any(|a| a.feed_key == feed.key) {
             flooded.push((name.clone(), state.held_back));
         }
-        let failing_since = state
-            .last_success
-            .map_or(state.last_error_at, |ok| state.last_error_at.filter(|e| *e > ok));
         let failed_long = state
             .last_success
             .is_none_or(|ok| now - ok > chrono::TimeDelta::days(1));
-        if let (Some(_), Some(reason), true) = (failing_since, &state.last_error, failed_long) {
+        if let (true, Some(reason), true) = (state.is_failing(), &state.last_error, failed_long) {
             failing.push((name, crate::text::truncate_chars(reason, 200)));
         }
     }

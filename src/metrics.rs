@@ -70,18 +70,20 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
         "Digest sends that failed.",
         &[(String::new(), load(&metrics.digests_failed))],
     );
-    let mut states = [("ok", 0.0), ("failing", 0.0), ("new", 0.0)];
+    let mut states = [
+        ("ok", 0.0),
+        ("failing", 0.0),
+        ("new", 0.0),
+        ("stale", 0.0),
+        ("gone", 0.0),
+    ];
+    let now = chrono::Utc::now();
     for feed in &config.feeds {
         let state = store.feed_state(&feed.key).ok().flatten().unwrap_or_default();
-        let failing = state
-            .last_error_at
-            .is_some_and(|e| state.last_success.is_none_or(|ok| e > ok));
-        let index = match (state.last_success, failing) {
-            (_, true) => 1,
-            (None, false) => 2,
-            (Some(_), false) => 0,
-        };
-        states[index].1 += 1.0;
+        let health = state.health(now);
+        if let Some((_, count)) = states.iter_mut().find(|(name, _)| *name == health) {
+            *count += 1.0;
+        }
     }
     let samples: Vec<(String, f64)> = states
         .iter()

@@ -152,9 +152,6 @@ struct SubscriberStatus {
     awaiting_resend: bool,
 }
 
-/// A feed that brought nothing new for this long is reported as stale.
-const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
-
 /// When the daemon polls next: the interval after the last poll, or the cron line's next slot.
 fn next_poll(config: &Config, last: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     let now = Utc::now();
@@ -174,20 +171,10 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
     let mut feeds = Vec::new();
     for feed in &config.feeds {
         let state = store.feed_state(&feed.key)?.unwrap_or_default();
-        let failing = state
-            .last_error_at
-            .is_some_and(|e| state.last_success.is_none_or(|ok| e > ok));
-        let stale = state.last_new.is_some_and(|at| Utc::now() - at > STALE_AFTER);
         feeds.push(FeedStatus {
             name: feed_display_name(feed, state.title.as_deref()),
             url: feed.key.clone(),
-            state: match (state.last_success, failing, state.gone, stale) {
-                (_, _, true, _) => "gone",
-                (_, true, _, _) => "failing",
-                (None, false, _, _) => "new",
-                (Some(_), false, _, true) => "stale",
-                (Some(_), false, _, false) => "ok",
-            },
+            state: state.health(Utc::now()),
             next_poll: next_poll(config, state.last_success.max(state.last_error_at)),
             redirected_to: state.redirected_to.clone(),
             last_new_item: state.last_new,
@@ -237,21 +224,34 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
         "FEED".to_owned(),
         "STATE".to_owned(),
         "LAST SUCCESS (UTC)".to_owned(),
+        "NEXT POLL (UTC)".to_owned(),
         "ITEMS".to_owned(),
         "NOTE".to_owned(),
     ]];
     for feed in &report.feeds {
-        let note = match (&feed.last_error, feed.held_back) {
-            (Some(err), _) if feed.state == "failing" => format!("{}: {err}", when(feed.last_error_at)),
-            (_, held) if held > 0 => format!("{held} new items held back (flood cap)"),
-            _ => String::new(),
-        };
+        let mut notes = Vec::new();
+        if let (Some(err), "failing" | "gone") = (&feed.last_error, feed.state) {
+            notes.push(format!("{}: {err}", when(feed.last_error_at)));
+        }
+        if let Some(reason) = &feed.skipped {
+            notes.push(format!("skipped: {reason}"));
+        }
+        if feed.held_back > 0 {
+            notes.push(format!("{} new items held back (flood cap)", feed.held_back));
+        }
+        if let Some(target) = &feed.redirected_to {
+            notes.push(format!("redirected to {target}"));
+        }
+        if feed.state == "stale" {
+            notes.push(format!("nothing new since {}", when(feed.last_new_item)));
+        }
         rows.push(vec![
             feed.name.clone(),
             feed.state.to_owned(),
             when(feed.last_success),
+            when(feed.next_poll),
             feed.items_known.to_string(),
-            note,
+            notes.join("; "),
         ]);
     }
     print_table(&mut out.text, &rows);

@@ -79,6 +79,30 @@ pub struct FeedState {
 }
 
 impl FeedState {
+    /// A feed that brought nothing new for this long is reported as stale.
+    pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+    /// The last poll failed (its error is newer than the last success).
+    pub fn is_failing(&self) -> bool {
+        self.last_error_at
+            .is_some_and(|error| self.last_success.is_none_or(|ok| error > ok))
+    }
+
+    /// "gone" (410), "failing", "new" (never polled), "stale", or "ok".
+    pub fn health(&self, now: DateTime<Utc>) -> &'static str {
+        if self.gone {
+            "gone"
+        } else if self.is_failing() {
+            "failing"
+        } else if self.last_success.is_none() {
+            "new"
+        } else if self.last_new.is_some_and(|at| now - at > Self::STALE_AFTER) {
+            "stale"
+        } else {
+            "ok"
+        }
+    }
+
     /// Backoff after `failures` failed polls: 5 minutes doubling, at most 24 hours.
     pub fn backoff(failures: u32) -> chrono::TimeDelta {
         let minutes = (5i64 << failures.saturating_sub(1).min(12)).min(24 * 60);
