@@ -89,6 +89,7 @@ fn items(feed: usize, start: usize, count: usize, now: DateTime<Utc>) -> ParsedF
     ParsedFeed {
         title: Some(format!("Feed {feed}")),
         items,
+        update_hint: None,
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{ACCEPT, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 
 use crate::config::{FeedSource, FetchSettings};
 
@@ -25,23 +25,66 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+/// What a response said besides its body: for the next-poll time, redirects
+/// and `feed-digest fetch`.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseInfo {
+    /// The final HTTP status (None for a local file).
+    pub status: Option<u16>,
+    /// Where the body came from after redirects, when that is not where we asked.
+    pub final_url: Option<String>,
+    /// The final URL when every redirect on the way was permanent (301/308).
+    pub permanent_redirect: Option<String>,
+    /// Each redirect followed: status and target.
+    pub redirects: Vec<(u16, String)>,
+    pub content_type: Option<String>,
+    /// Freshness the server declared (Cache-Control max-age, Expires).
+    pub cache_hint: Option<chrono::TimeDelta>,
+    /// The headers that matter to a feed reader, as received.
+    pub headers: Vec<(String, String)>,
+}
+
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304, or an unchanged local file.
-    NotModified,
+    NotModified(ResponseInfo),
     Fetched {
         body: Vec<u8>,
         validators: Validators,
-        /// Where the body came from after redirects (to resolve relative links).
-        final_url: Option<String>,
+        info: ResponseInfo,
     },
 }
+
+impl FetchOutcome {
+    pub fn info(&self) -> &ResponseInfo {
+        match self {
+            FetchOutcome::NotModified(info) | FetchOutcome::Fetched { info, .. } => info,
+        }
+    }
+}
+
+/// Headers shown by `feed-digest fetch`.
+const HEADERS_SHOWN: [&str; 10] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "expires",
+    "date",
+    "retry-after",
+    "location",
+];
+
+/// At most this many redirects per fetch.
+const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {}", describe(source))]
     Request {
         url: String,
         #[source]
@@ -54,6 +97,10 @@ pub enum FetchError {
         /// When a 429/503 says to come back (`Retry-After`, seconds or a date).
         retry_after: Option<chrono::DateTime<chrono::Utc>>,
     },
+    #[error("{url}: more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects { url: String },
+    #[error("{url} redirects to an invalid location {location:?}")]
+    BadRedirect { url: String, location: String },
     #[error("{location} is larger than the {limit}-byte limit")]
     TooLarge { location: String, limit: u64 },
     #[error("cannot read {}: {source}", path.display())]
@@ -62,6 +109,25 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// reqwest's own message ("error sending request") hides the cause; users
+/// need it ("timed out", "connection refused", "invalid certificate").
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[derive(Clone)]
@@ -97,7 +163,8 @@ impl Fetcher {
             .user_agent(USER_AGENT)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Redirects are followed by hand, to tell permanent ones from the rest.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(FetchError::Client)?;
         Ok(Fetcher {
@@ -114,57 +181,89 @@ impl Fetcher {
     }
 
     async fn fetch_http(&self, url: &str, known: &Validators) -> Result<FetchOutcome, FetchError> {
-        let request_error = |source| FetchError::Request {
-            url: url.to_owned(),
-            source,
-        };
-        let mut request = self.client.get(url).header(ACCEPT, ACCEPT_FEEDS);
-        if let Some(etag) = &known.etag {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(last_modified) = &known.last_modified {
-            request = request.header(IF_MODIFIED_SINCE, last_modified);
-        }
-        let mut response = request.send().await.map_err(request_error)?;
-        let status = response.status();
-        if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
-        }
-        if !status.is_success() {
-            let retry_after = response
+        let mut current = url.to_owned();
+        let mut redirects: Vec<(u16, String)> = Vec::new();
+        let mut response = loop {
+            let response = self.request(&current, known).await?;
+            let status = response.status();
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                break response;
+            }
+            if redirects.len() == MAX_REDIRECTS {
+                return Err(FetchError::TooManyRedirects { url: url.to_owned() });
+            }
+            let location = response
                 .headers()
-                .get(reqwest::header::RETRY_AFTER)
+                .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-            return Err(FetchError::Status {
-                url: url.to_owned(),
-                status,
-                retry_after,
-            });
-        }
-        let too_large = || FetchError::TooLarge {
-            location: url.to_owned(),
-            limit: self.max_body_bytes,
+                .unwrap_or_default()
+                .to_owned();
+            let next = url::Url::parse(&current)
+                .and_then(|base| base.join(&location))
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| FetchError::BadRedirect {
+                    url: current.clone(),
+                    location: location.clone(),
+                })?;
+            redirects.push((status.as_u16(), next.to_string()));
+            current = next.to_string();
         };
-        if response.content_length().is_some_and(|n| n > self.max_body_bytes) {
-            return Err(too_large());
-        }
-        let header = |name| {
+        let status = response.status();
+        let header = |name: &str| {
             response
                 .headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let validators = Validators {
-            etag: header(ETAG),
-            last_modified: header(LAST_MODIFIED),
+        let permanent = !redirects.is_empty() && redirects.iter().all(|(s, _)| matches!(s, 301 | 308));
+        let info = ResponseInfo {
+            status: Some(status.as_u16()),
+            final_url: (!redirects.is_empty()).then(|| current.clone()),
+            permanent_redirect: permanent.then(|| current.clone()),
+            redirects,
+            content_type: header("content-type"),
+            cache_hint: crate::cadence::http_hint(
+                header("cache-control").as_deref(),
+                header("expires").as_deref(),
+                header("date").as_deref(),
+                chrono::Utc::now(),
+            ),
+            headers: HEADERS_SHOWN
+                .iter()
+                .filter_map(|name| header(name).map(|value| ((*name).to_owned(), value)))
+                .collect(),
         };
-        let final_url = Some(response.url().to_string());
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(FetchOutcome::NotModified(info));
+        }
+        if !status.is_success() {
+            let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+            return Err(FetchError::Status {
+                url: current,
+                status,
+                retry_after,
+            });
+        }
+        let too_large = || FetchError::TooLarge {
+            location: current.clone(),
+            limit: self.max_body_bytes,
+        };
+        if response.content_length().is_some_and(|n| n > self.max_body_bytes) {
+            return Err(too_large());
+        }
+        let validators = Validators {
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+        };
         // The cap holds while streaming: a lying or absent Content-Length cannot
         // make us buffer more than the limit.
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+        while let Some(chunk) = response.chunk().await.map_err(|source| FetchError::Request {
+            url: current.clone(),
+            source,
+        })? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
                 return Err(too_large());
             }
@@ -173,7 +272,22 @@ impl Fetcher {
         Ok(FetchOutcome::Fetched {
             body,
             validators,
-            final_url,
+            info,
+        })
+    }
+
+    /// One conditional GET, without following redirects.
+    async fn request(&self, url: &str, known: &Validators) -> Result<reqwest::Response, FetchError> {
+        let mut request = self.client.get(url).header(ACCEPT, ACCEPT_FEEDS);
+        if let Some(etag) = &known.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(last_modified) = &known.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, last_modified);
+        }
+        request.send().await.map_err(|source| FetchError::Request {
+            url: url.to_owned(),
+            source,
         })
     }
 
@@ -196,7 +310,7 @@ impl Fetcher {
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map(|d| format!("mtime:{}.{:09}", d.as_secs(), d.subsec_nanos()));
         if modified.is_some() && modified == known.last_modified {
-            return Ok(FetchOutcome::NotModified);
+            return Ok(FetchOutcome::NotModified(ResponseInfo::default()));
         }
         let body = tokio::fs::read(path).await.map_err(file_error)?;
         Ok(FetchOutcome::Fetched {
@@ -205,7 +319,7 @@ impl Fetcher {
                 etag: None,
                 last_modified: modified,
             },
-            final_url: None,
+            info: ResponseInfo::default(),
         })
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod article;
 pub mod boilerplate;
+pub mod cadence;
 pub mod config;
 pub mod deliver;
 pub mod demo;

@@ -80,7 +80,7 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
     let now = chrono::Utc::now();
     for feed in &config.feeds {
         let state = store.feed_state(&feed.key).ok().flatten().unwrap_or_default();
-        let health = state.health(now);
+        let health = state.health(now, config.fetch.stale_after());
         if let Some((_, count)) = states.iter_mut().find(|(name, _)| *name == health) {
             *count += 1.0;
         }

@@ -16,11 +16,20 @@ const MAX_TEXT_CHARS: usize = 1500;
 pub struct ParsedFeed {
     pub title: Option<String>,
     pub items: Vec<Item>,
+    /// How often the feed says it updates (`<ttl>`, `sy:update*`).
+    pub update_hint: Option<chrono::TimeDelta>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid RSS, Atom or JSON feed: {0}")]
 pub struct ParseError(String);
+
+impl ParseError {
+    /// The parser panicked on this input (a bug in it, reported like any bad feed).
+    pub fn crashed(err: &dyn std::fmt::Display) -> ParseError {
+        ParseError(format!("the parser crashed on this input ({err})"))
+    }
+}
 
 /// Parses raw feed bytes; feed-rs detects the format and the XML encoding.
 pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
@@ -62,7 +71,31 @@ pub fn parse_feed_with(
             finish(item, blocks)
         })
         .collect();
-    Ok(ParsedFeed { title, items })
+    let update_hint = crate::cadence::feed_hint(
+        feed.ttl,
+        element_text(bytes, "sy:updatePeriod"),
+        element_text(bytes, "sy:updateFrequency"),
+    );
+    Ok(ParsedFeed {
+        title,
+        items,
+        update_hint,
+    })
+}
+
+/// The text of the first `<name>…</name>` in the feed's head (feed-rs does
+/// not read the syndication module).
+fn element_text<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
+    // The channel's elements come before the items; the head is enough.
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    let head = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&head[..err.valid_up_to()]).ok()?,
+    };
+    let open = format!("<{name}>");
+    let start = head.find(&open)? + open.len();
+    let end = start + head[start..].find('<')?;
+    Some(head[start..end].trim())
 }
 
 /// An item without its text yet, and its body's text blocks.

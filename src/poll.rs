@@ -1,13 +1,17 @@
 //! One poll of every feed: fetch → parse → plan → store, with bounded
 //! concurrency. One broken feed never stops the others; its error names it.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, FeedConfig};
-use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
+use crate::cadence;
+use crate::config::{Config, FeedConfig, FeedSource, FetchSettings};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher, ResponseInfo, Validators};
 use crate::parse::{ParseError, parse_feed_with};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 use crate::{digest, ingest};
@@ -59,6 +63,16 @@ pub struct FeedReport {
     pub result: Result<FeedOutcome, PollError>,
 }
 
+/// Which feeds a poll fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every feed now (`feed-digest poll`), except those skipped for a reason;
+    /// `force` overrides our backoff and a 410, never the server's Retry-After.
+    All { force: bool },
+    /// The feeds whose next-poll time has come (the daemon).
+    Due,
+}
+
 /// Polls every configured feed once and stores what is new. The store is
 /// flushed before returning.
 pub async fn poll_all(
@@ -67,37 +81,101 @@ pub async fn poll_all(
     fetcher: &Fetcher,
     cancel: &CancellationToken,
 ) -> Result<Vec<FeedReport>, StoreError> {
-    poll_all_with_progress(config, store, fetcher, cancel, false, &mut |_, _| {}).await
+    poll_with_progress(
+        config,
+        store,
+        fetcher,
+        cancel,
+        Scope::All { force: false },
+        &mut |_, _| {},
+    )
+    .await
 }
 
-/// [`poll_all`], calling `progress(done, total)` as each feed finishes.
-pub async fn poll_all_with_progress(
+/// Polls the feeds in `scope`, calling `progress(done, total)` as each
+/// finishes. At most `fetch.concurrency` fetches run at once, and at most
+/// `fetch.per_host` to any one host.
+pub async fn poll_with_progress(
     config: &Config,
     store: &Store,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
-    force: bool,
+    scope: Scope,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<FeedReport>, StoreError> {
-    // Futures collected first: a closure inside `map` would make the borrow of
-    // `config` higher-ranked, which `tokio::spawn` cannot prove `Send`.
-    let polls: Vec<_> = config
-        .feeds
-        .iter()
-        .map(|feed| poll_reported(config, store, fetcher, feed, cancel, force))
+    let now = Utc::now();
+    let mut feeds = Vec::new();
+    for feed in &config.feeds {
+        let state = store.feed_state(&feed.key)?.unwrap_or_default();
+        if scope == Scope::Due && !state.is_due(now) {
+            continue;
+        }
+        feeds.push((feed, state));
+    }
+    let limits = Limits::new(
+        &config.fetch,
+        feeds.iter().map(|(feed, state)| host_of(feed, state)),
+    );
+    let force = matches!(scope, Scope::All { force: true });
+    let polls: FuturesUnordered<_> = feeds
+        .into_iter()
+        .map(|(feed, state)| {
+            let limits = &limits;
+            async move {
+                let host = host_of(feed, &state);
+                // The host's permit first: a feed waiting for its host holds no global slot.
+                let _host = limits.host(&host).acquire().await;
+                let _global = limits.global.acquire().await;
+                poll_reported(config, store, fetcher, feed, state, cancel, force).await
+            }
+        })
         .collect();
     let total = polls.len();
     let mut reports: Vec<FeedReport> = Vec::with_capacity(total);
-    let mut finished = stream::iter(polls).buffer_unordered(config.fetch.concurrency);
-    while let Some(report) = finished.next().await {
+    let mut polls = polls;
+    while let Some(report) = polls.next().await {
         reports.push(report);
         progress(reports.len(), total);
     }
     store.flush().await?;
     // Report in config order, whatever order the fetches finished in.
-    let mut ordered = reports;
-    ordered.sort_by_key(|r| config.feeds.iter().position(|f| f.key == r.feed_key));
-    Ok(ordered)
+    reports.sort_by_key(|r| config.feeds.iter().position(|f| f.key == r.feed_key));
+    Ok(reports)
+}
+
+/// The global and per-host fetch limits of one poll.
+struct Limits {
+    global: Semaphore,
+    per_host: HashMap<String, Semaphore>,
+    fallback: Semaphore,
+}
+
+impl Limits {
+    fn new(settings: &FetchSettings, hosts: impl Iterator<Item = String>) -> Limits {
+        Limits {
+            global: Semaphore::new(settings.concurrency),
+            per_host: hosts
+                .map(|host| (host, Semaphore::new(settings.per_host)))
+                .collect(),
+            fallback: Semaphore::new(settings.per_host),
+        }
+    }
+
+    fn host(&self, host: &str) -> &Semaphore {
+        self.per_host.get(host).unwrap_or(&self.fallback)
+    }
+}
+
+/// The host a feed is fetched from (local files share one "host").
+fn host_of(feed: &FeedConfig, state: &FeedState) -> String {
+    match (&feed.source, &state.moved_to) {
+        (FeedSource::Http(_), Some(moved)) => url::Url::parse(moved)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default(),
+        (FeedSource::Http(url), None) => url.host_str().unwrap_or_default().to_owned(),
+        (FeedSource::File(_), _) => String::new(),
+    }
 }
 
 async fn poll_reported(
@@ -105,12 +183,13 @@ async fn poll_reported(
     store: &Store,
     fetcher: &Fetcher,
     feed: &FeedConfig,
+    state: FeedState,
     cancel: &CancellationToken,
     force: bool,
 ) -> FeedReport {
     let result = tokio::select! {
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
-        result = poll_one(config, store, fetcher, feed, Utc::now(), force) => result,
+        result = poll_one(config, store, fetcher, feed, state, Utc::now(), force) => result,
     };
     let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
     FeedReport {
@@ -120,11 +199,20 @@ async fn poll_reported(
     }
 }
 
+/// Where this poll fetches the feed: its adopted new URL, if it moved.
+fn source_of(feed: &FeedConfig, state: &FeedState) -> FeedSource {
+    match (&feed.source, state.moved_to.as_deref().map(url::Url::parse)) {
+        (FeedSource::Http(_), Some(Ok(moved))) => FeedSource::Http(moved),
+        (source, _) => source.clone(),
+    }
+}
+
 async fn poll_one(
     config: &Config,
     store: &Store,
     fetcher: &Fetcher,
     feed: &FeedConfig,
+    mut state: FeedState,
     now: DateTime<Utc>,
     force: bool,
 ) -> Result<FeedOutcome, PollError> {
@@ -132,10 +220,6 @@ async fn poll_one(
         feed: feed.key.clone(),
         source,
     };
-    let mut state = store
-        .feed_state(&feed.key)
-        .map_err(store_error)?
-        .unwrap_or_default();
     if let Some(reason) = state.skip_reason(now, force) {
         return Ok(FeedOutcome::Skipped { reason });
     }
@@ -143,7 +227,7 @@ async fn poll_one(
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
     };
-    let outcome = match fetcher.fetch(&feed.source, &known).await {
+    let outcome = match fetcher.fetch(&source_of(feed, &state), &known).await {
         Ok(outcome) => outcome,
         Err(source) => {
             state.gone =
@@ -151,35 +235,36 @@ async fn poll_one(
             if let FetchError::Status { retry_after, .. } = &source {
                 state.retry_after = *retry_after;
             }
-            record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            record_failure(config, store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
             return Err(PollError::Fetch {
                 feed: feed.key.clone(),
                 source,
             });
         }
     };
-    let (body, validators, final_url) = match outcome {
-        FetchOutcome::NotModified => {
-            state.last_success = Some(now);
-            state.last_error = None;
-            state.gone = false;
-            state.failures = 0;
-            state.next_attempt = None;
-            state.retry_after = None;
+    let info = outcome.info().clone();
+    let (body, validators) = match outcome {
+        FetchOutcome::NotModified(_) => {
+            record_success(config, feed, &mut state, &info, now);
             store.put_feed_state(&feed.key, &state).map_err(store_error)?;
             return Ok(FeedOutcome::NotModified);
         }
-        FetchOutcome::Fetched {
-            body,
-            validators,
-            final_url,
-        } => (body, validators, final_url),
+        FetchOutcome::Fetched { body, validators, .. } => (body, validators),
     };
-    let parsed = match parse_feed_with(&body, final_url.as_deref(), &feed.strip) {
+    let base = info.final_url.clone().or_else(|| match &source_of(feed, &state) {
+        FeedSource::Http(url) => Some(url.to_string()),
+        FeedSource::File(_) => None,
+    });
+    // Parsing is CPU work: off the async workers, so fetches keep flowing.
+    let strip = feed.strip.clone();
+    let parsed = tokio::task::spawn_blocking(move || parse_feed_with(&body, base.as_deref(), &strip))
+        .await
+        .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)));
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(source) => {
             // Old validators stay, so the next poll fetches the body again.
-            record_failure(store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            record_failure(config, store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
             return Err(PollError::Parse {
                 feed: feed.key.clone(),
                 source,
@@ -195,17 +280,8 @@ async fn poll_one(
     state.title = parsed.title.clone().or(state.title);
     state.etag = validators.etag;
     state.last_modified = validators.last_modified;
-    state.last_success = Some(now);
-    state.last_error = None;
-    state.gone = false;
-    state.failures = 0;
-    state.next_attempt = None;
-    state.retry_after = None;
-    // Where redirects led, for `status`; the configured URL stays the key.
-    state.redirected_to = final_url.filter(|url| match &feed.source {
-        crate::config::FeedSource::Http(configured) => configured.as_str() != url,
-        crate::config::FeedSource::File(_) => false,
-    });
+    state.feed_hint_secs = parsed.update_hint.map(|d| d.num_seconds());
+    record_success(config, feed, &mut state, &info, now);
     if new_articles > 0 || state.last_new.is_none() {
         state.last_new = Some(now);
     }
@@ -226,7 +302,45 @@ async fn poll_one(
     })
 }
 
+/// A 2xx or 304: clears the failure state, counts redirects and sets the
+/// next poll time.
+fn record_success(
+    config: &Config,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    info: &ResponseInfo,
+    now: DateTime<Utc>,
+) {
+    state.last_success = Some(now);
+    state.last_error = None;
+    state.gone = false;
+    state.failures = 0;
+    state.next_attempt = None;
+    state.retry_after = None;
+    // Where redirects led, for `status`; the configured URL stays the key.
+    state.redirected_to = info.final_url.clone();
+    if let Some(url) = state.note_redirect(info.permanent_redirect.as_deref()) {
+        tracing::warn!(
+            feed = %feed.key,
+            new_url = %url,
+            "the feed has moved permanently; polling the new URL from now on (update the config)"
+        );
+    }
+    let base = feed.interval.unwrap_or(match &config.poll {
+        crate::config::PollSchedule::Every(every) => *every,
+        crate::config::PollSchedule::Cron(_) => config.fetch.min_interval,
+    });
+    let hints = cadence::Hints {
+        http: info.cache_hint,
+        feed: state.feed_hint_secs.map(chrono::TimeDelta::seconds),
+    };
+    let base = chrono::TimeDelta::from_std(base).unwrap_or(chrono::TimeDelta::MAX);
+    let wait = cadence::wait(base, hints, config.fetch.bounds());
+    state.next_poll = Some(cadence::next_poll(now, &feed.key, wait));
+}
+
 fn record_failure(
+    config: &Config,
     store: &Store,
     feed: &FeedConfig,
     state: &mut FeedState,
@@ -238,6 +352,8 @@ fn record_failure(
     state.last_error = Some(message);
     state.last_error_at = Some(now);
     state.failures = state.failures.saturating_add(1);
-    state.next_attempt = Some(now + FeedState::backoff(state.failures));
+    state.next_attempt = Some(now + FeedState::backoff(state.failures, config.fetch.bounds().max));
+    // A failing feed is due again when its backoff ends.
+    state.next_poll = state.next_attempt;
     store.put_feed_state(&feed.key, state)
 }

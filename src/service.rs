@@ -1,6 +1,8 @@
-//! The daemon: tokio-cron-scheduler ticks, this module decides. Polls on the
-//! configured `poll`, and once a minute sends each subscriber whose slot (in
-//! their own zone, see [`crate::schedule`]) has passed since their last digest.
+//! The daemon: tokio-cron-scheduler ticks, this module decides. Once a minute
+//! (or on the `poll` cron line) it polls the feeds whose own next-poll time has
+//! come (see [`crate::cadence`]), and once a minute sends each subscriber whose
+//! slot (in their own zone, see [`crate::schedule`]) has passed since their
+//! last digest.
 //!
 //! Work runs one step at a time on the service task, so a poll and a send never
 //! race on the store. The scheduler only posts ticks into a channel; SIGTERM
@@ -269,7 +271,9 @@ fn poll_job(
     ticks: mpsc::Sender<Tick>,
 ) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
     match poll {
-        PollSchedule::Every(every) => Job::new_repeated_async(*every, tick_job!(ticks, Tick::Poll)),
+        // Each feed has its own next-poll time (interval, server hints,
+        // jitter); a minute tick polls the feeds that are due.
+        PollSchedule::Every(_) => Job::new_async("30 * * * * *", tick_job!(ticks, Tick::Poll)),
         // The scheduler's cron lines carry seconds.
         PollSchedule::Cron(line) => {
             Job::new_async(format!("0 {line}").as_str(), tick_job!(ticks, Tick::Poll))
@@ -285,7 +289,8 @@ async fn run_poll(
     metrics: &crate::metrics::Metrics,
 ) {
     let started = std::time::Instant::now();
-    let result = poll::poll_all(config, store, fetcher, cancel).await;
+    let result =
+        poll::poll_with_progress(config, store, fetcher, cancel, poll::Scope::Due, &mut |_, _| {}).await;
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     metrics
         .last_poll_millis

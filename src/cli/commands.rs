@@ -74,7 +74,15 @@ pub async fn poll_once_with(
     let fetcher = Fetcher::new(&config.fetch)?;
     let mut bar = progress("polling", on_terminal(show_progress));
     let cancel = CancellationToken::new();
-    let reports = poll::poll_all_with_progress(config, store, &fetcher, &cancel, force, &mut bar).await?;
+    let reports = poll::poll_with_progress(
+        config,
+        store,
+        &fetcher,
+        &cancel,
+        poll::Scope::All { force },
+        &mut bar,
+    )
+    .await?;
     let mut out = Output::default();
     let mut failed = 0;
     for report in &reports {

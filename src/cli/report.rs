@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use feed_digest::config::{Config, Delivery, PollSchedule};
+use feed_digest::config::{Config, Delivery};
 use feed_digest::digest::feed_display_name;
 use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
-use feed_digest::store::Store;
+use feed_digest::store::{FeedState, Store};
 
 use super::commands::Output;
 use super::exit;
@@ -86,10 +86,10 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
         let name = feed.name.as_deref().unwrap_or(&feed.key);
         let outcome = fetcher.fetch(&feed.source, &Default::default()).await;
         match outcome.map(|o| match o {
-            feed_digest::fetch::FetchOutcome::Fetched { body, final_url, .. } => {
-                feed_digest::parse::parse_feed(&body, final_url.as_deref()).map(|p| p.items.len())
+            feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
+                feed_digest::parse::parse_feed(&body, info.final_url.as_deref()).map(|p| p.items.len())
             }
-            feed_digest::fetch::FetchOutcome::NotModified => Ok(0),
+            feed_digest::fetch::FetchOutcome::NotModified(_) => Ok(0),
         }) {
             Ok(Ok(items)) => println!("  {name}: OK, {items} items"),
             Ok(Err(err)) => {
@@ -123,11 +123,15 @@ struct StatusReport {
 struct FeedStatus {
     name: String,
     url: String,
-    /// "new" (never polled), "ok", "stale" (nothing new for 30 days),
+    /// "new" (never polled), "ok", "stale" (nothing new for `fetch.stale_after`),
     /// "failing", or "gone" (410).
     state: &'static str,
     next_poll: Option<DateTime<Utc>>,
     redirected_to: Option<String>,
+    /// The new URL adopted after permanent redirects on consecutive polls.
+    moved_to: Option<String>,
+    /// A permanent redirect seen on this many consecutive polls, not yet adopted.
+    permanent_redirect: Option<(String, u32)>,
     last_new_item: Option<DateTime<Utc>>,
     failures: u32,
     /// Why the next routine poll will not fetch it (Retry-After, 410, backoff).
@@ -152,21 +156,6 @@ struct SubscriberStatus {
     awaiting_resend: bool,
 }
 
-/// When the daemon polls next: the interval after the last poll, or the cron line's next slot.
-fn next_poll(config: &Config, last: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    let now = Utc::now();
-    match &config.poll {
-        PollSchedule::Every(every) => {
-            let every = chrono::TimeDelta::from_std(*every).ok()?;
-            Some(last.map_or(now, |at| (at + every).max(now)))
-        }
-        PollSchedule::Cron(line) => feed_digest::schedule::parse_cron(line)
-            .ok()?
-            .find_next_occurrence(&now, false)
-            .ok(),
-    }
-}
-
 fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport> {
     let mut feeds = Vec::new();
     for feed in &config.feeds {
@@ -174,9 +163,15 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
         feeds.push(FeedStatus {
             name: feed_display_name(feed, state.title.as_deref()),
             url: feed.key.clone(),
-            state: state.health(Utc::now()),
-            next_poll: next_poll(config, state.last_success.max(state.last_error_at)),
+            state: state.health(Utc::now(), config.fetch.stale_after()),
+            // Never polled, or not since the daemon began keeping next-poll times: at once.
+            next_poll: Some(state.next_poll.map_or(Utc::now(), |at| at.max(Utc::now()))),
             redirected_to: state.redirected_to.clone(),
+            moved_to: state.moved_to.clone(),
+            permanent_redirect: state
+                .redirect_candidate
+                .clone()
+                .map(|url| (url, state.redirect_streak)),
             last_new_item: state.last_new,
             failures: state.failures,
             skipped: state.skip_reason(Utc::now(), false),
@@ -239,8 +234,23 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
         if feed.held_back > 0 {
             notes.push(format!("{} new items held back (flood cap)", feed.held_back));
         }
-        if let Some(target) = &feed.redirected_to {
+        if let Some(target) = &feed.moved_to {
+            notes.push(format!("moved permanently to {target} (update the config)"));
+        }
+        if let Some((target, polls)) = &feed.permanent_redirect {
+            notes.push(format!(
+                "permanent redirect to {target} on {polls} of {} polls needed to adopt it",
+                FeedState::MOVE_AFTER
+            ));
+        } else if let Some(target) = feed
+            .redirected_to
+            .as_ref()
+            .filter(|t| feed.moved_to.as_ref() != Some(*t))
+        {
             notes.push(format!("redirected to {target}"));
+        }
+        if feed.failures > 1 {
+            notes.push(format!("{} failures in a row", feed.failures));
         }
         if feed.state == "stale" {
             notes.push(format!("nothing new since {}", when(feed.last_new_item)));

@@ -120,7 +120,29 @@ pub struct FetchSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub max_body_bytes: u64,
+    /// Feeds fetched at the same time, in all.
     pub concurrency: usize,
+    /// Feeds fetched at the same time from one host.
+    pub per_host: usize,
+    /// Bounds on a feed's time between polls, whatever the server hints.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// A feed with nothing new for this long is reported as stale.
+    pub stale_after: Duration,
+}
+
+impl FetchSettings {
+    pub fn bounds(&self) -> crate::cadence::Bounds {
+        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        crate::cadence::Bounds {
+            min: delta(self.min_interval),
+            max: delta(self.max_interval),
+        }
+    }
+
+    pub fn stale_after(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.stale_after).unwrap_or(chrono::TimeDelta::MAX)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +157,8 @@ pub struct FeedConfig {
     pub key: String,
     pub source: FeedSource,
     pub name: Option<String>,
+    /// This feed's own time between polls, instead of the global `poll`.
+    pub interval: Option<Duration>,
     pub topics: Vec<String>,
     /// Patterns removed from every item's text (boilerplate the automatic
     /// detection does not catch).

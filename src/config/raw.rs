@@ -75,6 +75,10 @@ pub struct RawFetch {
     pub connect_timeout: Option<String>,
     pub max_body_size: Option<String>,
     pub concurrency: Option<usize>,
+    pub per_host: Option<usize>,
+    pub min_interval: Option<String>,
+    pub max_interval: Option<String>,
+    pub stale_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +86,7 @@ pub struct RawFetch {
 pub struct RawFeed {
     pub url: String,
     pub name: Option<String>,
+    pub interval: Option<String>,
     #[serde(default)]
     pub topics: Vec<String>,
     #[serde(default)]

@@ -507,15 +507,48 @@ impl Checker<'_> {
                 16 * 1024 * 1024
             }),
         };
-        let concurrency = fetch.and_then(|f| f.concurrency).unwrap_or(8);
+        let concurrency = fetch.and_then(|f| f.concurrency).unwrap_or(16);
         if !(1..=256).contains(&concurrency) {
             self.problem(&key("concurrency"), None, "must be between 1 and 256");
         }
+        let per_host = fetch.and_then(|f| f.per_host).unwrap_or(2);
+        if !(1..=64).contains(&per_host) {
+            self.problem(&key("per_host"), None, "must be between 1 and 64");
+        }
+        let min_interval = self.duration(
+            &key("min_interval"),
+            fetch.and_then(|f| f.min_interval.as_deref()),
+            Duration::from_secs(5 * 60),
+        );
+        let max_interval = self.duration(
+            &key("max_interval"),
+            fetch.and_then(|f| f.max_interval.as_deref()),
+            Duration::from_secs(24 * 3600),
+        );
+        if min_interval < Duration::from_secs(60) {
+            self.problem(&key("min_interval"), None, "must be at least 1 minute");
+        }
+        if max_interval < min_interval {
+            self.problem(
+                &key("max_interval"),
+                None,
+                "must not be shorter than min_interval",
+            );
+        }
+        let stale_after = self.duration(
+            &key("stale_after"),
+            fetch.and_then(|f| f.stale_after.as_deref()),
+            Duration::from_secs(30 * 24 * 3600),
+        );
         FetchSettings {
             timeout,
             connect_timeout,
             max_body_bytes,
             concurrency: concurrency.clamp(1, 256),
+            per_host: per_host.clamp(1, 64),
+            min_interval: min_interval.max(Duration::from_secs(60)),
+            max_interval: max_interval.max(min_interval),
+            stale_after,
         }
     }
 }

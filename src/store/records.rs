@@ -76,11 +76,28 @@ pub struct FeedState {
     /// No routine poll before this: our backoff after failures.
     #[serde(default)]
     pub next_attempt: Option<DateTime<Utc>>,
+    /// When the daemon polls this feed next (see [`crate::cadence`]).
+    #[serde(default)]
+    pub next_poll: Option<DateTime<Utc>>,
+    /// The feed's own update hint (`<ttl>`, `sy:update*`) from its last body,
+    /// in seconds: a 304 carries no body, so it is remembered.
+    #[serde(default)]
+    pub feed_hint_secs: Option<i64>,
+    /// A permanent redirect (301/308) seen on the last polls, and how many
+    /// polls in a row ended there.
+    #[serde(default)]
+    pub redirect_candidate: Option<String>,
+    #[serde(default)]
+    pub redirect_streak: u32,
+    /// The feed's new URL, adopted after [`FeedState::MOVE_AFTER`] polls
+    /// redirected there permanently. Polls go there; the config still names the old one.
+    #[serde(default)]
+    pub moved_to: Option<String>,
 }
 
 impl FeedState {
-    /// A feed that brought nothing new for this long is reported as stale.
-    pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(30);
+    /// Consecutive polls a permanent redirect must be seen on before it is adopted.
+    pub const MOVE_AFTER: u32 = 3;
 
     /// The last poll failed (its error is newer than the last success).
     pub fn is_failing(&self) -> bool {
@@ -88,25 +105,55 @@ impl FeedState {
             .is_some_and(|error| self.last_success.is_none_or(|ok| error > ok))
     }
 
-    /// "gone" (410), "failing", "new" (never polled), "stale", or "ok".
-    pub fn health(&self, now: DateTime<Utc>) -> &'static str {
+    /// "gone" (410), "failing", "new" (never polled), "stale" (nothing new
+    /// for `stale_after`), or "ok".
+    pub fn health(&self, now: DateTime<Utc>, stale_after: chrono::TimeDelta) -> &'static str {
         if self.gone {
             "gone"
         } else if self.is_failing() {
             "failing"
         } else if self.last_success.is_none() {
             "new"
-        } else if self.last_new.is_some_and(|at| now - at > Self::STALE_AFTER) {
+        } else if self.last_new.is_some_and(|at| now - at > stale_after) {
             "stale"
         } else {
             "ok"
         }
     }
 
-    /// Backoff after `failures` failed polls: 5 minutes doubling, at most 24 hours.
-    pub fn backoff(failures: u32) -> chrono::TimeDelta {
-        let minutes = (5i64 << failures.saturating_sub(1).min(12)).min(24 * 60);
-        chrono::TimeDelta::minutes(minutes)
+    /// Backoff after `failures` failed polls: 5 minutes doubling, at most `max`.
+    pub fn backoff(failures: u32, max: chrono::TimeDelta) -> chrono::TimeDelta {
+        let minutes = 5i64 << failures.saturating_sub(1).min(16);
+        chrono::TimeDelta::minutes(minutes).min(max)
+    }
+
+    /// Counts a poll that ended, through permanent redirects only, at
+    /// `permanent_target` (None: no permanent redirect). Returns the new URL
+    /// when this poll made the move final.
+    pub fn note_redirect(&mut self, permanent_target: Option<&str>) -> Option<String> {
+        let Some(target) = permanent_target else {
+            self.redirect_candidate = None;
+            self.redirect_streak = 0;
+            return None;
+        };
+        if self.redirect_candidate.as_deref() == Some(target) {
+            self.redirect_streak = self.redirect_streak.saturating_add(1);
+        } else {
+            self.redirect_candidate = Some(target.to_owned());
+            self.redirect_streak = 1;
+        }
+        if self.redirect_streak < Self::MOVE_AFTER {
+            return None;
+        }
+        self.redirect_candidate = None;
+        self.redirect_streak = 0;
+        self.moved_to = Some(target.to_owned());
+        self.moved_to.clone()
+    }
+
+    /// Whether the daemon's routine poll should fetch this feed at `now`.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.next_poll.is_none_or(|at| at <= now)
     }
 
     /// Why a poll at `now` should not fetch this feed, if it should not.

@@ -16,6 +16,7 @@ fn feed(topics: &[&str]) -> FeedConfig {
         key: "f".to_owned(),
         source: FeedSource::File("f.xml".into()),
         name: Some("Example Feed".to_owned()),
+        interval: None,
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
         strip: Vec::new(),
     }

@@ -76,7 +76,10 @@ fn status_shows_a_table_and_json_for_scripts() {
     assert!(feed_digest(&config, &["poll"], &[]).status.success());
     assert!(feed_digest(&config, &["send"], &[]).status.success());
     let table = stdout(&feed_digest(&config, &["status"], &[]));
-    assert!(table.starts_with("FEED") && table.contains("NEXT POLL (UTC)"), "{table}");
+    assert!(
+        table.starts_with("FEED") && table.contains("NEXT POLL (UTC)"),
+        "{table}"
+    );
     assert!(
         table.contains("SUBSCRIBER") && table.contains("alice@example.org"),
         "{table}"

@@ -1,6 +1,7 @@
 //! Validation of the config's entries: feeds, topics, subscribers.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use lettre::Address;
@@ -70,6 +71,13 @@ impl Checker<'_> {
                     self.problem(&at("topics"), Some(label), "a topic name cannot be empty");
                 }
             }
+            let interval = feed
+                .interval
+                .as_deref()
+                .map(|text| self.duration(&at("interval"), Some(text), Duration::from_secs(30 * 60)));
+            if interval.is_some_and(|d| d < Duration::from_secs(60)) {
+                self.problem(&at("interval"), Some(label), "must be at least 1 minute");
+            }
             let mut strip = Vec::new();
             for pattern in &feed.strip {
                 match regex::Regex::new(pattern) {
@@ -86,6 +94,7 @@ impl Checker<'_> {
                 source,
                 strip,
                 name: feed.name.clone(),
+                interval,
                 topics: feed.topics.iter().map(|t| t.trim().to_owned()).collect(),
             });
         }

@@ -1,5 +1,7 @@
 //! A real HTTP/1.1 server (hyper) serving feeds with ETag and Last-Modified,
-//! answering conditional requests with 304 and logging every request.
+//! answering conditional requests with 304 and logging every request. It can
+//! listen on several loopback addresses (127.0.0.1, 127.0.0.2, …: several
+//! "hosts"), compress, delay or never answer, and counts concurrent requests.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,10 +25,24 @@ struct Resource {
     last_modified: String,
     location: Option<String>,
     retry_after: Option<String>,
+    extra: Extra,
+}
+
+/// What a resource does besides its status and body.
+#[derive(Clone, Default)]
+pub struct Extra {
+    pub headers: Vec<(String, String)>,
+    /// Hold the response this long (to make requests overlap).
+    pub delay: Option<std::time::Duration>,
+    /// Never answer (for timeouts).
+    pub hang: bool,
+    /// "gzip" or "br": compress when the client accepts it.
+    pub compress: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Logged {
+    pub accept_encoding: Option<String>,
     pub path: String,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
@@ -39,11 +55,16 @@ struct State {
     resources: HashMap<String, Resource>,
     log: Vec<Logged>,
     version: u64,
+    in_flight: HashMap<String, usize>,
+    peak: HashMap<String, usize>,
+    in_flight_total: usize,
+    peak_total: usize,
 }
 
 #[derive(Clone)]
 pub struct FeedServer {
     pub addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     state: Arc<Mutex<State>>,
 }
 
@@ -54,29 +75,62 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl FeedServer {
     /// Binds 127.0.0.1:0 and serves until the test's runtime ends.
     pub async fn start() -> FeedServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
+        FeedServer::start_hosts(1).await
+    }
+
+    /// Listens on 127.0.0.1 … 127.0.0.`hosts` (port 0 each), one shared set of resources.
+    pub async fn start_hosts(hosts: u8) -> FeedServer {
         let state = Arc::new(Mutex::new(State::default()));
-        let server_state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = server_state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| respond(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        FeedServer { addr, state }
+        let mut addrs = Vec::new();
+        for host in 1..=hosts.max(1) {
+            let listener = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, host), 0))
+                .await
+                .expect("bind loopback");
+            addrs.push(listener.local_addr().expect("local addr"));
+            let server_state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let state = server_state.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| respond(state.clone(), req));
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        }
+        FeedServer {
+            addr: addrs[0],
+            addrs,
+            state,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The URL of `path` on host number `host` (1-based) of [`FeedServer::start_hosts`].
+    pub fn url_on(&self, host: usize, path: &str) -> String {
+        format!("http://{}{path}", self.addrs[host - 1])
+    }
+
+    /// The most requests that were in flight at once, per Host header and in all.
+    pub fn peak_concurrency(&self) -> (HashMap<String, usize>, usize) {
+        let state = lock(&self.state);
+        (state.peak.clone(), state.peak_total)
+    }
+
+    /// Serves `body` at `path` (new validators) with `extra` behaviour.
+    pub fn set_with(&self, path: &str, body: impl Into<Vec<u8>>, extra: Extra) {
+        self.set(path, body);
+        if let Some(resource) = lock(&self.state).resources.get_mut(path) {
+            resource.extra = extra;
+        }
     }
 
     /// Serves `body` at `path` with a new ETag and Last-Modified.
@@ -93,6 +147,7 @@ impl FeedServer {
                 last_modified: format!("Mon, 02 Nov 2026 10:{:02}:00 GMT", version % 60),
                 location: None,
                 retry_after: None,
+                extra: Extra::default(),
             },
         );
     }
@@ -109,6 +164,7 @@ impl FeedServer {
                 last_modified: String::new(),
                 location: None,
                 retry_after: None,
+                extra: Extra::default(),
             },
         );
     }
@@ -124,22 +180,33 @@ impl FeedServer {
                 last_modified: String::new(),
                 location: None,
                 retry_after: Some(retry_after.to_owned()),
+                extra: Extra::default(),
             },
         );
     }
 
     /// Answers `path` with a permanent redirect to `target` (a path on this server).
     pub fn redirect(&self, path: &str, target: &str) {
-        let location = self.url(target);
+        self.redirect_with(path, target, 301);
+    }
+
+    /// Answers `path` with a redirect of this status to `target` (a path or a URL).
+    pub fn redirect_with(&self, path: &str, target: &str, status: u16) {
+        let location = if target.starts_with('/') {
+            self.url(target)
+        } else {
+            target.to_owned()
+        };
         lock(&self.state).resources.insert(
             path.to_owned(),
             Resource {
-                status: 301,
+                status,
                 body: Vec::new(),
                 etag: String::new(),
                 last_modified: String::new(),
                 location: Some(location),
                 retry_after: None,
+                extra: Extra::default(),
             },
         );
     }
@@ -160,35 +227,99 @@ async fn respond(
             .map(str::to_owned)
     };
     let path = req.uri().path().to_owned();
+    let host = header("host").unwrap_or_default();
     let if_none_match = header("if-none-match");
     let if_modified_since = header("if-modified-since");
-    let mut state = lock(&state);
-    let resource = state.resources.get(&path).cloned();
-    let (status, response) = match resource {
-        None => (404, plain(404, Vec::new())),
-        Some(r) if r.status != 200 => {
-            let mut response = plain(r.status, Vec::new());
-            if let Some(location) = r.location.as_deref().and_then(|l| l.parse().ok()) {
-                response.headers_mut().insert("location", location);
+    let accept_encoding = header("accept-encoding");
+    let (response, extra) = {
+        let mut state = lock(&state);
+        let resource = state.resources.get(&path).cloned();
+        let (status, mut response) = match &resource {
+            None => (404, plain(404, Vec::new())),
+            Some(r) if r.status != 200 => {
+                let mut response = plain(r.status, Vec::new());
+                if let Some(location) = r.location.as_deref().and_then(|l| l.parse().ok()) {
+                    response.headers_mut().insert("location", location);
+                }
+                if let Some(retry_after) = r.retry_after.as_deref().and_then(|v| v.parse().ok()) {
+                    response.headers_mut().insert("retry-after", retry_after);
+                }
+                (r.status, response)
             }
-            if let Some(retry_after) = r.retry_after.as_deref().and_then(|v| v.parse().ok()) {
-                response.headers_mut().insert("retry-after", retry_after);
+            Some(r) if if_none_match.as_deref() == Some(r.etag.as_str()) => {
+                (304, with_validators(304, Vec::new(), r))
             }
-            (r.status, response)
+            Some(r) => {
+                let accepted = |coding: &str| accept_encoding.as_deref().is_some_and(|a| a.contains(coding));
+                match r.extra.compress.filter(|c| accepted(c)) {
+                    Some(coding) => {
+                        let mut response = with_validators(200, compress(coding, &r.body), r);
+                        response
+                            .headers_mut()
+                            .insert("content-encoding", coding.parse().expect("a header value"));
+                        (200, response)
+                    }
+                    None => (200, with_validators(200, r.body.clone(), r)),
+                }
+            }
+        };
+        let extra = resource.map(|r| r.extra).unwrap_or_default();
+        for (name, value) in &extra.headers {
+            if let (Ok(name), Ok(value)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                value.parse(),
+            ) {
+                response.headers_mut().insert(name, value);
+            }
         }
-        Some(r) if if_none_match.as_deref() == Some(r.etag.as_str()) => {
-            (304, with_validators(304, Vec::new(), &r))
-        }
-        Some(r) => (200, with_validators(200, r.body.clone(), &r)),
+        state.log.push(Logged {
+            accept_encoding,
+            path,
+            if_none_match,
+            if_modified_since,
+            user_agent: header("user-agent"),
+            status,
+        });
+        let in_flight = state.in_flight.entry(host.clone()).or_default();
+        *in_flight += 1;
+        let now = *in_flight;
+        let peak = state.peak.entry(host.clone()).or_default();
+        *peak = (*peak).max(now);
+        state.in_flight_total += 1;
+        state.peak_total = state.peak_total.max(state.in_flight_total);
+        (response, extra)
     };
-    state.log.push(Logged {
-        path,
-        if_none_match,
-        if_modified_since,
-        user_agent: header("user-agent"),
-        status,
-    });
+    if extra.hang {
+        std::future::pending::<()>().await;
+    }
+    if let Some(delay) = extra.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut state = lock(&state);
+    if let Some(n) = state.in_flight.get_mut(&host) {
+        *n -= 1;
+    }
+    state.in_flight_total -= 1;
     Ok(response)
+}
+
+fn compress(coding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    match coding {
+        "gzip" => {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(body).expect("gzip in memory");
+            encoder.finish().expect("gzip in memory")
+        }
+        _ => {
+            let mut out = Vec::new();
+            {
+                let mut encoder = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                encoder.write_all(body).expect("brotli in memory");
+            }
+            out
+        }
+    }
 }
 
 fn plain(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {

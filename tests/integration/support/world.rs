@@ -29,7 +29,11 @@ pub struct World {
 impl World {
     /// Starts the servers; `config` writes the TOML from the SMTP port and the feed server.
     pub async fn start(config: impl FnOnce(u16, &FeedServer) -> String) -> World {
-        let feeds = FeedServer::start().await;
+        World::start_on(FeedServer::start().await, config).await
+    }
+
+    /// [`World::start`] with a feed server of the test's own.
+    pub async fn start_on(feeds: FeedServer, config: impl FnOnce(u16, &FeedServer) -> String) -> World {
         let smtp = SmtpServer::start();
         let dir = tempfile::tempdir().expect("temp dir");
         let config = super::config(&config(smtp.port, &feeds), dir.path());
@@ -64,12 +68,12 @@ impl World {
     /// `feed-digest poll --force`: also feeds in backoff or gone.
     pub async fn poll_forced(&self) -> Vec<Result<FeedOutcome, String>> {
         let cancel = CancellationToken::new();
-        poll::poll_all_with_progress(
+        poll::poll_with_progress(
             &self.config,
             &self.store,
             &self.fetcher,
             &cancel,
-            true,
+            poll::Scope::All { force: true },
             &mut |_, _| {},
         )
         .await
@@ -77,6 +81,31 @@ impl World {
         .into_iter()
         .map(|r| r.result.map_err(|e| e.to_string()))
         .collect()
+    }
+
+    /// The daemon's poll: only the feeds whose next-poll time has come.
+    pub async fn poll_due(&self) -> Vec<(String, Result<FeedOutcome, String>)> {
+        poll::poll_with_progress(
+            &self.config,
+            &self.store,
+            &self.fetcher,
+            &CancellationToken::new(),
+            poll::Scope::Due,
+            &mut |_, _| {},
+        )
+        .await
+        .expect("poll stored")
+        .into_iter()
+        .map(|r| (r.feed_key, r.result.map_err(|e| e.to_string())))
+        .collect()
+    }
+
+    /// The stored state of the feed at `url`.
+    pub fn feed_state(&self, url: &str) -> feed_digest::store::FeedState {
+        self.store
+            .feed_state(url)
+            .expect("read feed state")
+            .unwrap_or_else(|| panic!("no state for {url}"))
     }
 
     /// [`World::poll`] where every feed must succeed.

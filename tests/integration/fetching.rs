@@ -1,0 +1,319 @@
+//! Fetching as the server sees it: per-host and global limits, next-poll
+//! times from the server's and the feed's hints, permanent redirects adopted
+//! after three polls, timeouts, compression and the size cap.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+
+use feed_digest::poll::FeedOutcome;
+
+use crate::support::http::{Extra, FeedServer};
+use crate::support::world::World;
+use crate::support::{cli, rss};
+
+/// A world whose config has `feeds` (URLs) and `extra` at the top.
+async fn world_with(server: FeedServer, feeds: &[String], extra: &str) -> World {
+    let feeds: String = feeds
+        .iter()
+        .map(|url| format!("[[feeds]]\nurl = \"{url}\"\n"))
+        .collect();
+    World::start_on(server, |port, _| {
+        format!(
+            r#"
+state_dir = "state"
+first_poll_window = "all"
+{extra}
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "Digest <digest@example.org>"
+{feeds}
+[[subscribers]]
+email = "all@example.org"
+"#
+        )
+    })
+    .await
+}
+
+fn one_item(title: &str) -> String {
+    rss(title, &[("g1", "An item", "Its text", None)])
+}
+
+#[tokio::test]
+async fn at_most_per_host_requests_run_at_once_on_each_host() {
+    let server = FeedServer::start_hosts(3).await;
+    let mut urls = Vec::new();
+    for host in 1..=3 {
+        for n in 0..6 {
+            let path = format!("/h{host}-{n}.xml");
+            // Held responses, so that requests the client allows do overlap.
+            server.set_with(
+                &path,
+                one_item("F"),
+                Extra {
+                    delay: Some(Duration::from_millis(150)),
+                    ..Extra::default()
+                },
+            );
+            urls.push(server.url_on(host, &path));
+        }
+    }
+    let world = world_with(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 16").await;
+    let results = world.poll().await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let (per_host, total) = world.feeds.peak_concurrency();
+    assert_eq!(per_host.len(), 3, "{per_host:?}");
+    for (host, peak) in &per_host {
+        assert_eq!(*peak, 2, "host {host}: the limit is used and never exceeded");
+    }
+    assert!(total <= 6, "total {total}");
+}
+
+#[tokio::test]
+async fn the_global_limit_caps_all_hosts_together() {
+    let server = FeedServer::start_hosts(4).await;
+    let mut urls = Vec::new();
+    for host in 1..=4 {
+        for n in 0..3 {
+            let path = format!("/g{host}-{n}.xml");
+            server.set_with(
+                &path,
+                one_item("F"),
+                Extra {
+                    delay: Some(Duration::from_millis(100)),
+                    ..Extra::default()
+                },
+            );
+            urls.push(server.url_on(host, &path));
+        }
+    }
+    let world = world_with(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 3").await;
+    assert!(world.poll().await.iter().all(Result::is_ok));
+    let (_, total) = world.feeds.peak_concurrency();
+    assert_eq!(total, 3);
+}
+
+#[tokio::test]
+async fn next_poll_follows_the_interval_raised_by_server_and_feed_hints() {
+    let server = FeedServer::start().await;
+    server.set("/plain.xml", one_item("Plain"));
+    server.set_with(
+        "/max-age.xml",
+        one_item("Cached"),
+        Extra {
+            headers: vec![("cache-control".into(), "public, max-age=7200".into())],
+            ..Extra::default()
+        },
+    );
+    server.set_with(
+        "/week.xml",
+        one_item("Weekly"),
+        Extra {
+            headers: vec![("cache-control".into(), "max-age=604800".into())],
+            ..Extra::default()
+        },
+    );
+    let ttl = one_item("TTL").replace(
+        "<description>d</description>",
+        "<description>d</description><ttl>180</ttl>",
+    );
+    server.set("/ttl.xml", ttl);
+    let sy = one_item("Sy")
+        .replace(
+            "<rss version=\"2.0\">",
+            "<rss version=\"2.0\" xmlns:sy=\"http://purl.org/rss/1.0/modules/syndication/\">",
+        )
+        .replace(
+            "<description>d</description>",
+            "<description>d</description><sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>1</sy:updateFrequency>",
+        );
+    server.set("/sy.xml", sy);
+    server.set("/own.xml", one_item("Own interval"));
+    let names = ["/plain.xml", "/max-age.xml", "/week.xml", "/ttl.xml", "/sy.xml"];
+    let mut urls: Vec<String> = names.iter().map(|p| server.url(p)).collect();
+    urls.push(server.url("/own.xml"));
+    let world = world_with(server, &urls, "poll = \"30m\"").await;
+    // The per-feed interval, written after the list so it lands on the last feed.
+    let mut config = world.config.clone();
+    config.feeds[5].interval = Some(Duration::from_secs(2 * 3600));
+    let world = World { config, ..world };
+    let before = Utc::now();
+    assert!(world.poll().await.iter().all(Result::is_ok));
+    let after = Utc::now();
+    let expected = [
+        ("/plain.xml", TimeDelta::minutes(30)),
+        ("/max-age.xml", TimeDelta::hours(2)),
+        ("/week.xml", TimeDelta::hours(24)),
+        ("/ttl.xml", TimeDelta::hours(3)),
+        ("/sy.xml", TimeDelta::hours(1)),
+        ("/own.xml", TimeDelta::hours(2)),
+    ];
+    for (path, wait) in expected {
+        let next = world
+            .feed_state(&world.feeds.url(path))
+            .next_poll
+            .unwrap_or_else(|| panic!("{path}: no next poll"));
+        let jitter = (wait / 10).min(TimeDelta::minutes(15));
+        assert!(
+            next >= before + wait && next <= after + wait + jitter,
+            "{path}: next poll {next} not within {wait} + {jitter} of the poll"
+        );
+    }
+    // The daemon's poll right after finds nothing due and asks nothing.
+    let requests = world.feeds.requests().len();
+    assert!(world.poll_due().await.is_empty());
+    assert_eq!(world.feeds.requests().len(), requests);
+}
+
+#[tokio::test]
+async fn a_permanent_redirect_is_adopted_after_three_polls_and_shown_by_status() {
+    let server = FeedServer::start().await;
+    server.set("/new.xml", one_item("Moved"));
+    server.redirect_with("/old.xml", "/new.xml", 308);
+    server.set("/elsewhere.xml", one_item("Temporary"));
+    server.redirect_with("/temp.xml", "/elsewhere.xml", 302);
+    let old = server.url("/old.xml");
+    let temp = server.url("/temp.xml");
+    let world = world_with(server, &[old.clone(), temp.clone()], "").await;
+    for poll in 1..=2 {
+        assert!(world.poll().await.iter().all(Result::is_ok));
+        let state = world.feed_state(&old);
+        assert_eq!(state.moved_to, None, "poll {poll}");
+        assert_eq!(state.redirect_streak, poll);
+    }
+    assert!(world.poll().await.iter().all(Result::is_ok));
+    let new = world.feeds.url("/new.xml");
+    assert_eq!(world.feed_state(&old).moved_to.as_deref(), Some(new.as_str()));
+    assert_eq!(world.feed_state(&temp).moved_to, None, "a 302 is never adopted");
+    // From now on the old URL is not asked at all.
+    let asked_old = |w: &World| w.feeds.requests().iter().filter(|r| r.path == "/old.xml").count();
+    let before = asked_old(&world);
+    assert!(world.poll().await.iter().all(Result::is_ok));
+    assert_eq!(asked_old(&world), before);
+    assert_eq!(
+        world.feeds.requests().last().map(|r| r.status),
+        Some(304),
+        "the moved feed is asked conditionally at its new URL"
+    );
+    drop(world.store);
+    let config_path = world.dir.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "state_dir = \"state\"\n[delivery]\ntransport = \"file\"\ndir = \"out\"\n[[feeds]]\nurl = \"{old}\"\n[[feeds]]\nurl = \"{temp}\"\n"
+        ),
+    )
+    .expect("write config");
+    let status = cli::feed_digest(&config_path, &["status"], &[]);
+    let text = cli::stdout(&status);
+    assert!(
+        text.contains(&format!("moved permanently to {new} (update the config)")),
+        "{text}"
+    );
+    let json = cli::feed_digest(&config_path, &["status", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status JSON");
+    assert_eq!(json["feeds"][0]["moved_to"], new.as_str());
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_and_the_others_are_polled() {
+    let server = FeedServer::start().await;
+    server.set_with(
+        "/hang.xml",
+        one_item("Hang"),
+        Extra {
+            hang: true,
+            ..Extra::default()
+        },
+    );
+    server.set("/ok.xml", one_item("Fine"));
+    let urls = [server.url("/hang.xml"), server.url("/ok.xml")];
+    let world = world_with(server, &urls, "[fetch]\ntimeout = \"1s\"").await;
+    let results = world.poll().await;
+    let error = results[0].as_ref().err().cloned().unwrap_or_default();
+    assert!(
+        error.contains("/hang.xml") && error.contains("timed out"),
+        "{error}"
+    );
+    assert!(results[1].is_ok());
+}
+
+#[tokio::test]
+async fn gzip_and_brotli_bodies_are_accepted_and_the_cap_holds_after_decompression() {
+    let server = FeedServer::start().await;
+    for (path, coding) in [("/gz.xml", "gzip"), ("/br.xml", "br")] {
+        server.set_with(
+            path,
+            one_item(coding),
+            Extra {
+                compress: Some(coding),
+                ..Extra::default()
+            },
+        );
+    }
+    // 64 KiB of text that compresses to far less than the 8 KiB cap: the
+    // Content-Length passes, the decompressed stream must not.
+    let bomb = rss("Bomb", &[("g", "Big", &"壹".repeat(22_000), None)]);
+    server.set_with(
+        "/bomb.xml",
+        bomb,
+        Extra {
+            compress: Some("gzip"),
+            ..Extra::default()
+        },
+    );
+    server.set("/large.xml", "x".repeat(9 * 1024));
+    let urls = ["/gz.xml", "/br.xml", "/bomb.xml", "/large.xml"].map(|p| server.url(p));
+    let world = world_with(server, &urls, "[fetch]\nmax_body_size = \"8KiB\"").await;
+    let results = world.poll().await;
+    assert!(
+        matches!(results[0], Ok(FeedOutcome::Fetched { items: 1, .. })),
+        "{results:?}"
+    );
+    assert!(
+        matches!(results[1], Ok(FeedOutcome::Fetched { items: 1, .. })),
+        "{results:?}"
+    );
+    for result in &results[2..] {
+        let error = result.as_ref().err().cloned().unwrap_or_default();
+        assert!(error.contains("larger than the 8192-byte limit"), "{error}");
+    }
+    let accept = world.feeds.requests()[0]
+        .accept_encoding
+        .clone()
+        .unwrap_or_default();
+    for coding in ["gzip", "br", "deflate"] {
+        assert!(accept.contains(coding), "Accept-Encoding: {accept}");
+    }
+}
+
+#[tokio::test]
+async fn backoff_doubles_with_each_failure_and_is_capped_by_max_interval() {
+    let server = FeedServer::start().await;
+    server.set_status("/down.xml", 500);
+    let url = server.url("/down.xml");
+    let world = world_with(
+        server,
+        std::slice::from_ref(&url),
+        "[fetch]\nmax_interval = \"12m\"",
+    )
+    .await;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        // --force goes past the backoff, so each poll is one more failure.
+        assert!(world.poll_forced().await[0].is_err());
+        let state = world.feed_state(&url);
+        let (Some(error_at), Some(next)) = (state.last_error_at, state.next_attempt) else {
+            panic!("no backoff recorded: {state:?}");
+        };
+        waits.push((next - error_at).num_minutes());
+        assert_eq!(
+            state.next_poll, state.next_attempt,
+            "the daemon waits for the backoff"
+        );
+    }
+    assert_eq!(waits, [5, 10, 12, 12]);
+}
