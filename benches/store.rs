@@ -90,6 +90,7 @@ fn items(feed: usize, start: usize, count: usize, now: DateTime<Utc>) -> ParsedF
         title: Some(format!("Feed {feed}")),
         items,
         update_hint: None,
+        reading: Default::default(),
     }
 }
 

@@ -66,6 +66,41 @@ fn repeated(
 }
 
 /// Removes what the feed's own `strip` patterns match, block by block.
+/// A feed's own `strip` rules from the config.
+#[derive(Debug, Clone, Default)]
+pub struct StripRules {
+    /// Removed from each text block (paragraph).
+    pub patterns: Vec<Regex>,
+    /// Elements removed from the item's HTML before its text is taken.
+    pub selectors: Vec<scraper::Selector>,
+}
+
+/// Removes the elements `selectors` match (share buttons, promo boxes).
+pub fn strip_selected<'a>(html: &'a str, selectors: &[scraper::Selector]) -> std::borrow::Cow<'a, str> {
+    if selectors.is_empty() || html.is_empty() {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    let mut document = scraper::Html::parse_fragment(html);
+    let doomed: Vec<_> = selectors
+        .iter()
+        .flat_map(|selector| {
+            document
+                .select(selector)
+                .map(|element| element.id())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if doomed.is_empty() {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    for id in doomed {
+        if let Some(mut node) = document.tree.get_mut(id) {
+            node.detach();
+        }
+    }
+    std::borrow::Cow::Owned(document.root_element().inner_html())
+}
+
 pub fn strip_patterns(blocks: &mut Vec<String>, patterns: &[Regex]) {
     if patterns.is_empty() {
         return;
@@ -83,6 +118,22 @@ pub fn strip_patterns(blocks: &mut Vec<String>, patterns: &[Regex]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selectors_remove_elements_and_keep_the_rest() {
+        let selectors: Vec<scraper::Selector> = ["div.share", "aside", "p[data-promo]"]
+            .iter()
+            .filter_map(|s| scraper::Selector::parse(s).ok())
+            .collect();
+        let html = "<p>正文第一段。</p><div class=\"share\"><a href=\"#\">分享到微博</a></div>\
+                    <aside>广告</aside><p data-promo=\"1\">获取更多RSS</p><p>正文第二段。</p>";
+        let kept = strip_selected(html, &selectors);
+        assert_eq!(kept, "<p>正文第一段。</p><p>正文第二段。</p>");
+        assert!(matches!(
+            strip_selected("<p>x</p>", &selectors),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     fn item(blocks: &[&str]) -> Vec<String> {
         blocks.iter().map(|b| (*b).to_owned()).collect()

@@ -98,7 +98,10 @@ pub fn prepare(
     if articles.is_empty() {
         return Ok(None);
     }
-    let context = context(config, store, &articles, held_back, now);
+    let mut context = context(config, store, &articles, held_back, now);
+    let window =
+        chrono::TimeDelta::from_std(config.digest.follow_up_window).unwrap_or(chrono::TimeDelta::zero());
+    context.earlier = store.sent_since(&email, now - window).map_err(store_error)?;
     let model = digest::build(config, subscriber, &articles, &context, now);
     let rendered = render_within(&model, HTML_BUDGET).map_err(|source| DeliverError::Render {
         email: email.clone(),
@@ -147,6 +150,7 @@ fn context(
         held_back,
         flooded,
         failing,
+        earlier: Vec::new(),
     }
 }
 

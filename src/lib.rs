@@ -39,5 +39,7 @@ pub mod poll;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod stories;
 pub mod text;
 pub mod topics;
+pub mod variants;

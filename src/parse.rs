@@ -3,9 +3,12 @@
 
 use feed_rs::model::{Entry, Text};
 
-use regex::Regex;
+pub mod decode;
+pub mod html_page;
+pub mod repair;
 
 use crate::article::Item;
+use crate::boilerplate::StripRules;
 use crate::{boilerplate, images, text};
 
 /// How much item text we keep: enough for any excerpt (at most 1000 characters)
@@ -14,6 +17,7 @@ const MAX_TEXT_CHARS: usize = 1500;
 
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {
+    pub reading: Reading,
     pub title: Option<String>,
     pub items: Vec<Item>,
     /// How often the feed says it updates (`<ttl>`, `sy:update*`).
@@ -21,19 +25,47 @@ pub struct ParsedFeed {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("not a valid RSS, Atom or JSON feed: {0}")]
-pub struct ParseError(String);
+pub enum ParseError {
+    #[error("not a valid RSS, Atom or JSON feed: {0}")]
+    Invalid(String),
+    #[error("this is an HTML page, not a feed{}", advertised_text(.advertised))]
+    HtmlPage { advertised: Vec<String> },
+}
+
+fn advertised_text(advertised: &[String]) -> String {
+    match advertised {
+        [] => "; it advertises no feed".to_owned(),
+        [one] => format!("; the page advertises the feed {one}: put that URL in the config"),
+        many => format!(
+            "; the page advertises these feeds: {}; put one in the config",
+            many.join(", ")
+        ),
+    }
+}
 
 impl ParseError {
     /// The parser panicked on this input (a bug in it, reported like any bad feed).
     pub fn crashed(err: &dyn std::fmt::Display) -> ParseError {
-        ParseError(format!("the parser crashed on this input ({err})"))
+        ParseError::Invalid(format!("the parser crashed on this input ({err})"))
     }
+}
+
+/// How the bytes became text: for `feed-digest fetch` and the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// The encoding used ("UTF-8", "GB18030", …).
+    pub encoding: &'static str,
+    /// Why that encoding ("byte order mark", "HTTP charset", …).
+    pub how: &'static str,
+    /// Bytes that did not decode and became U+FFFD.
+    pub had_errors: bool,
+    /// Repairs of sloppy XML, described ("escaped 3 bare '&'").
+    pub repairs: Vec<String>,
 }
 
 /// Parses raw feed bytes; feed-rs detects the format and the XML encoding.
 pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, ParseError> {
-    parse_feed_with(bytes, base_url, &[])
+    parse_feed_with(bytes, base_url, &StripRules::default())
 }
 
 /// [`parse_feed`], then removes the blocks the feed repeats in its items and
@@ -41,15 +73,69 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed, Pa
 pub fn parse_feed_with(
     bytes: &[u8],
     base_url: Option<&str>,
-    strip: &[Regex],
+    strip: &StripRules,
 ) -> Result<ParsedFeed, ParseError> {
+    parse_response(bytes, None, base_url, strip)
+}
+
+/// Bytes as a server sent them: decoded (BOM, the `Content-Type` charset, the
+/// XML declaration, or detected), repaired when sloppy, then parsed.
+pub fn parse_response(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base_url: Option<&str>,
+    strip: &StripRules,
+) -> Result<ParsedFeed, ParseError> {
+    let decoded = decode::decode(bytes, content_type.and_then(decode::charset_from_content_type));
+    let base = base_url.and_then(|u| url::Url::parse(u).ok());
+    if html_page::looks_like_html(&decoded.text) {
+        return Err(ParseError::HtmlPage {
+            advertised: html_page::advertised_feeds(&decoded.text, base.as_ref()),
+        });
+    }
+    let mut reading = Reading {
+        encoding: decoded.encoding.name(),
+        how: decoded.how.describe(),
+        had_errors: decoded.had_errors,
+        repairs: Vec::new(),
+    };
+    // Repaired before parsing, not on failure: feed-rs accepts some sloppy
+    // feeds silently and loses text (a bare '&' empties the element).
+    let text = match repair::repair(&decoded.text) {
+        // A document cut short is a failed transfer, not sloppiness: reading
+        // it would store half an item as seen; the next poll fetches it whole.
+        Some(repaired)
+            if repaired
+                .fixes
+                .iter()
+                .any(|f| matches!(f, repair::Fix::Truncated { .. })) =>
+        {
+            return Err(ParseError::Invalid(
+                "the document ends before its root element closes (cut off in transfer?)".to_owned(),
+            ));
+        }
+        Some(repaired) => {
+            reading.repairs = repaired.fixes.iter().map(ToString::to_string).collect();
+            repaired.text
+        }
+        None => decoded.text,
+    };
+    let mut parsed = parse_text(text.as_bytes(), base_url, strip)?;
+    parsed.reading = reading;
+    Ok(parsed)
+}
+
+/// UTF-8 feed text → items.
+fn parse_text(bytes: &[u8], base_url: Option<&str>, strip: &StripRules) -> Result<ParsedFeed, ParseError> {
     // An empty id marks "the feed gave none": feed-rs would otherwise invent
     // one (a random UUID for items without a link), which would defeat dedup.
     let parser = feed_rs::parser::Builder::new()
         .base_uri(base_url)
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(bytes).map_err(|err| ParseError(err.to_string()))?;
+    let feed = parser
+        .parse(bytes)
+        .map_err(|err| ParseError::Invalid(err.to_string()))?;
     let title = feed
         .title
         .as_ref()
@@ -60,14 +146,14 @@ pub fn parse_feed_with(
     let (items, mut bodies): (Vec<Item>, Vec<Vec<String>>) = feed
         .entries
         .iter()
-        .map(|entry| item_of(entry, base.as_ref()))
+        .map(|entry| item_of(entry, base.as_ref(), &strip.selectors))
         .unzip();
     boilerplate::strip_common(&mut bodies);
     let items = items
         .into_iter()
         .zip(bodies)
         .map(|(item, mut blocks)| {
-            boilerplate::strip_patterns(&mut blocks, strip);
+            boilerplate::strip_patterns(&mut blocks, &strip.patterns);
             finish(item, blocks)
         })
         .collect();
@@ -77,6 +163,7 @@ pub fn parse_feed_with(
         element_text(bytes, "sy:updateFrequency"),
     );
     Ok(ParsedFeed {
+        reading: Reading::default(),
         title,
         items,
         update_hint,
@@ -99,7 +186,11 @@ fn element_text<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
 }
 
 /// An item without its text yet, and its body's text blocks.
-fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> (Item, Vec<String>) {
+fn item_of(
+    entry: &Entry,
+    feed_url: Option<&url::Url>,
+    selectors: &[scraper::Selector],
+) -> (Item, Vec<String>) {
     let guid = Some(entry.id.trim().to_owned()).filter(|id| !id.is_empty());
     let link = entry
         .links
@@ -132,7 +223,7 @@ fn item_of(entry: &Entry, feed_url: Option<&url::Url>) -> (Item, Vec<String>) {
         &[body_html.as_str(), content_html],
         item_url.as_ref().or(feed_url),
     );
-    let blocks = text::html_to_blocks(&body_html);
+    let blocks = text::html_to_blocks(&boilerplate::strip_selected(&body_html, selectors));
     let categories = entry
         .categories
         .iter()

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cadence;
 use crate::config::{Config, FeedConfig, FeedSource, FetchSettings};
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, ResponseInfo, Validators};
-use crate::parse::{ParseError, parse_feed_with};
+use crate::parse::{ParseError, parse_response};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 use crate::{digest, ingest};
 
@@ -257,9 +257,12 @@ async fn poll_one(
     });
     // Parsing is CPU work: off the async workers, so fetches keep flowing.
     let strip = feed.strip.clone();
-    let parsed = tokio::task::spawn_blocking(move || parse_feed_with(&body, base.as_deref(), &strip))
-        .await
-        .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)));
+    let content_type = info.content_type.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_response(&body, content_type.as_deref(), base.as_deref(), &strip)
+    })
+    .await
+    .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)));
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(source) => {
@@ -271,6 +274,13 @@ async fn poll_one(
             });
         }
     };
+    if !parsed.reading.repairs.is_empty() {
+        tracing::warn!(
+            feed = %feed.key,
+            repairs = %parsed.reading.repairs.join("; "),
+            "the feed is not well-formed; repaired it to read it"
+        );
+    }
     let first_poll = !state.baselined;
     let batch: IngestBatch =
         ingest::plan(config, feed, &parsed, first_poll, now, store).map_err(store_error)?;

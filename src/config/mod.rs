@@ -105,6 +105,11 @@ pub struct DigestSettings {
     pub images: Images,
     /// `mailto:` and/or `https:` addresses for List-Unsubscribe and the footer.
     pub unsubscribe: Vec<Url>,
+    /// Fold the same story from several feeds into one entry.
+    pub fold_stories: bool,
+    /// A story the reader got this recently, coming back from another feed,
+    /// is shown as a follow-up.
+    pub follow_up_window: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +167,7 @@ pub struct FeedConfig {
     pub topics: Vec<String>,
     /// Patterns removed from every item's text (boilerplate the automatic
     /// detection does not catch).
-    pub strip: Vec<regex::Regex>,
+    pub strip: crate::boilerplate::StripRules,
 }
 
 #[derive(Debug, Clone)]

@@ -58,6 +58,8 @@ pub struct RawDigest {
     pub max_items: Option<usize>,
     pub images: Option<String>,
     pub unsubscribe: Option<OneOrMany>,
+    pub fold_stories: Option<bool>,
+    pub follow_up_window: Option<String>,
 }
 
 /// A key that takes one string or a list of them.
@@ -91,6 +93,8 @@ pub struct RawFeed {
     pub topics: Vec<String>,
     #[serde(default)]
     pub strip: Vec<String>,
+    #[serde(default)]
+    pub strip_selectors: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -473,6 +473,18 @@ impl Checker<'_> {
                 Images::Thumbnail
             }
         };
+        let follow_up_window = self.duration(
+            &key("follow_up_window"),
+            digest.and_then(|d| d.follow_up_window.as_deref()),
+            Duration::from_secs(48 * 3600),
+        );
+        if follow_up_window > Duration::from_secs(7 * 24 * 3600) {
+            self.problem(
+                &key("follow_up_window"),
+                None,
+                "must be at most 7 days (what was sent is kept a week)",
+            );
+        }
         DigestSettings {
             title,
             subject,
@@ -480,6 +492,8 @@ impl Checker<'_> {
             max_items: max_items.max(1),
             images,
             unsubscribe,
+            fold_stories: digest.and_then(|d| d.fold_stories).unwrap_or(true),
+            follow_up_window,
         }
     }
 

@@ -90,6 +90,7 @@ impl Language {
             Language::En => Labels {
                 contents: "In this digest",
                 also_in: "also in",
+                follow_up: "Follow-up to",
                 updated: "updated",
                 unsubscribe: "Unsubscribe",
                 untitled: "(untitled)",
@@ -100,6 +101,7 @@ impl Language {
             Language::ZhCn => Labels {
                 contents: "本期目录",
                 also_in: "另见",
+                follow_up: "后续报道，此前",
                 updated: "已更新",
                 unsubscribe: "退订",
                 untitled: "（无标题）",
@@ -140,6 +142,8 @@ impl Language {
 pub struct Labels {
     pub contents: &'static str,
     pub also_in: &'static str,
+    /// Before the earlier story an entry follows up.
+    pub follow_up: &'static str,
     pub updated: &'static str,
     pub unsubscribe: &'static str,
     pub untitled: &'static str,

@@ -3,6 +3,7 @@
 //! and the other feeds that carried it. Pure: the model is built from stored
 //! articles and rendered by [`render`]; nothing here knows SMTP.
 
+pub mod fold;
 pub mod i18n;
 pub mod render;
 
@@ -60,7 +61,7 @@ pub struct Entry {
     /// Only http(s) links survive.
     pub link: Option<String>,
     pub source: String,
-    /// Other feeds that carried the same article.
+    /// Other feeds that carried the same article (same link).
     pub also_in: Vec<String>,
     pub time_label: String,
     pub excerpt: String,
@@ -69,6 +70,31 @@ pub struct Entry {
     pub updated: bool,
     /// Why it is in its section ("keyword \"朝鲜\""), for `preview --json`.
     pub rule: Option<String>,
+    /// The same story from other feeds, folded into this entry.
+    pub folded: Vec<Related>,
+    /// The story the reader already got lately that this one follows up.
+    pub follow_up: Option<Related>,
+}
+
+impl Entry {
+    /// Every other source of the story: copies of the article, then folded reports.
+    pub fn all_sources(&self) -> String {
+        let names: Vec<&str> = self
+            .also_in
+            .iter()
+            .map(String::as_str)
+            .chain(self.folded.iter().map(|f| f.source.as_str()))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Another article of the same story.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Related {
+    pub source: String,
+    pub title: String,
+    pub link: Option<String>,
 }
 
 /// What the digest needs besides the articles: names and notes from the store.
@@ -82,6 +108,8 @@ pub struct Context {
     pub flooded: Vec<(String, u64)>,
     /// `(feed name, reason)` for feeds failing for more than a day.
     pub failing: Vec<(String, String)>,
+    /// What the subscriber got within the follow-up window.
+    pub earlier: Vec<crate::store::SentStory>,
 }
 
 /// The display name of a feed: configured name, else the feed's own title, else its URL.
@@ -111,9 +139,19 @@ pub fn build(
         .collect();
     let mut by_feed: Vec<(String, Vec<&Article>)> =
         config.feeds.iter().map(|f| (f.key.clone(), Vec::new())).collect();
+    let stories = if config.digest.fold_stories {
+        fold::plan(articles, &context.earlier)
+    } else {
+        fold::unfolded(articles)
+    };
+    let story_of: HashMap<&str, &fold::Story> = stories
+        .iter()
+        .map(|story| (articles[story.lead].id.as_str(), story))
+        .collect();
     // The rule that put each article in its section, for `preview --json`.
     let mut rules: HashMap<&str, String> = HashMap::new();
-    for article in articles {
+    // A story goes where its lead article goes.
+    for article in stories.iter().map(|story| &articles[story.lead]) {
         let matches = match config.feed(&article.feed_key) {
             Some(feed) => topics::explain(
                 &config.topics,
@@ -148,23 +186,50 @@ pub fn build(
             .cloned()
             .unwrap_or_else(|| key.to_owned())
     };
-    let entry = |article: &Article| Entry {
-        title: if article.title.is_empty() {
-            labels.untitled.to_owned()
-        } else {
-            article.title.clone()
-        },
-        link: article.link.as_deref().and_then(safe_link),
+    let related = |article: &Article| Related {
         source: feed_name(&article.feed_key),
-        also_in: article.also_in.iter().map(|key| feed_name(key)).collect(),
-        time_label: language.time(&article.time().with_timezone(&zone)),
-        excerpt: text::excerpt(&article.text, config.digest.excerpt_chars),
-        image: match config.digest.images {
-            Images::Thumbnail => article.image.as_deref().and_then(safe_link),
-            Images::None => None,
-        },
-        updated: article.updated.is_some(),
-        rule: rules.get(article.id.as_str()).cloned(),
+        title: article.title.clone(),
+        link: article.link.as_deref().and_then(safe_link),
+    };
+    let entry = |article: &Article| {
+        let story = story_of.get(article.id.as_str());
+        let folded: Vec<Related> = story
+            .map(|s| s.folded.iter().map(|i| related(&articles[*i])).collect())
+            .unwrap_or_default();
+        let follow_up = story.and_then(|s| s.follow_up).map(|i| {
+            let earlier = &context.earlier[i];
+            Related {
+                source: feed_name(&earlier.feed_key),
+                title: earlier.title.clone(),
+                link: earlier.link.as_deref().and_then(safe_link),
+            }
+        });
+        let also_in: Vec<String> = article
+            .also_in
+            .iter()
+            .map(|key| feed_name(key))
+            .filter(|name| !folded.iter().any(|f| &f.source == name))
+            .collect();
+        Entry {
+            title: if article.title.is_empty() {
+                labels.untitled.to_owned()
+            } else {
+                article.title.clone()
+            },
+            link: article.link.as_deref().and_then(safe_link),
+            source: feed_name(&article.feed_key),
+            also_in,
+            folded,
+            follow_up,
+            time_label: language.time(&article.time().with_timezone(&zone)),
+            excerpt: text::excerpt(&article.text, config.digest.excerpt_chars),
+            image: match config.digest.images {
+                Images::Thumbnail => article.image.as_deref().and_then(safe_link),
+                Images::None => None,
+            },
+            updated: article.updated.is_some(),
+            rule: rules.get(article.id.as_str()).cloned(),
+        }
     };
     let mut sections = Vec::new();
     let feed_sections = by_feed.into_iter().map(|(key, list)| (feed_name(&key), list));
@@ -172,7 +237,11 @@ pub fn build(
         if list.is_empty() {
             continue;
         }
-        list.sort_by_key(|a| std::cmp::Reverse(a.time()));
+        // Newest first; follow-ups after the news.
+        list.sort_by_key(|a| {
+            let follow_up = story_of.get(a.id.as_str()).is_some_and(|s| s.follow_up.is_some());
+            (follow_up, std::cmp::Reverse(a.time()))
+        });
         sections.push(Section {
             anchor: format!("section-{}", sections.len() + 1),
             title,

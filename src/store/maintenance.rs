@@ -19,6 +19,7 @@ pub struct PruneReport {
     pub seen_removed: usize,
     pub bodies_removed: usize,
     pub links_removed: usize,
+    pub sent_removed: usize,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -115,6 +116,7 @@ impl Store {
             }
         }
         self.links.apply_batch(links)?;
+        report.sent_removed = self.prune_sent(now - keep_bodies)?;
         self.db.insert(LAST_PRUNE_KEY, encode(&now)?)?;
         Ok(report)
     }

@@ -8,6 +8,8 @@
 //!   and the same article in two feeds;
 //! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
+//! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`], what a
+//!   subscriber received lately, for follow-ups (kept a week);
 //! - the default tree: `schema_version`, `last_prune`.
 //!
 //! A crash must not undo what a caller committed: callers call [`Store::flush`]
@@ -21,6 +23,7 @@ mod ingest;
 mod maintenance;
 mod migrate;
 mod records;
+mod sent;
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +34,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, ArticleId};
-pub use records::{FeedState, OutboxEntry, SeenRecord, SubscriberState};
+pub use records::{FeedState, OutboxEntry, SeenRecord, SentStory, SubscriberState};
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
@@ -100,6 +103,7 @@ pub struct Store {
     pending: sled::Tree,
     outbox: sled::Tree,
     links: sled::Tree,
+    sent: sled::Tree,
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -329,6 +333,7 @@ impl Store {
             pending: db.open_tree("pending")?,
             outbox: db.open_tree("outbox")?,
             links: db.open_tree("links")?,
+            sent: db.open_tree("sent")?,
             db,
             path,
         };
@@ -483,14 +488,20 @@ impl Store {
             .iter()
             .map(|id| pending_key(email, id))
             .collect();
-        (&self.outbox, &self.pending, &self.subscribers).transaction(|(outbox, pending, subscribers)| {
-            outbox.remove(sub_key.as_slice())?;
-            for key in &pending_keys {
-                pending.remove(key.as_slice())?;
-            }
-            subscribers.insert(sub_key.as_slice(), state_row.as_slice())?;
-            Ok(())
-        })?;
+        let sent_rows = self.sent_rows(email, &entry.article_ids, now)?;
+        (&self.outbox, &self.pending, &self.subscribers, &self.sent).transaction(
+            |(outbox, pending, subscribers, sent)| {
+                outbox.remove(sub_key.as_slice())?;
+                for key in &pending_keys {
+                    pending.remove(key.as_slice())?;
+                }
+                subscribers.insert(sub_key.as_slice(), state_row.as_slice())?;
+                for (key, row) in &sent_rows {
+                    sent.insert(key.as_slice(), row.as_slice())?;
+                }
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 

@@ -218,6 +218,18 @@ impl SubscriberState {
     }
 }
 
+/// An article a subscriber received: enough to recognise its story again
+/// when another outlet reports it later (a follow-up, not news).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentStory {
+    pub sent_at: DateTime<Utc>,
+    pub feed_key: String,
+    pub title: String,
+    pub link: Option<String>,
+    /// The beginning of its text.
+    pub lede: String,
+}
+
 /// A rendered digest waiting for the server's 2xx. It survives a crash so the
 /// very same message (same Message-ID) is sent again on restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

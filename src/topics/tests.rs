@@ -18,7 +18,7 @@ fn feed(topics: &[&str]) -> FeedConfig {
         name: Some("Example Feed".to_owned()),
         interval: None,
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-        strip: Vec::new(),
+        strip: Default::default(),
     }
 }
 

@@ -355,10 +355,11 @@ fn list_files(dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Article links in a digest's text part: the line under each `* TITLE`.
+/// Article links in a digest's text part: an entry's own link, and the links
+/// of the same story from other feeds folded into it ("Feed B: https://…").
 fn links(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("https://example.cn/") || l.starts_with("https://example.org/"))
+    text.split_whitespace()
+        .filter(|w| w.starts_with("https://example.cn/") || w.starts_with("https://example.org/"))
         .map(str::to_owned)
         .collect()
 }

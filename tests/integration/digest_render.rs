@@ -133,6 +133,7 @@ fn context(config: &Config) -> Context {
             "Broken Feed".to_owned(),
             "https://broken.example.org/rss answered 500".to_owned(),
         )],
+        earlier: Vec::new(),
     }
 }
 

@@ -192,6 +192,7 @@ fn busy_context(config: &Config) -> Context {
             "Broken Feed".to_owned(),
             "https://broken.example.org/rss answered 500".to_owned(),
         )],
+        earlier: Vec::new(),
     }
 }
 

@@ -11,4 +11,5 @@ mod parsing;
 mod pipeline;
 mod process;
 mod promises;
+mod stories;
 mod support;

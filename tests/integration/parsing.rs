@@ -53,8 +53,11 @@ fn a_closing_sentence_two_articles_share_is_kept() {
 
 #[test]
 fn per_feed_strip_patterns_remove_what_detection_cannot_know() {
-    let patterns = [regex::Regex::new("^特展将持续到.*$").expect("pattern")];
-    let parsed = parse_feed_with(&mirror_feed(), None, &patterns).expect("parses");
+    let rules = feed_digest::boilerplate::StripRules {
+        patterns: vec![regex::Regex::new("^特展将持续到.*$").expect("pattern")],
+        selectors: Vec::new(),
+    };
+    let parsed = parse_feed_with(&mirror_feed(), None, &rules).expect("parses");
     assert!(
         parsed.items[4].text.ends_with("展品来自全国十余家博物馆。"),
         "{}",

@@ -78,10 +78,20 @@ impl Checker<'_> {
             if interval.is_some_and(|d| d < Duration::from_secs(60)) {
                 self.problem(&at("interval"), Some(label), "must be at least 1 minute");
             }
-            let mut strip = Vec::new();
+            let mut strip = crate::boilerplate::StripRules::default();
+            for selector in &feed.strip_selectors {
+                match scraper::Selector::parse(selector) {
+                    Ok(parsed) => strip.selectors.push(parsed),
+                    Err(err) => self.problem(
+                        &at("strip_selectors"),
+                        Some(label),
+                        format!("{selector:?} is not a CSS selector: {err}"),
+                    ),
+                }
+            }
             for pattern in &feed.strip {
                 match regex::Regex::new(pattern) {
-                    Ok(regex) => strip.push(regex),
+                    Ok(regex) => strip.patterns.push(regex),
                     Err(err) => self.problem(
                         &at("strip"),
                         Some(label),

@@ -1,0 +1,63 @@
+//! Which articles of a digest are one story, and which stories the reader
+//! already got lately from another feed (follow-ups). Pure: the caller gives
+//! the articles and what was sent; [`crate::stories`] judges similarity.
+
+use crate::article::Article;
+use crate::store::SentStory;
+use crate::stories::{self, Candidate, Corpus};
+
+/// One entry of the digest: its lead article, the same story from other
+/// feeds, and the earlier story it follows up, as indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Story {
+    pub lead: usize,
+    pub folded: Vec<usize>,
+    pub follow_up: Option<usize>,
+}
+
+/// Every article alone: folding switched off.
+pub fn unfolded(articles: &[Article]) -> Vec<Story> {
+    (0..articles.len())
+        .map(|lead| Story {
+            lead,
+            folded: Vec::new(),
+            follow_up: None,
+        })
+        .collect()
+}
+
+/// Folds `articles` into stories (the earliest report leads) and marks the
+/// stories that match something in `earlier`.
+pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
+    let mut order: Vec<usize> = (0..articles.len()).collect();
+    order.sort_by_key(|i| (articles[*i].time(), *i));
+    let candidates: Vec<Candidate<'_>> = order
+        .iter()
+        .map(|i| Candidate {
+            feed: &articles[*i].feed_key,
+            terms: stories::terms(&articles[*i].title, &articles[*i].text),
+        })
+        .collect();
+    let earlier_terms: Vec<stories::Terms> = earlier
+        .iter()
+        .map(|e| stories::terms(&e.title, &e.lede))
+        .collect();
+    let corpus = Corpus::new(candidates.iter().map(|c| &c.terms).chain(&earlier_terms));
+    let earlier_vectors: Vec<stories::Vector> = earlier_terms.iter().map(|t| corpus.vector(t)).collect();
+    stories::fold(&candidates, &corpus)
+        .into_iter()
+        .map(|group| {
+            let follow_up = group.iter().find_map(|member| {
+                let vector = corpus.vector(&candidates[*member].terms);
+                earlier_vectors
+                    .iter()
+                    .position(|e| stories::same_story(&vector, e).0)
+            });
+            Story {
+                lead: order[group[0]],
+                folded: group[1..].iter().map(|m| order[*m]).collect(),
+                follow_up,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,78 @@
+//! The `sent` tree: what each subscriber received lately, so a story that
+//! comes back from another outlet is shown as a follow-up, not as news.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, decode, encode, pending_prefix};
+use crate::article::ArticleId;
+use crate::store::SentStory;
+
+/// A key and its encoded record, ready for a transaction.
+type Row = (Vec<u8>, Vec<u8>);
+
+/// How much of an article's text is kept to recognise its story.
+const LEDE_CHARS: usize = 400;
+
+fn sent_key(email: &str, at: DateTime<Utc>, id: &ArticleId) -> Vec<u8> {
+    let mut key = pending_prefix(email);
+    key.extend_from_slice(&at.timestamp_millis().to_be_bytes());
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+impl Store {
+    /// The rows [`Store::commit_sent`] writes for `ids` (articles whose body is gone are skipped).
+    pub(super) fn sent_rows(
+        &self,
+        email: &str,
+        ids: &[ArticleId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        for id in ids {
+            let Some(article) = self.article(id)? else {
+                continue;
+            };
+            let story = SentStory {
+                sent_at: now,
+                feed_key: article.feed_key,
+                title: article.title,
+                link: article.link,
+                lede: crate::text::truncate_chars(&article.text, LEDE_CHARS),
+            };
+            rows.push((sent_key(email, now, id), encode(&story)?));
+        }
+        Ok(rows)
+    }
+
+    /// What `email` was sent at or after `since`, oldest first.
+    pub fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {
+        let prefix = pending_prefix(email);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&since.timestamp_millis().to_be_bytes());
+        let mut end = prefix;
+        end.extend_from_slice(&i64::MAX.to_be_bytes());
+        let mut stories = Vec::new();
+        for row in self.sent.range(start..end) {
+            let (key, bytes) = row?;
+            stories.push(decode("sent", &key, &bytes)?);
+        }
+        Ok(stories)
+    }
+
+    /// Forgets what was sent before `before`; returns how many rows went.
+    pub(super) fn prune_sent(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for row in self.sent.iter() {
+            let (key, bytes) = row?;
+            let story: SentStory = decode("sent", &key, &bytes)?;
+            if story.sent_at < before {
+                batch.remove(key);
+                removed += 1;
+            }
+        }
+        self.sent.apply_batch(batch)?;
+        Ok(removed)
+    }
+}
