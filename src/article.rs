@@ -34,8 +34,16 @@ impl ArticleId {
     /// its guid (plus its link when the feed repeats that guid), else its
     /// canonical link, else its title and date.
     pub fn for_item(feed_key: &str, item: &Item, guid_repeats: bool) -> ArticleId {
+        ArticleId::hash(feed_key, &identity(item, guid_repeats))
+    }
+}
+
+/// What identifies `item` in its feed, readable: `guid:…`, `link:…`, … (see
+/// [`ArticleId::for_item`]).
+pub fn identity(item: &Item, guid_repeats: bool) -> String {
+    {
         let link = item.link.as_deref().map(canonical_link);
-        let identity = match (&item.guid, link) {
+        match (&item.guid, link) {
             (Some(guid), Some(link)) if guid_repeats => format!("guid+link:{guid}\n{link}"),
             (Some(guid), _) => format!("guid:{guid}"),
             (None, Some(link)) => format!("link:{link}"),
@@ -44,8 +52,7 @@ impl ArticleId {
                 item.title,
                 item.published.map(|d| d.to_rfc3339()).unwrap_or_default()
             ),
-        };
-        ArticleId::hash(feed_key, &identity)
+        }
     }
 }
 

@@ -31,9 +31,11 @@ impl Default for Fields {
 }
 
 /// Lower case, with full-width ASCII and the ideographic space folded to
-/// their half-width forms.
+/// their half-width forms, and traditional Chinese characters to simplified
+/// ones (`朝鮮` matches `朝鲜`).
 pub fn normalize(text: &str) -> String {
-    text.chars()
+    crate::variants::fold(text)
+        .chars()
         .map(|c| match c as u32 {
             0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             0x3000 => ' ',

@@ -5,6 +5,7 @@
 mod commands;
 mod control;
 mod daemon;
+mod inspect;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,17 @@ enum Command {
         output: Option<PathBuf>,
         /// The digest's structure as JSON (sections, entries, the rule that
         /// placed each, other feeds that carried it) instead of HTML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch one feed and show what feed-digest sees in it: the HTTP status
+    /// and headers, the encoding, repairs, and each item's identity, title,
+    /// link, date, categories and cleaned text. Stores nothing; needs no config
+    /// (with `--config`, its [fetch] settings and the feed's strip rules apply).
+    Fetch {
+        #[arg(value_name = "URL-OR-PATH")]
+        target: String,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
@@ -237,6 +249,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Opml {
             command: OpmlCommand::Import { file, into },
         } => return commands::opml_import(file, into.as_deref()),
+        Command::Fetch { target, json } => {
+            let config = match &cli.config {
+                Some(path) => Some(Config::load(path)?),
+                None => None,
+            };
+            init_logging(config.as_ref().and_then(|c| c.log.as_deref()));
+            return inspect::fetch(config.as_ref(), target, *json).await;
+        }
         Command::Man => {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
@@ -312,9 +332,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Opml {
             command: OpmlCommand::Export { output },
         } => commands::opml_export(&config, output.as_deref()),
-        Command::Demo { .. } | Command::Completions { .. } | Command::Man | Command::Opml { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Demo { .. }
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Opml { .. }
+        | Command::Fetch { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

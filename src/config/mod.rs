@@ -136,6 +136,22 @@ pub struct FetchSettings {
     pub stale_after: Duration,
 }
 
+impl Default for FetchSettings {
+    /// The defaults `[fetch]` documents in config/example.toml.
+    fn default() -> FetchSettings {
+        FetchSettings {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 16 * 1024 * 1024,
+            concurrency: 16,
+            per_host: 2,
+            min_interval: Duration::from_secs(5 * 60),
+            max_interval: Duration::from_secs(24 * 3600),
+            stale_after: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
 impl FetchSettings {
     pub fn bounds(&self) -> crate::cadence::Bounds {
         let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);

@@ -499,45 +499,46 @@ impl Checker<'_> {
 
     fn fetch(&mut self, raw: &RawConfig) -> FetchSettings {
         let fetch = raw.fetch.as_ref();
+        let default = FetchSettings::default();
         let key = |k| [Seg::Key("fetch"), Seg::Key(k)];
         let timeout = self.duration(
             &key("timeout"),
             fetch.and_then(|f| f.timeout.as_deref()),
-            Duration::from_secs(30),
+            default.timeout,
         );
         let connect_timeout = self.duration(
             &key("connect_timeout"),
             fetch.and_then(|f| f.connect_timeout.as_deref()),
-            Duration::from_secs(10),
+            default.connect_timeout,
         );
         let max_body_bytes = match fetch.and_then(|f| f.max_body_size.as_deref()) {
-            None => 16 * 1024 * 1024,
+            None => default.max_body_bytes,
             Some(text) => parse_size(text).unwrap_or_else(|| {
                 self.problem(
                     &key("max_body_size"),
                     None,
                     format!("{text:?} is not a size; write e.g. \"16MiB\", \"512KiB\""),
                 );
-                16 * 1024 * 1024
+                default.max_body_bytes
             }),
         };
-        let concurrency = fetch.and_then(|f| f.concurrency).unwrap_or(16);
+        let concurrency = fetch.and_then(|f| f.concurrency).unwrap_or(default.concurrency);
         if !(1..=256).contains(&concurrency) {
             self.problem(&key("concurrency"), None, "must be between 1 and 256");
         }
-        let per_host = fetch.and_then(|f| f.per_host).unwrap_or(2);
+        let per_host = fetch.and_then(|f| f.per_host).unwrap_or(default.per_host);
         if !(1..=64).contains(&per_host) {
             self.problem(&key("per_host"), None, "must be between 1 and 64");
         }
         let min_interval = self.duration(
             &key("min_interval"),
             fetch.and_then(|f| f.min_interval.as_deref()),
-            Duration::from_secs(5 * 60),
+            default.min_interval,
         );
         let max_interval = self.duration(
             &key("max_interval"),
             fetch.and_then(|f| f.max_interval.as_deref()),
-            Duration::from_secs(24 * 3600),
+            default.max_interval,
         );
         if min_interval < Duration::from_secs(60) {
             self.problem(&key("min_interval"), None, "must be at least 1 minute");
@@ -552,7 +553,7 @@ impl Checker<'_> {
         let stale_after = self.duration(
             &key("stale_after"),
             fetch.and_then(|f| f.stale_after.as_deref()),
-            Duration::from_secs(30 * 24 * 3600),
+            default.stale_after,
         );
         FetchSettings {
             timeout,

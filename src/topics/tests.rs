@@ -49,10 +49,24 @@ fn keywords_any_of() {
         ("ＡＩ 新模型发布", "", true),        // full-width folds to half-width
         ("Ｎｏｒｔｈ　Ｋｏｒｅａ", "", true), // full-width letters and space
         ("韩国大选", "", false),
+        ("朝鮮與鄰國會談", "", true),         // traditional folds to simplified
+        ("", "北韓稱朝鮮半島局勢緊張", true), // in the text too
     ];
     for (title, text, expected) in cases {
         check(&korea, title, text, &[], *expected);
     }
+}
+
+#[test]
+fn traditional_keywords_match_simplified_text() {
+    let rule = Topic {
+        keywords: words(&["臺灣", "經濟"]),
+        ..topic("t")
+    };
+    check(&rule, "台湾选举", "", &[], true);
+    check(&rule, "经济数据公布", "", &[], true);
+    check(&rule, "臺灣經濟", "", &[], true);
+    check(&rule, "香港新闻", "", &[], false);
 }
 
 #[test]

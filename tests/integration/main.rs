@@ -6,6 +6,7 @@ mod crash;
 mod daemon;
 mod digest_render;
 mod email_html;
+mod encodings;
 mod fetching;
 mod parsing;
 mod pipeline;
