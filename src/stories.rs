@@ -21,6 +21,9 @@ pub const SAME_STORY: f32 = 0.32;
 /// the Chinese side's Latin terms found in the other.
 pub const SAME_STORY_ACROSS_SCRIPTS: f32 = 0.5;
 
+/// Pseudo-documents that smooth document frequencies in small corpora.
+const PRIOR_DOCS: f32 = 100.0;
+
 /// How much of an article's text counts (the lede carries the event).
 const SUMMARY_CHARS: usize = 400;
 const TITLE_WEIGHT: f32 = 2.0;
@@ -101,8 +104,10 @@ impl Corpus {
 
     fn idf(&self, hash: u64) -> f32 {
         let df = self.df.get(&hash).copied().unwrap_or(0) as f32;
-        // Smoothed, and never zero: in a tiny corpus every term still counts.
-        ((self.docs as f32 + 1.0) / (df + 0.5)).ln().max(0.1)
+        // As if PRIOR_DOCS more documents without the term had been seen: a
+        // digest of five articles, three of them one story, must not make that
+        // story's own words look common.
+        ((self.docs as f32 + PRIOR_DOCS + 1.0) / (df + 0.5)).ln()
     }
 
     pub fn vector(&self, terms: &Terms) -> Vector {

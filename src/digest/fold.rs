@@ -47,12 +47,20 @@ pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
     stories::fold(&candidates, &corpus)
         .into_iter()
         .map(|group| {
-            let follow_up = group.iter().find_map(|member| {
-                let vector = corpus.vector(&candidates[*member].terms);
-                earlier_vectors
-                    .iter()
-                    .position(|e| stories::same_story(&vector, e).0)
-            });
+            // The earlier report most like any member of the story.
+            let follow_up = group
+                .iter()
+                .flat_map(|member| {
+                    let vector = corpus.vector(&candidates[*member].terms);
+                    earlier_vectors
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (i, stories::same_story(&vector, e)))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|(_, (same, _))| *same)
+                .max_by(|(_, (_, a)), (_, (_, b))| a.total_cmp(b))
+                .map(|(i, _)| i);
             Story {
                 lead: order[group[0]],
                 folded: group[1..].iter().map(|m| order[*m]).collect(),

@@ -8,6 +8,7 @@ mod digest_render;
 mod email_html;
 mod encodings;
 mod fetching;
+mod folding;
 mod parsing;
 mod pipeline;
 mod process;
