@@ -301,7 +301,8 @@ def generate_feeds(count, items, seed):
     try:
         with open(manifest_path) as f:
             manifest = json.load(f)
-        if {k: manifest.get(k) for k in wanted} == wanted:
+        present = sum(1 for name in os.listdir(FEEDS_DIR) if name.startswith("feed-"))
+        if {k: manifest.get(k) for k in wanted} == wanted and present == count:
             return manifest
     except (OSError, ValueError):
         pass
@@ -370,10 +371,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.communicate(timeout=10)  # it prints its counters on SIGTERM
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.communicate()
 
 
 def feed_urls(port, count, hosts):
@@ -592,21 +593,22 @@ def machine():
     }
 
 
-def git_commit():
+def git_commit(label=None):
     def git(*args):
         r = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True)
-        return r.stdout.strip()
+        return r.stdout.strip() if r.returncode == 0 else ""
 
-    commit = git("rev-parse", "--short=12", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock")
-    return commit + (" + uncommitted changes in src/" if dirty else "")
+    commit = label or git("rev-parse", "--short=12", "HEAD") or "? (not a git checkout)"
+    dirty = not label and git("status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock")
+    built = dt.datetime.fromtimestamp(os.path.getmtime(FEED_DIGEST)).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return commit + (" + uncommitted changes in src/" if dirty else "") + f" (binary built {built})"
 
 
 def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def report(args, manifest, fd_runs, floor, r2e, per_host, server_threads):
+def report(args, manifest, fd_runs, floor, r2e, per_host, server_threads, commit):
     n = manifest["feeds"]
     cold = median([r["cold"]["wall_s"] for r in fd_runs])
     warm = median([r["warm"]["wall_s"] for r in fd_runs])
@@ -629,7 +631,7 @@ def report(args, manifest, fd_runs, floor, r2e, per_host, server_threads):
     w(f"- date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
     m = machine()
     w(f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}")
-    w(f"- feed-digest: {git_commit()}, release build; `[fetch] concurrency = 16`"
+    w(f"- feed-digest: {commit}, release build; `[fetch] concurrency = 16`"
       + (", `per_host = 2`" if per_host else " (no `per_host` key: not accepted by this build)")
       + f"; feeds spread over {min(args.hosts, n)} hosts (127.0.0.1-{min(args.hosts, n)})")
     w(f"- server: bench_feed_server, {server_threads} thread(s), on the same machine"
@@ -697,6 +699,7 @@ def report(args, manifest, fd_runs, floor, r2e, per_host, server_threads):
 
 
 def main():
+    global FEED_DIGEST, SERVER, PARSE_FLOOR
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100 feeds (a smoke test)")
     ap.add_argument("--feeds", type=int, help="number of feeds (default 1000, 100 with --quick)")
@@ -710,6 +713,7 @@ def main():
     ap.add_argument("--server-threads", type=int, default=1, help="bench_feed_server worker threads (default 1)")
     ap.add_argument("--latency-ms", type=int, default=0,
                     help="server holds each feed response this long (default 0: loopback speed)")
+    ap.add_argument("--commit", help="describe the build in the report (default: git HEAD of this checkout)")
     ap.add_argument("--keep-state", action="store_true", help="keep each run's state dir")
     args = ap.parse_args()
     count = args.feeds or (100 if args.quick else 1000)
@@ -719,11 +723,25 @@ def main():
 
     if not args.no_build:
         print("building: cargo build --release --bin feed-digest --examples", flush=True)
-        subprocess.run(["nice", "-n", "10", "cargo", "build", "--release", "--bin", "feed-digest", "--examples"],
-                       cwd=ROOT, check=True)
+        built = subprocess.run(
+            ["nice", "-n", "10", "cargo", "build", "--release", "--bin", "feed-digest", "--examples"], cwd=ROOT
+        )
+        if built.returncode != 0:
+            sys.exit("the build failed; fix it, or rerun with --no-build to use the binaries in target/release")
     for binary in (FEED_DIGEST, SERVER, PARSE_FLOOR):
         if not os.path.exists(binary):
             sys.exit(f"{binary} is missing: build without --no-build")
+    # Run copies: a build in the same target dir during the run cannot swap them.
+    bindir = os.path.join(WORK, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    copies = []
+    for binary in (FEED_DIGEST, SERVER, PARSE_FLOOR):
+        copy = os.path.join(bindir, os.path.basename(binary))
+        shutil.copy2(binary, copy)
+        copies.append(copy)
+    FEED_DIGEST, SERVER, PARSE_FLOOR = copies
+    # What was built, taken now: the tree may change during the run.
+    commit = git_commit(args.commit)
 
     manifest = generate_feeds(count, args.items, args.seed)
     print(f"feeds: {manifest['feeds']} x {manifest['items']} items, {manifest['bytes'] / 1e6:.1f} MB, "
@@ -764,12 +782,12 @@ def main():
     finally:
         server.stop()
 
-    text = report(args, manifest, fd_runs, floor, r2e, per_host, args.server_threads)
+    text = report(args, manifest, fd_runs, floor, r2e, per_host, args.server_threads, commit)
     print()
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(WORK, f"results-{stamp}.json"), "w") as f:
-        json.dump({"args": vars(args), "manifest": manifest, "machine": machine(), "commit": git_commit(),
+        json.dump({"args": vars(args), "manifest": manifest, "machine": machine(), "commit": commit,
                    "per_host": per_host, "feed_digest": fd_runs, "parse_floor": floor, "rss2email": r2e},
                   f, indent=1)
     with open(os.path.join(WORK, f"results-{stamp}.md"), "w") as f:

@@ -218,11 +218,13 @@ fn item_of(
         .and_then(|c| c.body.as_deref())
         .unwrap_or_default();
     let item_url = link.as_deref().and_then(|l| url::Url::parse(l).ok());
-    let image = image_of(
-        entry,
-        &[body_html.as_str(), content_html],
-        item_url.as_ref().or(feed_url),
-    );
+    // Without a summary the body is the content: scan it once.
+    let html: &[&str] = if body_html == content_html {
+        &[content_html]
+    } else {
+        &[body_html.as_str(), content_html]
+    };
+    let image = image_of(entry, html, item_url.as_ref().or(feed_url));
     let blocks = text::html_to_blocks(&boilerplate::strip_selected(&body_html, selectors));
     let categories = entry
         .categories

@@ -63,6 +63,11 @@ pub struct FeedReport {
     pub result: Result<FeedOutcome, PollError>,
 }
 
+/// Parses running at once, process-wide: one per core.
+static PARSE_SLOTS: std::sync::LazyLock<Semaphore> = std::sync::LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+});
+
 /// Which feeds a poll fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -139,7 +144,13 @@ pub async fn poll_with_progress(
     }
     store.flush().await?;
     // Report in config order, whatever order the fetches finished in.
-    reports.sort_by_key(|r| config.feeds.iter().position(|f| f.key == r.feed_key));
+    let order: HashMap<&str, usize> = config
+        .feeds
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.key.as_str(), i))
+        .collect();
+    reports.sort_by_key(|r| order.get(r.feed_key.as_str()).copied());
     Ok(reports)
 }
 
@@ -255,14 +266,18 @@ async fn poll_one(
         FeedSource::Http(url) => Some(url.to_string()),
         FeedSource::File(_) => None,
     });
-    // Parsing is CPU work: off the async workers, so fetches keep flowing.
+    // Parsing is CPU work: off the async workers, so fetches keep flowing;
+    // no more parses at once than cores (more only costs memory and threads).
     let strip = feed.strip.clone();
     let content_type = info.content_type.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        parse_response(&body, content_type.as_deref(), base.as_deref(), &strip)
-    })
-    .await
-    .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)));
+    let parsed = {
+        let _core = PARSE_SLOTS.acquire().await;
+        tokio::task::spawn_blocking(move || {
+            parse_response(&body, content_type.as_deref(), base.as_deref(), &strip)
+        })
+        .await
+        .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)))
+    };
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(source) => {

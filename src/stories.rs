@@ -21,6 +21,11 @@ pub const SAME_STORY: f32 = 0.32;
 /// the Chinese side's Latin terms found in the other.
 pub const SAME_STORY_ACROSS_SCRIPTS: f32 = 0.5;
 
+/// Terms per article used to find candidate stories.
+const KEY_TERMS: usize = 16;
+/// Leads compared per key term at most (the most recent ones).
+const MAX_POSTINGS: usize = 64;
+
 /// Pseudo-documents that smooth document frequencies in small corpora.
 const PRIOR_DOCS: f32 = 100.0;
 
@@ -130,9 +135,11 @@ impl Corpus {
 }
 
 impl Vector {
-    /// The key terms for finding candidates: the rarest few.
-    pub fn hashes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.weights.iter().map(|(hash, _)| *hash)
+    /// The terms that say most about this article: the highest weights.
+    fn key_terms(&self) -> Vec<u64> {
+        let mut by_weight: Vec<&(u64, f32)> = self.weights.iter().collect();
+        by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_weight.iter().take(KEY_TERMS).map(|(hash, _)| *hash).collect()
     }
 }
 
@@ -320,39 +327,38 @@ pub struct Candidate<'a> {
 /// stories as item indices, lead first, in the order of their leads.
 pub fn fold(items: &[Candidate<'_>], corpus: &Corpus) -> Vec<Vec<usize>> {
     let vectors: Vec<Vector> = items.iter().map(|c| corpus.vector(&c.terms)).collect();
-    // Candidate stories come from shared terms; a term in most items finds nothing.
-    let common = (items.len() / 10).max(8);
+    // Leads are indexed by their key terms; an item is compared only with
+    // leads sharing one of its own: two reports of one story share their
+    // most telling terms, and the work stays near linear.
     let mut by_term: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut stories: Vec<Vec<usize>> = Vec::new();
+    // `visited[story] == stamp`: already compared with the current item.
+    let mut visited: Vec<usize> = Vec::new();
     for (index, vector) in vectors.iter().enumerate() {
-        let mut seen: Vec<usize> = Vec::new();
-        let mut chosen = None;
-        for hash in vector.hashes() {
-            let Some(leads) = by_term.get(&hash) else { continue };
-            if leads.len() > common {
-                continue;
-            }
-            for story in leads {
-                if seen.contains(story) {
+        let stamp = index + 1;
+        let mut chosen: Option<usize> = None;
+        let keys = vector.key_terms();
+        for hash in &keys {
+            let Some(leads) = by_term.get(hash) else { continue };
+            for &story in leads.iter().rev().take(MAX_POSTINGS) {
+                if visited[story] == stamp || chosen.is_some_and(|c| c <= story) {
                     continue;
                 }
-                seen.push(*story);
-                let lead = stories[*story][0];
-                let other_feed = stories[*story]
-                    .iter()
-                    .all(|m| items[*m].feed != items[index].feed);
-                if other_feed && same_story(&vectors[lead], vector).0 && chosen.is_none_or(|c| *story < c) {
-                    chosen = Some(*story);
+                visited[story] = stamp;
+                let other_feed = stories[story].iter().all(|m| items[*m].feed != items[index].feed);
+                if other_feed && same_story(&vectors[stories[story][0]], vector).0 {
+                    chosen = Some(story);
                 }
             }
         }
         match chosen {
             Some(story) => stories[story].push(index),
             None => {
-                for hash in vector.hashes() {
+                for hash in keys {
                     by_term.entry(hash).or_default().push(stories.len());
                 }
                 stories.push(vec![index]);
+                visited.push(0);
             }
         }
     }

@@ -3,62 +3,21 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-const METADATA_TAGS: [&str; 10] = [
-    "script",
-    "style",
-    "address",
-    "time",
-    "figure",
-    "figcaption",
-    "footer",
-    "nav",
-    "aside",
-    "template",
-];
+mod extract;
 
-/// A character that never occurs in feed text, marking block boundaries
-/// between ammonia's cleaning and the split into blocks.
-const BLOCK_MARK: char = '\u{1E}';
-
-/// HTML → plain text. ammonia parses with html5ever and drops every tag (and
-/// the contents of script/style); the escaped text it leaves is then decoded.
+/// HTML → plain text: tags, comments, scripts and metadata (bylines,
+/// figures, footers) dropped, entities decoded, whitespace folded.
 pub fn html_to_text(html: &str) -> String {
     html_to_blocks(html).join(" ")
 }
 
-/// HTML → its text blocks (paragraphs, list items, divs, lines), each one line.
+/// HTML → its text blocks (paragraphs, list items, divs, lines), each one
+/// line. Bylines, datelines, figures and footers are metadata, not the story:
+/// a news-mirror item starts with them, and an excerpt should start with text.
 pub fn html_to_blocks(html: &str) -> Vec<String> {
-    let mut marked = html.replace(BLOCK_MARK, " ");
-    // Block boundaries get a mark, so paragraphs can be told apart (and words
-    // in adjacent paragraphs stay apart).
-    for tag in [
-        "</p>",
-        "<p>",
-        "<p ",
-        "<br",
-        "</div>",
-        "<div",
-        "</li>",
-        "</h1>",
-        "</h2>",
-        "</h3>",
-        "</h4>",
-        "</tr>",
-        "<hr",
-        "</blockquote>",
-        "</section>",
-    ] {
-        marked = marked.replace(tag, &format!("{BLOCK_MARK}{tag}"));
-    }
-    // Bylines, datelines, figures and footers are metadata, not the story: a
-    // news-mirror item starts with them, and an excerpt should start with text.
-    let cleaned = ammonia::Builder::empty()
-        .clean_content_tags(METADATA_TAGS.into_iter().collect())
-        .clean(&marked)
-        .to_string();
-    html_escape::decode_html_entities(&cleaned)
-        .split(BLOCK_MARK)
-        .map(one_line)
+    extract::blocks(html)
+        .iter()
+        .map(|block| one_line(block))
         .filter(|block| !block.is_empty())
         .collect()
 }

@@ -246,10 +246,20 @@ fn lock_state_dir(dir: &Path, store_path: &Path) -> Result<std::fs::File, StoreE
 /// only be held by a handle of ours that is shutting down (sled releases it when
 /// its flusher thread ends, a moment after the last handle is dropped): wait a
 /// little for it rather than fail.
+/// sled's page cache: small boxes first (docs/benchmarks.md).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let mut attempts = 0;
     loop {
-        match sled::Config::new().path(path).open() {
+        // sled's default cache (1 GiB) keeps everything a poll writes; the
+        // working set (seen ids, feed states, pending) is far smaller.
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
                 attempts += 1;

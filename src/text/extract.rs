@@ -1,0 +1,201 @@
+//! HTML → text blocks in one pass, without building a document tree: polls
+//! read thousands of item bodies, and only their text is kept. The output is
+//! plain text (escaped again wherever it is shown), so no markup survives:
+//! every tag is dropped, comments and declarations too, and the contents of
+//! scripts, styles and metadata elements (bylines, figures, footers).
+
+/// Elements whose whole content is dropped.
+const SKIPPED: [&str; 11] = [
+    "script",
+    "style",
+    "address",
+    "time",
+    "figure",
+    "figcaption",
+    "footer",
+    "nav",
+    "aside",
+    "template",
+    "noscript",
+];
+
+/// Elements that end a block of text (a paragraph, a line).
+const BLOCKS: [&str; 27] = [
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "td",
+    "th",
+    "hr",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "pre",
+    "dd",
+    "dt",
+    "dl",
+    "table",
+    "main",
+    "center",
+];
+
+/// The blocks of text in `html`, each with entities decoded (not yet folded to one line).
+pub(super) fn blocks(html: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        push_text(&mut current, &rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(first) = after.chars().next() else {
+            rest = after;
+            current.push('<');
+            break;
+        };
+        if after.starts_with("!--") {
+            // A comment runs to "-->", or to the end when unterminated.
+            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+            continue;
+        }
+        if !(first.is_ascii_alphabetic() || matches!(first, '/' | '!' | '?')) {
+            // "a < b": not a tag.
+            current.push('<');
+            rest = after;
+            continue;
+        }
+        let end = tag_end(after);
+        let tag = &after[..end];
+        rest = after.get(end + 1..).unwrap_or("");
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches(['/', '!', '?'])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if !closing && !tag.ends_with('/') && SKIPPED.contains(&name.as_str()) {
+            rest = skip_element(rest, &name);
+            end_block(&mut blocks, &mut current);
+            continue;
+        }
+        if BLOCKS.contains(&name.as_str()) {
+            end_block(&mut blocks, &mut current);
+        }
+    }
+    push_text(&mut current, rest);
+    end_block(&mut blocks, &mut current);
+    blocks
+}
+
+fn push_text(current: &mut String, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if text.contains('&') {
+        current.push_str(&html_escape::decode_html_entities(text));
+    } else {
+        current.push_str(text);
+    }
+}
+
+fn end_block(blocks: &mut Vec<String>, current: &mut String) {
+    if !current.trim().is_empty() {
+        blocks.push(std::mem::take(current));
+    } else {
+        current.clear();
+    }
+}
+
+/// Where a tag that starts `text` ends (the index of its '>'), past quoted
+/// attribute values; the end of `text` when unterminated.
+fn tag_end(text: &str) -> usize {
+    let mut quote: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '>') => return at,
+            (None, _) => {}
+        }
+    }
+    text.len()
+}
+
+/// The text after the element `name` whose start tag was just read, nested
+/// elements of the same name included; nothing when it never closes.
+fn skip_element<'a>(text: &'a str, name: &str) -> &'a str {
+    let raw_text = matches!(name, "script" | "style" | "template" | "noscript");
+    let mut depth = 1usize;
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let closing = after.starts_with('/');
+        let tag_name: String = after
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let end = tag_end(after);
+        let self_closing = after[..end].ends_with('/');
+        rest = after.get(end + 1..).unwrap_or("");
+        if tag_name != name {
+            continue;
+        }
+        if closing {
+            depth -= 1;
+            if depth == 0 {
+                return rest;
+            }
+        } else if !raw_text && !self_closing {
+            depth += 1;
+        }
+    }
+    ""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_tags_entities_and_skipped_elements() {
+        let cases: &[(&str, &[&str])] = &[
+            ("<p>a &amp; b</p><p>c</p>", &["a & b", "c"]),
+            ("x<br>y<br/>z", &["x", "y", "z"]),
+            ("<p>1 < 2 and 3 > 2</p>", &["1 < 2 and 3 > 2"]),
+            ("<!--1693975022000--><p>正文</p>", &["正文"]),
+            ("<script>var a = '<p>no</p>';</script><p>yes</p>", &["yes"]),
+            (
+                "<figure><img src=x><figcaption>说明</figcaption></figure><p>正文</p>",
+                &["正文"],
+            ),
+            ("<a href=\"x>y\" title='a>b'>link</a> text", &["link text"]),
+            (
+                "<div><aside><aside>ad</aside>still ad</aside>kept</div>",
+                &["kept"],
+            ),
+            ("<p>unclosed <script>alert(1)", &["unclosed "]),
+            // As a browser reads it: a tag "scr<script", then text.
+            ("<scr<script>ipt>alert(1)</script>", &["ipt>alert(1)"]),
+            ("<p>no end <!-- comment", &["no end "]),
+            ("trailing <", &["trailing <"]),
+            ("<P CLASS=x>Upper</P><TIME>2023</TIME>", &["Upper"]),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(blocks(html), *expected, "{html}");
+        }
+    }
+}
