@@ -260,6 +260,42 @@ mod tests {
     }
 
     #[test]
+    fn a_feed_is_stale_after_the_configured_quiet_period() {
+        let now = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        let state = FeedState {
+            last_success: Some(now),
+            last_new: Some(now - chrono::TimeDelta::days(10)),
+            ..FeedState::default()
+        };
+        assert_eq!(state.health(now, chrono::TimeDelta::days(30)), "ok");
+        assert_eq!(state.health(now, chrono::TimeDelta::days(7)), "stale");
+        let failing = FeedState {
+            last_error_at: Some(now),
+            last_success: Some(now - chrono::TimeDelta::hours(1)),
+            ..state
+        };
+        assert_eq!(failing.health(now, chrono::TimeDelta::days(7)), "failing");
+    }
+
+    #[test]
+    fn a_permanent_redirect_is_adopted_on_the_third_poll_in_a_row() {
+        let mut state = FeedState::default();
+        assert_eq!(state.note_redirect(Some("https://new.example/feed")), None);
+        assert_eq!(state.note_redirect(Some("https://new.example/feed")), None);
+        // Interrupted: the count starts again.
+        assert_eq!(state.note_redirect(None), None);
+        assert_eq!(state.note_redirect(Some("https://new.example/feed")), None);
+        assert_eq!(state.note_redirect(Some("https://other.example/feed")), None);
+        assert_eq!(state.redirect_streak, 1);
+        assert_eq!(state.note_redirect(Some("https://other.example/feed")), None);
+        assert_eq!(
+            state.note_redirect(Some("https://other.example/feed")).as_deref(),
+            Some("https://other.example/feed")
+        );
+        assert_eq!(state.moved_to.as_deref(), Some("https://other.example/feed"));
+    }
+
+    #[test]
     fn backoff_doubles_and_is_capped() {
         let at = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
         let mut state = SubscriberState {

@@ -237,3 +237,35 @@ fn password_never_shows_in_debug_output() {
     let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
     assert!(!format!("{config:?}").contains("hunter2-secret"));
 }
+
+#[test]
+fn fetch_bounds_strip_selectors_and_follow_up_window_are_checked() {
+    let message = error_after(
+        "topics = [\"国际\"]",
+        "topics = [\"国际\"]\nstrip_selectors = [\"div..share\"]\ninterval = \"10s\"",
+    );
+    assert_contains(
+        &message,
+        &[
+            "(World (中文)).strip_selectors",
+            "\"div..share\" is not a CSS selector",
+            "(World (中文)).interval",
+            "at least 1 minute",
+        ],
+    );
+    let message = error_after(
+        "[smtp]",
+        "[fetch]\nper_host = 0\nmin_interval = \"2h\"\nmax_interval = \"1h\"\n[digest]\nfollow_up_window = \"30days\"\n[smtp]",
+    );
+    assert_contains(
+        &message,
+        &[
+            "fetch.per_host",
+            "between 1 and 64",
+            "fetch.max_interval",
+            "must not be shorter than min_interval",
+            "digest.follow_up_window",
+            "at most 7 days",
+        ],
+    );
+}

@@ -317,3 +317,38 @@ async fn backoff_doubles_with_each_failure_and_is_capped_by_max_interval() {
     }
     assert_eq!(waits, [5, 10, 12, 12]);
 }
+
+#[tokio::test]
+async fn a_redirect_loop_stops_after_five_and_says_so() {
+    let server = FeedServer::start().await;
+    server.redirect_with("/loop-a.xml", "/loop-b.xml", 302);
+    server.redirect_with("/loop-b.xml", "/loop-a.xml", 302);
+    let url = server.url("/loop-a.xml");
+    let world = world_with(server, std::slice::from_ref(&url), "").await;
+    let error = world.poll().await[0].as_ref().err().cloned().unwrap_or_default();
+    assert!(error.contains("more than 5 redirects"), "{error}");
+    assert_eq!(
+        world.feeds.requests().len(),
+        6,
+        "the first request and five redirects"
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_polls_a_feed_again_once_its_time_has_come() {
+    let server = FeedServer::start().await;
+    server.set("/a.xml", one_item("A"));
+    server.set("/b.xml", one_item("B"));
+    let urls = [server.url("/a.xml"), server.url("/b.xml")];
+    let world = world_with(server, &urls, "").await;
+    assert_eq!(world.poll_due().await.len(), 2, "never polled: both are due");
+    assert!(world.poll_due().await.is_empty(), "then neither");
+    // Time passes for feed a only.
+    let mut state = world.feed_state(&urls[0]);
+    state.next_poll = Some(Utc::now() - TimeDelta::seconds(1));
+    world.store.put_feed_state(&urls[0], &state).expect("store state");
+    let polled = world.poll_due().await;
+    assert_eq!(polled.len(), 1);
+    assert_eq!(polled[0].0, urls[0]);
+    assert!(matches!(polled[0].1, Ok(FeedOutcome::NotModified)), "{polled:?}");
+}

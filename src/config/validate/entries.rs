@@ -82,10 +82,11 @@ impl Checker<'_> {
             for selector in &feed.strip_selectors {
                 match scraper::Selector::parse(selector) {
                     Ok(parsed) => strip.selectors.push(parsed),
-                    Err(err) => self.problem(
+                    // scraper's own error text is not meant for users.
+                    Err(_) => self.problem(
                         &at("strip_selectors"),
                         Some(label),
-                        format!("{selector:?} is not a CSS selector: {err}"),
+                        format!("{selector:?} is not a CSS selector; write e.g. \"div.share\", \"p.promo\", \"aside\""),
                     ),
                 }
             }
