@@ -74,7 +74,9 @@ pub fn http_hint(
             }
         }
         if let Some(seconds) = max_age {
-            return Some(TimeDelta::seconds(seconds)).filter(|d| *d > TimeDelta::zero());
+            // Clamped: a hostile header must not overflow a time.
+            return TimeDelta::try_seconds(seconds.clamp(0, MAX_HINT_SECONDS))
+                .filter(|d| *d > TimeDelta::zero());
         }
     }
     let http_date = |value: &str| {
@@ -84,8 +86,11 @@ pub fn http_hint(
     };
     let expires = http_date(expires?)?;
     let origin = date.and_then(http_date).unwrap_or(now);
-    Some(expires - origin).filter(|d| *d > TimeDelta::zero())
+    Some((expires - origin).min(TimeDelta::seconds(MAX_HINT_SECONDS))).filter(|d| *d > TimeDelta::zero())
 }
+
+/// No hint counts for more than a year (the bounds cap it further).
+const MAX_HINT_SECONDS: i64 = 365 * 24 * 3600;
 
 /// RSS `<ttl>` (minutes) and the syndication module's update period divided
 /// by its frequency; the longer one.
@@ -185,6 +190,15 @@ mod tests {
             Some(TimeDelta::hours(2))
         );
         assert_eq!(http_hint(None, Some("0"), None, now), None);
+        // Absurd values are clamped, never a panic.
+        assert_eq!(
+            http_hint(Some("max-age=10000000000000000"), None, None, now),
+            Some(TimeDelta::days(365))
+        );
+        assert_eq!(
+            http_hint(None, Some("Fri, 31 Dec 9999 23:59:59 GMT"), None, now),
+            Some(TimeDelta::days(365))
+        );
         assert_eq!(http_hint(None, Some(date), Some(expires), now), None);
     }
 

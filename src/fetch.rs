@@ -145,9 +145,12 @@ pub fn parse_retry_after(
     if let Ok(seconds) = value.parse::<i64>() {
         return Some(now + chrono::TimeDelta::seconds(seconds.clamp(0, 7 * 24 * 3600)));
     }
-    chrono::DateTime::parse_from_rfc2822(value)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
+    // A date is held to the same week as a number of seconds: a server's
+    // typo must not silence a feed for good.
+    chrono::DateTime::parse_from_rfc2822(value).ok().map(|t| {
+        t.with_timezone(&chrono::Utc)
+            .min(now + chrono::TimeDelta::days(7))
+    })
 }
 
 /// rustls needs one process-wide crypto provider; we use ring (it builds faster
@@ -197,10 +200,13 @@ impl Fetcher {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
+                .trim()
                 .to_owned();
             let next = url::Url::parse(&current)
                 .and_then(|base| base.join(&location))
                 .ok()
+                // An empty Location would "redirect" to the same URL.
+                .filter(|_| !location.is_empty())
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
                 .ok_or_else(|| FetchError::BadRedirect {
                     url: current.clone(),
@@ -335,8 +341,12 @@ mod tests {
             parse_retry_after("120", now),
             Some(now + chrono::TimeDelta::seconds(120))
         );
-        let date = parse_retry_after("Thu, 26 Nov 2026 08:00:00 GMT", now).map(|t| t.to_rfc3339());
-        assert_eq!(date.as_deref(), Some("2026-11-26T08:00:00+00:00"));
+        let date = parse_retry_after("Sat, 21 Nov 2026 08:00:00 GMT", now).map(|t| t.to_rfc3339());
+        assert_eq!(date.as_deref(), Some("2026-11-21T08:00:00+00:00"));
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(now + chrono::TimeDelta::days(7))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -120,13 +120,13 @@ pub fn parse_response(
         }
         None => decoded.text,
     };
-    let mut parsed = parse_text(text.as_bytes(), base_url, strip)?;
+    let mut parsed = parse_text(&text, base_url, strip)?;
     parsed.reading = reading;
     Ok(parsed)
 }
 
 /// UTF-8 feed text → items.
-fn parse_text(bytes: &[u8], base_url: Option<&str>, strip: &StripRules) -> Result<ParsedFeed, ParseError> {
+fn parse_text(text: &str, base_url: Option<&str>, strip: &StripRules) -> Result<ParsedFeed, ParseError> {
     // An empty id marks "the feed gave none": feed-rs would otherwise invent
     // one (a random UUID for items without a link), which would defeat dedup.
     let parser = feed_rs::parser::Builder::new()
@@ -134,7 +134,7 @@ fn parse_text(bytes: &[u8], base_url: Option<&str>, strip: &StripRules) -> Resul
         .id_generator(|_, _, _| String::new())
         .build();
     let feed = parser
-        .parse(bytes)
+        .parse(text.as_bytes())
         .map_err(|err| ParseError::Invalid(err.to_string()))?;
     let title = feed
         .title
@@ -157,11 +157,8 @@ fn parse_text(bytes: &[u8], base_url: Option<&str>, strip: &StripRules) -> Resul
             finish(item, blocks)
         })
         .collect();
-    let update_hint = crate::cadence::feed_hint(
-        feed.ttl,
-        element_text(bytes, "sy:updatePeriod"),
-        element_text(bytes, "sy:updateFrequency"),
-    );
+    let (period, frequency) = syndication_hints(text);
+    let update_hint = crate::cadence::feed_hint(feed.ttl, period, frequency);
     Ok(ParsedFeed {
         reading: Reading::default(),
         title,
@@ -170,19 +167,24 @@ fn parse_text(bytes: &[u8], base_url: Option<&str>, strip: &StripRules) -> Resul
     })
 }
 
-/// The text of the first `<name>…</name>` in the feed's head (feed-rs does
-/// not read the syndication module).
-fn element_text<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
+/// `sy:updatePeriod` and `sy:updateFrequency` from the feed's head (feed-rs
+/// does not read the syndication module).
+fn syndication_hints(text: &str) -> (Option<&str>, Option<&str>) {
     // The channel's elements come before the items; the head is enough.
-    let head = &bytes[..bytes.len().min(64 * 1024)];
-    let head = match std::str::from_utf8(head) {
-        Ok(text) => text,
-        Err(err) => std::str::from_utf8(&head[..err.valid_up_to()]).ok()?,
+    let limit = text.len().min(64 * 1024);
+    let head = (0..4)
+        .find_map(|back| text.get(..limit.saturating_sub(back)))
+        .unwrap_or_default();
+    if !head.contains("<sy:") {
+        return (None, None);
+    }
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = head.find(&open)? + open.len();
+        let end = start + head[start..].find('<')?;
+        Some(head[start..end].trim())
     };
-    let open = format!("<{name}>");
-    let start = head.find(&open)? + open.len();
-    let end = start + head[start..].find('<')?;
-    Some(head[start..end].trim())
+    (element("sy:updatePeriod"), element("sy:updateFrequency"))
 }
 
 /// An item without its text yet, and its body's text blocks.

@@ -109,10 +109,31 @@ pub async fn poll_with_progress(
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<FeedReport>, StoreError> {
     let now = Utc::now();
+    // On a cron line the tick is the schedule: a feed due a moment after it
+    // (its wait plus jitter) is due now, or it would wait a whole period more.
+    let due_by = match &config.poll {
+        crate::config::PollSchedule::Every(_) => now,
+        crate::config::PollSchedule::Cron(_) => now + chrono::TimeDelta::minutes(2),
+    };
     let mut feeds = Vec::new();
+    let mut reports: Vec<FeedReport> = Vec::new();
     for feed in &config.feeds {
-        let state = store.feed_state(&feed.key)?.unwrap_or_default();
-        if scope == Scope::Due && !state.is_due(now) {
+        let state = match store.feed_state(&feed.key) {
+            Ok(state) => state.unwrap_or_default(),
+            // One unreadable record stops that feed, not the poll.
+            Err(source) => {
+                reports.push(FeedReport {
+                    feed_key: feed.key.clone(),
+                    name: digest::feed_display_name(feed, None),
+                    result: Err(PollError::Store {
+                        feed: feed.key.clone(),
+                        source,
+                    }),
+                });
+                continue;
+            }
+        };
+        if scope == Scope::Due && !state.is_due(due_by) {
             continue;
         }
         feeds.push((feed, state));
@@ -135,8 +156,7 @@ pub async fn poll_with_progress(
             }
         })
         .collect();
-    let total = polls.len();
-    let mut reports: Vec<FeedReport> = Vec::with_capacity(total);
+    let total = polls.len() + reports.len();
     let mut polls = polls;
     while let Some(report) = polls.next().await {
         reports.push(report);
@@ -232,6 +252,16 @@ async fn poll_one(
         source,
     };
     if let Some(reason) = state.skip_reason(now, force) {
+        // Not due again before whatever keeps it away ends.
+        let until = [state.retry_after, state.next_attempt]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .max();
+        if let Some(until) = until.filter(|at| state.next_poll.is_none_or(|next| next < *at)) {
+            state.next_poll = Some(until);
+            store.put_feed_state(&feed.key, &state).map_err(store_error)?;
+        }
         return Ok(FeedOutcome::Skipped { reason });
     }
     let known = Validators {
@@ -245,6 +275,15 @@ async fn poll_one(
                 matches!(&source, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
             if let FetchError::Status { retry_after, .. } = &source {
                 state.retry_after = *retry_after;
+            }
+            // The feed's adopted new URL is failing for good: go back to the
+            // configured one rather than lose the feed.
+            if let (Some(moved), FetchError::Status { status, .. }) = (&state.moved_to, &source)
+                && matches!(status.as_u16(), 404 | 410)
+            {
+                tracing::warn!(feed = %feed.key, moved = %moved, %status, "the feed's new URL fails; back to the configured one");
+                state.moved_to = None;
+                state.gone = false;
             }
             record_failure(config, store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
             return Err(PollError::Fetch {
@@ -377,8 +416,10 @@ fn record_failure(
     state.last_error = Some(message);
     state.last_error_at = Some(now);
     state.failures = state.failures.saturating_add(1);
-    state.next_attempt = Some(now + FeedState::backoff(state.failures, config.fetch.bounds().max));
-    // A failing feed is due again when its backoff ends.
-    state.next_poll = state.next_attempt;
+    let bounds = config.fetch.bounds();
+    state.next_attempt = Some(now + FeedState::backoff(state.failures, bounds.max).max(bounds.min));
+    // A failing feed is due again when its backoff ends, or the server's
+    // Retry-After if that is later.
+    state.next_poll = state.next_attempt.max(state.retry_after.filter(|at| *at > now));
     store.put_feed_state(&feed.key, state)
 }

@@ -312,7 +312,10 @@ async fn run_poll(
                     tracing::warn!(feed = %report.name, error = %err, "feed failed");
                 }
             }
-            tracing::info!(feeds = reports.len(), failed, "poll done");
+            // The minute tick usually finds nothing due: say so only when it did work.
+            if !reports.is_empty() {
+                tracing::info!(feeds = reports.len(), failed, "poll done");
+            }
         }
         Err(err) => tracing::error!(error = %err, "poll could not be stored"),
     }

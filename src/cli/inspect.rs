@@ -143,7 +143,7 @@ fn text(report: &Report) -> String {
         let _ = writeln!(out, "  redirect {} → {}", redirect.status, redirect.to);
     }
     for (name, value) in &report.headers {
-        let _ = writeln!(out, "  {name}: {value}");
+        let _ = writeln!(out, "  {name}: {}", feed_digest::text::one_line(value));
     }
     let _ = writeln!(
         out,
@@ -169,9 +169,11 @@ fn text(report: &Report) -> String {
     let _ = writeln!(out, "  {} items", report.items.len());
     for item in &report.items {
         let _ = writeln!(out, "\n* {}", item.title);
-        let _ = writeln!(out, "  id: {}", item.identity.replace('\n', " | "));
+        // Feed text goes to a terminal: one line each, no control characters.
+        let clean = feed_digest::text::one_line;
+        let _ = writeln!(out, "  id: {}", clean(&item.identity.replace('\n', " | ")));
         if let Some(link) = &item.link {
-            let _ = writeln!(out, "  link: {link}");
+            let _ = writeln!(out, "  link: {}", clean(link));
         }
         if let Some(date) = item.published {
             let _ = writeln!(out, "  date: {}", date.to_rfc3339());

@@ -543,6 +543,9 @@ impl Checker<'_> {
         if min_interval < Duration::from_secs(60) {
             self.problem(&key("min_interval"), None, "must be at least 1 minute");
         }
+        if max_interval > MAX_INTERVAL {
+            self.problem(&key("max_interval"), None, "must be at most 30 days");
+        }
         if max_interval < min_interval {
             self.problem(
                 &key("max_interval"),
@@ -561,12 +564,18 @@ impl Checker<'_> {
             max_body_bytes,
             concurrency: concurrency.clamp(1, 256),
             per_host: per_host.clamp(1, 64),
-            min_interval: min_interval.max(Duration::from_secs(60)),
-            max_interval: max_interval.max(min_interval),
+            min_interval: min_interval.clamp(Duration::from_secs(60), MAX_INTERVAL),
+            max_interval: max_interval.clamp(
+                min_interval.clamp(Duration::from_secs(60), MAX_INTERVAL),
+                MAX_INTERVAL,
+            ),
             stale_after,
         }
     }
 }
+
+/// The longest wait between two polls of a feed that the config may ask for.
+const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn fallback_from() -> Mailbox {
     // A constant, not input: it parses or the tests fail.

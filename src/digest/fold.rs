@@ -52,9 +52,12 @@ pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
                 .iter()
                 .flat_map(|member| {
                     let vector = corpus.vector(&candidates[*member].terms);
+                    let feed = candidates[*member].feed;
+                    // A feed's own series (a daily briefing) is not a follow-up.
                     earlier_vectors
                         .iter()
                         .enumerate()
+                        .filter(|(i, _)| earlier[*i].feed_key != feed)
                         .map(|(i, e)| (i, stories::same_story(&vector, e)))
                         .collect::<Vec<_>>()
                 })

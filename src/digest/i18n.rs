@@ -101,7 +101,7 @@ impl Language {
             Language::ZhCn => Labels {
                 contents: "本期目录",
                 also_in: "另见",
-                follow_up: "后续报道，此前",
+                follow_up: "后续报道，前情",
                 updated: "已更新",
                 unsubscribe: "退订",
                 untitled: "（无标题）",

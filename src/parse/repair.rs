@@ -192,6 +192,10 @@ pub fn repair(xml: &str) -> Option<Repaired> {
 #[derive(Default)]
 struct Repairer {
     out: String,
+    /// Text elements found to have no end tag after some point: none after
+    /// any later point either, so the search is not repeated (it would make
+    /// a document of unclosed `<title>`s quadratic).
+    no_end_tag: Vec<String>,
     root_seen: bool,
     /// The root element is not closed: a partial tag at the end is dropped, and open
     /// elements are closed at the end.
@@ -294,8 +298,17 @@ impl Repairer {
         }
         // Raw HTML in a text element: escape it all if it does not nest, so it stays text.
         let after = rest.get(tag_len..).unwrap_or_default();
-        let Some((content_len, end_len)) = find_end_tag(after, name) else {
+        if self.no_end_tag.iter().any(|n| n == name) {
             return tag_len;
+        }
+        let (content_len, end_len) = match find_end_tag(after, name) {
+            EndTag::At(content_len, end_len) => (content_len, end_len),
+            // Another start tag of its kind comes first: it nests, leave it.
+            EndTag::OpenedAgain => return tag_len,
+            EndTag::Missing => {
+                self.no_end_tag.push(name.to_owned());
+                return tag_len;
+            }
         };
         let content = after.get(..content_len).unwrap_or_default();
         if balanced(content) || contains_start_tag(content, name) {
@@ -678,13 +691,24 @@ fn tag_name_at(s: &str) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
-/// The end of `content` up to `</name>`, skipping CDATA and comments:
-/// (length of the content, length of the end tag).
-fn find_end_tag(content: &str, name: &str) -> Option<(usize, usize)> {
+/// Where a text element's content ends.
+enum EndTag {
+    /// (length of the content, length of the end tag).
+    At(usize, usize),
+    /// A start tag of the same name comes before any end tag.
+    OpenedAgain,
+    Missing,
+}
+
+/// The end of `content` up to `</name>`, skipping CDATA and comments. The
+/// search stops at the next `<name`, so repeated unclosed elements stay linear.
+fn find_end_tag(content: &str, name: &str) -> EndTag {
     let mut at = 0;
-    while let Some(i) = content.get(at..)?.find('<') {
+    while let Some(i) = content.get(at..).and_then(|r| r.find('<')) {
         let i = at + i;
-        let rest = content.get(i..)?;
+        let Some(rest) = content.get(i..) else {
+            return EndTag::Missing;
+        };
         if rest.starts_with("<![CDATA[") || rest.starts_with("<!--") {
             let (open, close) = if rest.starts_with("<!--") {
                 ("<!--", "-->")
@@ -697,12 +721,17 @@ fn find_end_tag(content: &str, name: &str) -> Option<(usize, usize)> {
         if let Some(after) = rest.strip_prefix("</").and_then(|r| r.strip_prefix(name)) {
             let spaces = after.len() - after.trim_start().len();
             if after.get(spaces..).is_some_and(|a| a.starts_with('>')) {
-                return Some((i, 2 + name.len() + spaces + 1));
+                return EndTag::At(i, 2 + name.len() + spaces + 1);
             }
+        }
+        if let Some(after) = rest.strip_prefix('<').and_then(|r| r.strip_prefix(name))
+            && after.starts_with(|c: char| c == '>' || c == '/' || c.is_whitespace())
+        {
+            return EndTag::OpenedAgain;
         }
         at = i + 1;
     }
-    None
+    EndTag::Missing
 }
 
 /// Whether the tags in `content` nest (HTML void elements like `<br>` do not).

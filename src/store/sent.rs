@@ -30,8 +30,15 @@ impl Store {
     ) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();
         for id in ids {
-            let Some(article) = self.article(id)? else {
-                continue;
+            // Best effort: the digest is already accepted; a record that does
+            // not read only costs a follow-up mark, never the commit.
+            let article = match self.article(id) {
+                Ok(Some(article)) => article,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(article = %id, error = %err, "not remembered for follow-ups");
+                    continue;
+                }
             };
             let story = SentStory {
                 sent_at: now,

@@ -54,6 +54,7 @@ const BLOCKS: [&str; 27] = [
 pub(super) fn blocks(html: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current = String::new();
+    let mut unclosed: Vec<String> = Vec::new();
     let mut rest = html;
     while let Some(open) = rest.find('<') {
         push_text(&mut current, &rest[..open]);
@@ -84,10 +85,28 @@ pub(super) fn blocks(html: &str) -> Vec<String> {
             .take_while(|c| c.is_ascii_alphanumeric())
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        if !closing && !tag.ends_with('/') && SKIPPED.contains(&name.as_str()) {
-            rest = skip_element(rest, &name);
-            end_block(&mut blocks, &mut current);
-            continue;
+        let raw = is_raw_text(&name);
+        // Browsers ignore the "/" of `<script/>`: its content follows all the same.
+        if !closing && (raw || !tag.ends_with('/')) && SKIPPED.contains(&name.as_str()) {
+            let skipped = if raw {
+                // Script content is not markup: only its end tag ends it (or the end).
+                Some(raw_text_end(rest, &name).unwrap_or(""))
+            } else if unclosed.contains(&name) {
+                None
+            } else {
+                let after = skip_element(rest, &name);
+                if after.is_none() {
+                    // Never closed from here: not from any later point either.
+                    unclosed.push(name.clone());
+                }
+                after
+            };
+            // An unclosed byline or figure: only its tag goes, the text stays.
+            if let Some(after) = skipped {
+                rest = after;
+                end_block(&mut blocks, &mut current);
+                continue;
+            }
         }
         if BLOCKS.contains(&name.as_str()) {
             end_block(&mut blocks, &mut current);
@@ -133,10 +152,34 @@ fn tag_end(text: &str) -> usize {
     text.len()
 }
 
+fn is_raw_text(name: &str) -> bool {
+    matches!(name, "script" | "style" | "noscript")
+}
+
+/// The text after `</name` (any case) and its '>', for elements whose content
+/// is not markup.
+fn raw_text_end<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    for (at, _) in text.match_indices("</") {
+        let after = &text[at + 2..];
+        // Not this one (too short, or a multibyte character where the name would end).
+        let Some(candidate) = after.get(..name.len()) else {
+            continue;
+        };
+        let ends_name = after[name.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == '>' || c == '/' || c.is_whitespace());
+        if candidate.eq_ignore_ascii_case(name) && ends_name {
+            let close = &after[name.len()..];
+            return Some(close.find('>').map_or("", |end| &close[end + 1..]));
+        }
+    }
+    None
+}
+
 /// The text after the element `name` whose start tag was just read, nested
-/// elements of the same name included; nothing when it never closes.
-fn skip_element<'a>(text: &'a str, name: &str) -> &'a str {
-    let raw_text = matches!(name, "script" | "style" | "template" | "noscript");
+/// elements of the same name included; `None` when it never closes.
+fn skip_element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     let mut depth = 1usize;
     let mut rest = text;
     while let Some(open) = rest.find('<') {
@@ -157,13 +200,13 @@ fn skip_element<'a>(text: &'a str, name: &str) -> &'a str {
         if closing {
             depth -= 1;
             if depth == 0 {
-                return rest;
+                return Some(rest);
             }
-        } else if !raw_text && !self_closing {
+        } else if !self_closing {
             depth += 1;
         }
     }
-    ""
+    None
 }
 
 #[cfg(test)]
@@ -188,6 +231,13 @@ mod tests {
                 &["kept"],
             ),
             ("<p>unclosed <script>alert(1)", &["unclosed "]),
+            // Script content is not markup, whatever it looks like.
+            ("<script>if(a<b){c=\"y\"}</script><p>Story</p>", &["Story"]),
+            ("<SCRIPT>x='</p>'</SCRIPT >kept", &["kept"]),
+            ("<script>a='</é'</script>kept", &["kept"]),
+            ("<script src=x />alert(1)</script>after", &["after"]),
+            // An unclosed byline drops its tag, not the article.
+            ("<time>2023<p>The story</p>", &["2023", "The story"]),
             // As a browser reads it: a tag "scr<script", then text.
             ("<scr<script>ipt>alert(1)</script>", &["ipt>alert(1)"]),
             ("<p>no end <!-- comment", &["no end "]),

@@ -187,6 +187,41 @@ fn a_huge_digest_stays_under_the_budget_and_says_so() {
 }
 
 #[test]
+fn folded_reports_keep_their_links_when_cards_become_links() {
+    let config = config("\"mailto:digest@example.org\"");
+    let subscriber = config.subscriber("bob@example.org").expect("subscriber");
+    let long_text = "Unusual words about harbour cranes and tidal locks number ".repeat(30);
+    // 120 stories, each told by both feeds: 120 entries with one folded report.
+    let mut all = Vec::new();
+    for n in 0..120 {
+        let title = format!("Harbour crane {n} topples in storm near lock {n}");
+        let text = format!("{long_text} case {n}");
+        all.push(article(EN, n, &title, &text));
+        let mut copy = article(ZH, n, &title, &text);
+        copy.link = Some(format!("https://copy.example.org/{n}"));
+        all.push(copy);
+    }
+    let digest = digest::build(&config, subscriber, &all, &Context::default(), at(26, 0, 30));
+    let entries: usize = digest.sections.iter().map(|s| s.entries.len()).sum();
+    assert_eq!(entries, 120, "each story folded once");
+    let r = render_within(&digest, HTML_BUDGET).expect("render");
+    assert!(!r.html.contains("shortened") || r.text.contains("== More articles ("));
+    assert!(
+        r.text.contains("== More articles ("),
+        "the fixture must spill into links"
+    );
+    for n in 0..120 {
+        for link in [
+            format!("https://example.org/{n}"),
+            format!("https://copy.example.org/{n}"),
+        ] {
+            assert!(r.html.contains(&format!("{link}\"")), "{link} lost from the HTML");
+            assert!(r.text.contains(&link), "{link} lost from the text");
+        }
+    }
+}
+
+#[test]
 fn list_headers_follow_rfc_2369_2919_and_8058() {
     let config =
         config("[\"mailto:digest@example.org?subject=unsubscribe\", \"https://example.org/u/alice\"]");

@@ -352,3 +352,45 @@ async fn the_daemon_polls_a_feed_again_once_its_time_has_come() {
     assert_eq!(polled[0].0, urls[0]);
     assert!(matches!(polled[0].1, Ok(FeedOutcome::NotModified)), "{polled:?}");
 }
+
+#[tokio::test]
+async fn a_moved_feed_whose_new_url_disappears_goes_back_to_the_configured_one() {
+    let server = FeedServer::start().await;
+    server.set("/new.xml", one_item("Moved"));
+    server.redirect_with("/old.xml", "/new.xml", 301);
+    let old = server.url("/old.xml");
+    let world = world_with(server, std::slice::from_ref(&old), "").await;
+    for _ in 0..3 {
+        assert!(world.poll().await[0].is_ok());
+    }
+    assert!(world.feed_state(&old).moved_to.is_some());
+    // The new URL goes away; the publisher serves the old one again.
+    world.feeds.set_status("/new.xml", 404);
+    world.feeds.set("/old.xml", one_item("Back"));
+    let error = world.poll_forced().await[0]
+        .as_ref()
+        .err()
+        .cloned()
+        .unwrap_or_default();
+    assert!(error.contains("404"), "{error}");
+    assert_eq!(world.feed_state(&old).moved_to, None, "the move is undone");
+    assert!(
+        world.poll_forced().await[0].is_ok(),
+        "the configured URL works again"
+    );
+}
+
+#[tokio::test]
+async fn a_feed_under_retry_after_is_not_due_until_then() {
+    let server = FeedServer::start().await;
+    server.set_status_with_retry_after("/busy.xml", 503, "7200");
+    let url = server.url("/busy.xml");
+    let world = world_with(server, std::slice::from_ref(&url), "").await;
+    assert!(world.poll_due().await[0].1.is_err());
+    let state = world.feed_state(&url);
+    let retry = state.retry_after.expect("Retry-After on record");
+    assert!(state.next_poll.is_some_and(|next| next >= retry), "{state:?}");
+    let requests = world.feeds.requests().len();
+    assert!(world.poll_due().await.is_empty(), "not due: nothing asked");
+    assert_eq!(world.feeds.requests().len(), requests);
+}
