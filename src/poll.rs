@@ -220,8 +220,20 @@ async fn poll_reported(
 ) -> FeedReport {
     let result = tokio::select! {
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
-        result = poll_one(config, store, fetcher, feed, state, Utc::now(), force) => result,
+        result = poll_one(config, store, fetcher, feed, state.clone(), Utc::now(), force) => result,
     };
+    if let Err(PollError::Store { .. }) = &result {
+        // The store failed mid-poll (a full disk?): try not to fetch this
+        // feed again every minute. Best effort: the store may refuse this too.
+        let retry = Utc::now() + config.fetch.bounds().min;
+        let _ = store.put_feed_state(
+            &feed.key,
+            &FeedState {
+                next_poll: Some(retry),
+                ..state
+            },
+        );
+    }
     let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
     FeedReport {
         feed_key: feed.key.clone(),
