@@ -87,7 +87,13 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
         let outcome = fetcher.fetch(&feed.source, &Default::default()).await;
         match outcome.map(|o| match o {
             feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
-                feed_digest::parse::parse_feed(&body, info.final_url.as_deref()).map(|p| p.items.len())
+                feed_digest::parse::parse_response(
+                    &body,
+                    info.content_type.as_deref(),
+                    info.final_url.as_deref(),
+                    &feed.strip,
+                )
+                .map(|p| p.items.len())
             }
             feed_digest::fetch::FetchOutcome::NotModified(_) => Ok(0),
         }) {
