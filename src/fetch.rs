@@ -55,6 +55,17 @@ pub enum FetchOutcome {
     },
 }
 
+impl ResponseInfo {
+    /// What relative links in the body are relative to: where the body came
+    /// from after redirects, else the URL asked (none for a local file).
+    pub fn base_url(&self, source: &FeedSource) -> Option<String> {
+        self.final_url.clone().or_else(|| match source {
+            FeedSource::Http(url) => Some(url.to_string()),
+            FeedSource::File(_) => None,
+        })
+    }
+}
+
 impl FetchOutcome {
     pub fn info(&self) -> &ResponseInfo {
         match self {

@@ -199,13 +199,9 @@ impl Limits {
 
 /// The host a feed is fetched from (local files share one "host").
 fn host_of(feed: &FeedConfig, state: &FeedState) -> String {
-    match (&feed.source, &state.moved_to) {
-        (FeedSource::Http(_), Some(moved)) => url::Url::parse(moved)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default(),
-        (FeedSource::Http(url), None) => url.host_str().unwrap_or_default().to_owned(),
-        (FeedSource::File(_), _) => String::new(),
+    match source_of(feed, state) {
+        FeedSource::Http(url) => url.host_str().unwrap_or_default().to_owned(),
+        FeedSource::File(_) => String::new(),
     }
 }
 
@@ -280,7 +276,8 @@ async fn poll_one(
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
     };
-    let outcome = match fetcher.fetch(&source_of(feed, &state), &known).await {
+    let source = source_of(feed, &state);
+    let outcome = match fetcher.fetch(&source, &known).await {
         Ok(outcome) => outcome,
         Err(source) => {
             state.gone =
@@ -313,10 +310,7 @@ async fn poll_one(
         }
         FetchOutcome::Fetched { body, validators, .. } => (body, validators),
     };
-    let base = info.final_url.clone().or_else(|| match &source_of(feed, &state) {
-        FeedSource::Http(url) => Some(url.to_string()),
-        FeedSource::File(_) => None,
-    });
+    let base = info.base_url(&source);
     // Parsing is CPU work: off the async workers, so fetches keep flowing;
     // no more parses at once than cores (more only costs memory and threads).
     let strip = feed.strip.clone();

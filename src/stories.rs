@@ -52,10 +52,10 @@ pub struct Corpus {
 }
 
 /// An article's terms weighted by the corpus, normalised to length 1.
-#[derive(Debug, Clone, Default)]
-pub struct Vector {
+#[derive(Debug, Clone)]
+pub struct Vector<'a> {
     weights: Vec<(u64, f32)>,
-    terms: Terms,
+    terms: &'a Terms,
 }
 
 pub fn terms(title: &str, summary: &str) -> Terms {
@@ -115,7 +115,7 @@ impl Corpus {
         ((self.docs as f32 + PRIOR_DOCS + 1.0) / (df + 0.5)).ln()
     }
 
-    pub fn vector(&self, terms: &Terms) -> Vector {
+    pub fn vector<'a>(&self, terms: &'a Terms) -> Vector<'a> {
         let mut weights: Vec<(u64, f32)> = terms
             .all
             .iter()
@@ -127,14 +127,11 @@ impl Corpus {
                 *w /= norm;
             }
         }
-        Vector {
-            weights,
-            terms: terms.clone(),
-        }
+        Vector { weights, terms }
     }
 }
 
-impl Vector {
+impl Vector<'_> {
     /// The terms that say most about this article: the highest weights.
     fn key_terms(&self) -> Vec<u64> {
         let mut by_weight: Vec<&(u64, f32)> = self.weights.iter().collect();
@@ -144,7 +141,7 @@ impl Vector {
 }
 
 /// Cosine similarity of two vectors (both of length 1).
-pub fn cosine(a: &Vector, b: &Vector) -> f32 {
+pub fn cosine(a: &Vector<'_>, b: &Vector<'_>) -> f32 {
     let (mut i, mut j, mut dot) = (0, 0, 0.0);
     while i < a.weights.len() && j < b.weights.len() {
         let (ha, wa) = a.weights[i];
@@ -165,10 +162,10 @@ pub fn cosine(a: &Vector, b: &Vector) -> f32 {
 /// Across languages: the share of the Chinese side's Latin terms (names,
 /// numbers) that the other side has; None when both sides are one script
 /// or there are too few such terms to judge.
-pub fn across_scripts(a: &Vector, b: &Vector) -> Option<f32> {
+pub fn across_scripts(a: &Vector<'_>, b: &Vector<'_>) -> Option<f32> {
     let (cjk, other) = match (a.terms.cjk, b.terms.cjk) {
-        (true, false) => (&a.terms, &b.terms),
-        (false, true) => (&b.terms, &a.terms),
+        (true, false) => (a.terms, b.terms),
+        (false, true) => (b.terms, a.terms),
         _ => return None,
     };
     if cjk.latin.len() < 2 {
@@ -183,7 +180,7 @@ pub fn across_scripts(a: &Vector, b: &Vector) -> Option<f32> {
 }
 
 /// The decision, with the score that made it.
-pub fn same_story(a: &Vector, b: &Vector) -> (bool, f32) {
+pub fn same_story(a: &Vector<'_>, b: &Vector<'_>) -> (bool, f32) {
     if let Some(share) = across_scripts(a, b) {
         return (share >= SAME_STORY_ACROSS_SCRIPTS, share);
     }
@@ -313,20 +310,13 @@ fn fnv(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// An article to fold: its terms and the feed it came from.
-pub struct Candidate<'a> {
-    pub feed: &'a str,
-    pub terms: Terms,
-}
-
-/// Groups `items` (oldest first) into stories, weighting terms by `corpus`
-/// (the items and whatever else is being compared with them): each item joins the first
-/// story whose lead (first item) it matches and whose feeds do not include
-/// its own, else it leads a new story. Comparing with the lead only keeps a
-/// chain of near matches from pulling unrelated items together. Returns the
-/// stories as item indices, lead first, in the order of their leads.
-pub fn fold(items: &[Candidate<'_>], corpus: &Corpus) -> Vec<Vec<usize>> {
-    let vectors: Vec<Vector> = items.iter().map(|c| corpus.vector(&c.terms)).collect();
+/// Groups items (oldest first; `feeds[i]` is item i's feed, `vectors[i]` its
+/// weighted terms) into stories: each item joins the first story whose lead
+/// (first item) it matches and whose feeds do not include its own, else it
+/// leads a new story. Comparing with the lead only keeps a chain of near
+/// matches from pulling unrelated items together. Returns the stories as item
+/// indices, lead first, in the order of their leads.
+pub fn fold(feeds: &[&str], vectors: &[Vector<'_>]) -> Vec<Vec<usize>> {
     // Leads are indexed by their key terms; an item is compared only with
     // leads sharing one of its own: two reports of one story share their
     // most telling terms, and the work stays near linear.
@@ -345,7 +335,7 @@ pub fn fold(items: &[Candidate<'_>], corpus: &Corpus) -> Vec<Vec<usize>> {
                     continue;
                 }
                 visited[story] = stamp;
-                let other_feed = stories[story].iter().all(|m| items[*m].feed != items[index].feed);
+                let other_feed = stories[story].iter().all(|m| feeds[*m] != feeds[index]);
                 if other_feed && same_story(&vectors[stories[story][0]], vector).0 {
                     chosen = Some(story);
                 }
@@ -417,15 +407,14 @@ mod tests {
                 "The Rust team shipped version 1.95.",
             ),
         ];
-        let candidates: Vec<Candidate<'_>> = items
+        let feeds: Vec<&str> = items.iter().map(|(feed, _, _)| *feed).collect();
+        let all: Vec<Terms> = items
             .iter()
-            .map(|(feed, title, summary)| Candidate {
-                feed,
-                terms: terms(title, summary),
-            })
+            .map(|(_, title, summary)| terms(title, summary))
             .collect();
-        let corpus = Corpus::new(candidates.iter().map(|c| &c.terms));
-        let stories = fold(&candidates, &corpus);
+        let corpus = Corpus::new(&all);
+        let vectors: Vec<Vector<'_>> = all.iter().map(|t| corpus.vector(t)).collect();
+        let stories = fold(&feeds, &vectors);
         assert_eq!(stories[0], [0, 1], "{stories:?}");
         assert!(stories.iter().any(|s| s == &[3]));
         assert!(

@@ -80,10 +80,7 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
         // Without validators only an unchanged local file can say this.
         FetchOutcome::NotModified(info) => (Vec::new(), info),
     };
-    let base = info.final_url.clone().or_else(|| match &source {
-        FeedSource::Http(url) => Some(url.to_string()),
-        FeedSource::File(_) => None,
-    });
+    let base = info.base_url(&source);
     let parsed = parse::parse_response(&body, info.content_type.as_deref(), base.as_deref(), &strip)
         .map_err(|err| anyhow::anyhow!("{target}: {err}"))?;
     let repeats =

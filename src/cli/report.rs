@@ -90,7 +90,7 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
                 feed_digest::parse::parse_response(
                     &body,
                     info.content_type.as_deref(),
-                    info.final_url.as_deref(),
+                    info.base_url(&feed.source).as_deref(),
                     &feed.strip,
                 )
                 .map(|p| p.items.len())

@@ -4,7 +4,7 @@
 
 use crate::article::Article;
 use crate::store::SentStory;
-use crate::stories::{self, Candidate, Corpus};
+use crate::stories::{self, Corpus, Terms, Vector};
 
 /// One entry of the digest: its lead article, the same story from other
 /// feeds, and the earlier story it follows up, as indices.
@@ -31,35 +31,31 @@ pub fn unfolded(articles: &[Article]) -> Vec<Story> {
 pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
     let mut order: Vec<usize> = (0..articles.len()).collect();
     order.sort_by_key(|i| (articles[*i].time(), *i));
-    let candidates: Vec<Candidate<'_>> = order
+    let feeds: Vec<&str> = order.iter().map(|i| articles[*i].feed_key.as_str()).collect();
+    let terms: Vec<Terms> = order
         .iter()
-        .map(|i| Candidate {
-            feed: &articles[*i].feed_key,
-            terms: stories::terms(&articles[*i].title, &articles[*i].text),
-        })
+        .map(|i| stories::terms(&articles[*i].title, &articles[*i].text))
         .collect();
-    let earlier_terms: Vec<stories::Terms> = earlier
+    let earlier_terms: Vec<Terms> = earlier
         .iter()
         .map(|e| stories::terms(&e.title, &e.lede))
         .collect();
-    let corpus = Corpus::new(candidates.iter().map(|c| &c.terms).chain(&earlier_terms));
-    let earlier_vectors: Vec<stories::Vector> = earlier_terms.iter().map(|t| corpus.vector(t)).collect();
-    stories::fold(&candidates, &corpus)
+    let corpus = Corpus::new(terms.iter().chain(&earlier_terms));
+    let vectors: Vec<Vector<'_>> = terms.iter().map(|t| corpus.vector(t)).collect();
+    let earlier_vectors: Vec<Vector<'_>> = earlier_terms.iter().map(|t| corpus.vector(t)).collect();
+    stories::fold(&feeds, &vectors)
         .into_iter()
         .map(|group| {
-            // The earlier report most like any member of the story.
+            // The earlier report most like any member of the story; a feed's
+            // own series (a daily briefing) is not a follow-up.
             let follow_up = group
                 .iter()
                 .flat_map(|member| {
-                    let vector = corpus.vector(&candidates[*member].terms);
-                    let feed = candidates[*member].feed;
-                    // A feed's own series (a daily briefing) is not a follow-up.
                     earlier_vectors
                         .iter()
                         .enumerate()
-                        .filter(|(i, _)| earlier[*i].feed_key != feed)
-                        .map(|(i, e)| (i, stories::same_story(&vector, e)))
-                        .collect::<Vec<_>>()
+                        .filter(|(i, _)| earlier[*i].feed_key != feeds[*member])
+                        .map(|(i, e)| (i, stories::same_story(&vectors[*member], e)))
                 })
                 .filter(|(_, (same, _))| *same)
                 .max_by(|(_, (_, a)), (_, (_, b))| a.total_cmp(b))

@@ -79,12 +79,7 @@ pub(super) fn blocks(html: &str) -> Vec<String> {
         let tag = &after[..end];
         rest = after.get(end + 1..).unwrap_or("");
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches(['/', '!', '?'])
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let name = tag_name(tag);
         let raw = is_raw_text(&name);
         // Browsers ignore the "/" of `<script/>`: its content follows all the same.
         if !closing && (raw || !tag.ends_with('/')) && SKIPPED.contains(&name.as_str()) {
@@ -152,6 +147,15 @@ fn tag_end(text: &str) -> usize {
     text.len()
 }
 
+/// The lower-case name of the tag `tag` starts (after '<'): "p" for "/P class=x".
+fn tag_name(tag: &str) -> String {
+    tag.trim_start_matches(['/', '!', '?'])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 fn is_raw_text(name: &str) -> bool {
     matches!(name, "script" | "style" | "noscript")
 }
@@ -185,12 +189,7 @@ fn skip_element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     while let Some(open) = rest.find('<') {
         let after = &rest[open + 1..];
         let closing = after.starts_with('/');
-        let tag_name: String = after
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let tag_name = tag_name(after);
         let end = tag_end(after);
         let self_closing = after[..end].ends_with('/');
         rest = after.get(end + 1..).unwrap_or("");

@@ -210,15 +210,7 @@ async fn the_http_charset_reaches_the_store_and_an_html_page_names_its_feed() {
          </head><body>Hello</body></html>",
     );
     let urls = [server.url("/gbk.xml"), server.url("/blog/")];
-    let world = World::start_on(server, |port, _| {
-        format!(
-            "state_dir = \"state\"\nfirst_poll_window = \"all\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\n\
-             security = \"none\"\nfrom = \"D <d@example.org>\"\n[[feeds]]\nurl = \"{}\"\n[[feeds]]\nurl = \"{}\"\n\
-             [[subscribers]]\nemail = \"all@example.org\"\n",
-            urls[0], urls[1]
-        )
-    })
-    .await;
+    let world = World::with_feeds(server, &urls, "").await;
     let results = world.poll().await;
     assert!(results[0].is_ok(), "{results:?}");
     let found = world.store.find_articles("喆园", 5).expect("search");

@@ -12,32 +12,6 @@ use crate::support::http::{Extra, FeedServer};
 use crate::support::world::World;
 use crate::support::{cli, rss};
 
-/// A world whose config has `feeds` (URLs) and `extra` at the top.
-async fn world_with(server: FeedServer, feeds: &[String], extra: &str) -> World {
-    let feeds: String = feeds
-        .iter()
-        .map(|url| format!("[[feeds]]\nurl = \"{url}\"\n"))
-        .collect();
-    World::start_on(server, |port, _| {
-        format!(
-            r#"
-state_dir = "state"
-first_poll_window = "all"
-{extra}
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "Digest <digest@example.org>"
-{feeds}
-[[subscribers]]
-email = "all@example.org"
-"#
-        )
-    })
-    .await
-}
-
 fn one_item(title: &str) -> String {
     rss(title, &[("g1", "An item", "Its text", None)])
 }
@@ -61,7 +35,7 @@ async fn at_most_per_host_requests_run_at_once_on_each_host() {
             urls.push(server.url_on(host, &path));
         }
     }
-    let world = world_with(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 16").await;
+    let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 16").await;
     let results = world.poll().await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let (per_host, total) = world.feeds.peak_concurrency();
@@ -90,7 +64,7 @@ async fn the_global_limit_caps_all_hosts_together() {
             urls.push(server.url_on(host, &path));
         }
     }
-    let world = world_with(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 3").await;
+    let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 3").await;
     assert!(world.poll().await.iter().all(Result::is_ok));
     let (_, total) = world.feeds.peak_concurrency();
     assert_eq!(total, 3);
@@ -135,7 +109,7 @@ async fn next_poll_follows_the_interval_raised_by_server_and_feed_hints() {
     let names = ["/plain.xml", "/max-age.xml", "/week.xml", "/ttl.xml", "/sy.xml"];
     let mut urls: Vec<String> = names.iter().map(|p| server.url(p)).collect();
     urls.push(server.url("/own.xml"));
-    let world = world_with(server, &urls, "poll = \"30m\"").await;
+    let world = World::with_feeds(server, &urls, "poll = \"30m\"").await;
     // The per-feed interval, written after the list so it lands on the last feed.
     let mut config = world.config.clone();
     config.feeds[5].interval = Some(Duration::from_secs(2 * 3600));
@@ -177,7 +151,7 @@ async fn a_permanent_redirect_is_adopted_after_three_polls_and_shown_by_status()
     server.redirect_with("/temp.xml", "/elsewhere.xml", 302);
     let old = server.url("/old.xml");
     let temp = server.url("/temp.xml");
-    let world = world_with(server, &[old.clone(), temp.clone()], "").await;
+    let world = World::with_feeds(server, &[old.clone(), temp.clone()], "").await;
     for poll in 1..=2 {
         assert!(world.poll().await.iter().all(Result::is_ok));
         let state = world.feed_state(&old);
@@ -231,7 +205,7 @@ async fn a_server_that_never_answers_times_out_and_the_others_are_polled() {
     );
     server.set("/ok.xml", one_item("Fine"));
     let urls = [server.url("/hang.xml"), server.url("/ok.xml")];
-    let world = world_with(server, &urls, "[fetch]\ntimeout = \"1s\"").await;
+    let world = World::with_feeds(server, &urls, "[fetch]\ntimeout = \"1s\"").await;
     let results = world.poll().await;
     let error = results[0].as_ref().err().cloned().unwrap_or_default();
     assert!(
@@ -267,7 +241,7 @@ async fn gzip_and_brotli_bodies_are_accepted_and_the_cap_holds_after_decompressi
     );
     server.set("/large.xml", "x".repeat(9 * 1024));
     let urls = ["/gz.xml", "/br.xml", "/bomb.xml", "/large.xml"].map(|p| server.url(p));
-    let world = world_with(server, &urls, "[fetch]\nmax_body_size = \"8KiB\"").await;
+    let world = World::with_feeds(server, &urls, "[fetch]\nmax_body_size = \"8KiB\"").await;
     let results = world.poll().await;
     assert!(
         matches!(results[0], Ok(FeedOutcome::Fetched { items: 1, .. })),
@@ -295,7 +269,7 @@ async fn backoff_doubles_with_each_failure_and_is_capped_by_max_interval() {
     let server = FeedServer::start().await;
     server.set_status("/down.xml", 500);
     let url = server.url("/down.xml");
-    let world = world_with(
+    let world = World::with_feeds(
         server,
         std::slice::from_ref(&url),
         "[fetch]\nmax_interval = \"12m\"",
@@ -324,7 +298,7 @@ async fn a_redirect_loop_stops_after_five_and_says_so() {
     server.redirect_with("/loop-a.xml", "/loop-b.xml", 302);
     server.redirect_with("/loop-b.xml", "/loop-a.xml", 302);
     let url = server.url("/loop-a.xml");
-    let world = world_with(server, std::slice::from_ref(&url), "").await;
+    let world = World::with_feeds(server, std::slice::from_ref(&url), "").await;
     let error = world.poll().await[0].as_ref().err().cloned().unwrap_or_default();
     assert!(error.contains("more than 5 redirects"), "{error}");
     assert_eq!(
@@ -340,7 +314,7 @@ async fn the_daemon_polls_a_feed_again_once_its_time_has_come() {
     server.set("/a.xml", one_item("A"));
     server.set("/b.xml", one_item("B"));
     let urls = [server.url("/a.xml"), server.url("/b.xml")];
-    let world = world_with(server, &urls, "").await;
+    let world = World::with_feeds(server, &urls, "").await;
     assert_eq!(world.poll_due().await.len(), 2, "never polled: both are due");
     assert!(world.poll_due().await.is_empty(), "then neither");
     // Time passes for feed a only.
@@ -359,7 +333,7 @@ async fn a_moved_feed_whose_new_url_disappears_goes_back_to_the_configured_one()
     server.set("/new.xml", one_item("Moved"));
     server.redirect_with("/old.xml", "/new.xml", 301);
     let old = server.url("/old.xml");
-    let world = world_with(server, std::slice::from_ref(&old), "").await;
+    let world = World::with_feeds(server, std::slice::from_ref(&old), "").await;
     for _ in 0..3 {
         assert!(world.poll().await[0].is_ok());
     }
@@ -385,7 +359,7 @@ async fn a_feed_under_retry_after_is_not_due_until_then() {
     let server = FeedServer::start().await;
     server.set_status_with_retry_after("/busy.xml", 503, "7200");
     let url = server.url("/busy.xml");
-    let world = world_with(server, std::slice::from_ref(&url), "").await;
+    let world = World::with_feeds(server, std::slice::from_ref(&url), "").await;
     assert!(world.poll_due().await[0].1.is_err());
     let state = world.feed_state(&url);
     let retry = state.retry_after.expect("Retry-After on record");

@@ -177,16 +177,9 @@ const QUAKE_AGAIN_LABEL: &str = "Follow-up to";
 
 #[tokio::test]
 async fn folding_can_be_switched_off() {
-    let w = World::start(|port, feeds| {
-        format!(
-            "state_dir = \"state\"\nfirst_poll_window = \"all\"\n[digest]\nfold_stories = false\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"D <d@example.org>\"\n\
-             [[feeds]]\nurl = \"{}\"\n[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
-            feeds.url("/a.xml"),
-            feeds.url("/b.xml")
-        )
-    })
-    .await;
+    let server = crate::support::http::FeedServer::start().await;
+    let urls = [server.url("/a.xml"), server.url("/b.xml")];
+    let w = World::with_feeds(server, &urls, "[digest]\nfold_stories = false").await;
     w.feeds.set("/a.xml", rss("A", &[("a1", QUAKE.0, QUAKE.1, None)]));
     w.feeds.set(
         "/b.xml",

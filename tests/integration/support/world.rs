@@ -50,6 +50,33 @@ impl World {
         }
     }
 
+    /// A world on `server` with `feeds` (URLs), `extra` at the top of the
+    /// config, every item new on the first poll and one subscriber for all.
+    pub async fn with_feeds(server: FeedServer, feeds: &[String], extra: &str) -> World {
+        let feeds: String = feeds
+            .iter()
+            .map(|url| format!("[[feeds]]\nurl = \"{url}\"\n"))
+            .collect();
+        World::start_on(server, |port, _| {
+            format!(
+                r#"
+state_dir = "state"
+first_poll_window = "all"
+{extra}
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "Digest <digest@example.org>"
+{feeds}
+[[subscribers]]
+email = "all@example.org"
+"#
+            )
+        })
+        .await
+    }
+
     /// One poll of every feed: each feed's outcome, or its error as text.
     pub async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
         poll::poll_all(
