@@ -1,17 +1,16 @@
 //! One poll of every feed: fetch → parse → plan → store, with bounded
 //! concurrency. One broken feed never stops the others; its error names it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cadence;
-use crate::config::{Config, FeedConfig, FeedSource, FetchSettings};
-use crate::fetch::{FetchError, FetchOutcome, Fetcher, ResponseInfo, Validators};
+use crate::config::{Config, FeedConfig, FeedSource};
+use crate::fetch::{Connection, FetchError, FetchOutcome, Fetcher, ResponseInfo, Validators};
 use crate::parse::{ParseError, parse_response};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 use crate::{digest, ingest};
@@ -138,26 +137,33 @@ pub async fn poll_with_progress(
         }
         feeds.push((feed, state));
     }
-    let limits = Limits::new(
-        &config.fetch,
-        feeds.iter().map(|(feed, state)| host_of(feed, state)),
-    );
-    let force = matches!(scope, Scope::All { force: true });
-    let polls: FuturesUnordered<_> = feeds
-        .into_iter()
-        .map(|(feed, state)| {
-            let limits = &limits;
-            async move {
-                let host = host_of(feed, &state);
-                // The host's permit first: a feed waiting for its host holds no global slot.
-                let _host = limits.host(&host).acquire().await;
-                let _global = limits.global.acquire().await;
-                poll_reported(config, store, fetcher, feed, state, cancel, force).await
-            }
+    let round = Round {
+        config,
+        store,
+        fetcher,
+        force: matches!(scope, Scope::All { force: true }),
+    };
+    let hosts = HostQueue::group(feeds, config.fetch.per_host);
+    let global = Semaphore::new(config.fetch.concurrency);
+    let global = &global;
+    let lanes = hosts.iter().flat_map(|host| {
+        (0..host.lanes).map(move |_| {
+            // A lane keeps its global slot while its host has feeds left, so
+            // a host's feeds go in one stretch and its connections can close
+            // after it, rather than every host staying open for the whole poll.
+            Box::pin(futures_util::stream::unfold(None, move |slot| async move {
+                let slot = match slot {
+                    Some(slot) => slot,
+                    None => global.acquire().await.ok()?,
+                };
+                let (feed, state, connection) = host.next()?;
+                let report = poll_reported(round, feed, state, cancel, connection).await;
+                Some((report, Some(slot)))
+            }))
         })
-        .collect();
-    let total = polls.len() + reports.len();
-    let mut polls = polls;
+    });
+    let total = hosts.iter().map(HostQueue::len).sum::<usize>() + reports.len();
+    let mut polls = futures_util::stream::select_all(lanes);
     while let Some(report) = polls.next().await {
         reports.push(report);
         progress(reports.len(), total);
@@ -174,26 +180,57 @@ pub async fn poll_with_progress(
     Ok(reports)
 }
 
-/// The global and per-host fetch limits of one poll.
-struct Limits {
-    global: Semaphore,
-    per_host: HashMap<String, Semaphore>,
-    fallback: Semaphore,
+/// One host's feeds in a poll round, taken in turn by its lanes (at most
+/// `per_host` requests to it at once).
+struct HostQueue<'a> {
+    feeds: std::sync::Mutex<VecDeque<(&'a FeedConfig, FeedState)>>,
+    lanes: usize,
 }
 
-impl Limits {
-    fn new(settings: &FetchSettings, hosts: impl Iterator<Item = String>) -> Limits {
-        Limits {
-            global: Semaphore::new(settings.concurrency),
-            per_host: hosts
-                .map(|host| (host, Semaphore::new(settings.per_host)))
-                .collect(),
-            fallback: Semaphore::new(settings.per_host),
+impl<'a> HostQueue<'a> {
+    /// Groups feeds by host, hosts in the order they first appear.
+    fn group(feeds: Vec<(&'a FeedConfig, FeedState)>, per_host: usize) -> Vec<HostQueue<'a>> {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut groups: Vec<VecDeque<(&'a FeedConfig, FeedState)>> = Vec::new();
+        for (feed, state) in feeds {
+            let next = groups.len();
+            let at = *index.entry(host_of(feed, &state)).or_insert(next);
+            if at == next {
+                groups.push(VecDeque::new());
+            }
+            groups[at].push_back((feed, state));
         }
+        groups
+            .into_iter()
+            .map(|feeds| HostQueue {
+                lanes: per_host.min(feeds.len()).max(1),
+                feeds: std::sync::Mutex::new(feeds),
+            })
+            .collect()
     }
 
-    fn host(&self, host: &str) -> &Semaphore {
-        self.per_host.get(host).unwrap_or(&self.fallback)
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The next feed, and whether its connection is needed again: once fewer
+    /// feeds are left than the host has lanes, it is not.
+    fn next(&self) -> Option<(&'a FeedConfig, FeedState, Connection)> {
+        let mut feeds = self.lock();
+        let (feed, state) = feeds.pop_front()?;
+        let connection = if feeds.len() < self.lanes {
+            Connection::Close
+        } else {
+            Connection::KeepAlive
+        };
+        Some((feed, state, connection))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(&'a FeedConfig, FeedState)>> {
+        // Nothing panics while holding it; a poisoned queue is still a queue.
+        self.feeds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -205,18 +242,28 @@ fn host_of(feed: &FeedConfig, state: &FeedState) -> String {
     }
 }
 
+/// What every feed's poll in one round shares.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    fetcher: &'a Fetcher,
+    /// Overrides our backoff and a 410 (`poll --force`).
+    force: bool,
+}
+
 async fn poll_reported(
-    config: &Config,
-    store: &Store,
-    fetcher: &Fetcher,
+    round: Round<'_>,
     feed: &FeedConfig,
     state: FeedState,
     cancel: &CancellationToken,
-    force: bool,
+    connection: Connection,
 ) -> FeedReport {
+    let Round { config, store, .. } = round;
+    let poll = poll_one(round, feed, state.clone(), Utc::now(), connection);
     let result = tokio::select! {
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
-        result = poll_one(config, store, fetcher, feed, state.clone(), Utc::now(), force) => result,
+        result = poll => result,
     };
     if let Err(PollError::Store { .. }) = &result {
         // The store failed mid-poll (a full disk?): try not to fetch this
@@ -247,14 +294,18 @@ fn source_of(feed: &FeedConfig, state: &FeedState) -> FeedSource {
 }
 
 async fn poll_one(
-    config: &Config,
-    store: &Store,
-    fetcher: &Fetcher,
+    round: Round<'_>,
     feed: &FeedConfig,
     mut state: FeedState,
     now: DateTime<Utc>,
-    force: bool,
+    connection: Connection,
 ) -> Result<FeedOutcome, PollError> {
+    let Round {
+        config,
+        store,
+        fetcher,
+        force,
+    } = round;
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
         source,
@@ -277,7 +328,7 @@ async fn poll_one(
         last_modified: state.last_modified.clone(),
     };
     let source = source_of(feed, &state);
-    let outcome = match fetcher.fetch(&source, &known).await {
+    let outcome = match fetcher.fetch(&source, &known, connection).await {
         Ok(outcome) => outcome,
         Err(source) => {
             state.gone =

@@ -11,7 +11,7 @@ use serde::Serialize;
 use feed_digest::article;
 use feed_digest::boilerplate::StripRules;
 use feed_digest::config::{Config, FeedSource, FetchSettings};
-use feed_digest::fetch::{FetchOutcome, Fetcher, Validators};
+use feed_digest::fetch::{Connection, FetchOutcome, Fetcher, Validators};
 use feed_digest::parse;
 
 use super::exit;
@@ -72,7 +72,7 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
     let fetcher = Fetcher::new(&settings)?;
     // The error's text already names its cause; anyhow's chain would repeat it.
     let outcome = fetcher
-        .fetch(&source, &Validators::default())
+        .fetch(&source, &Validators::default(), Connection::Close)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let (body, info) = match outcome {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use feed_digest::config::{Config, Delivery};
 use feed_digest::digest::feed_display_name;
-use feed_digest::fetch::Fetcher;
+use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
 use feed_digest::store::{FeedState, Store};
 
@@ -84,7 +84,9 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
     let fetcher = Fetcher::new(&config.fetch)?;
     for feed in &config.feeds {
         let name = feed.name.as_deref().unwrap_or(&feed.key);
-        let outcome = fetcher.fetch(&feed.source, &Default::default()).await;
+        let outcome = fetcher
+            .fetch(&feed.source, &Default::default(), Connection::Close)
+            .await;
         match outcome.map(|o| match o {
             feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
                 feed_digest::parse::parse_response(

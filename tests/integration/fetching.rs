@@ -71,6 +71,41 @@ async fn the_global_limit_caps_all_hosts_together() {
 }
 
 #[tokio::test]
+async fn a_hosts_connections_are_reused_then_closed_when_its_feeds_are_done() {
+    let server = FeedServer::start_hosts(3).await;
+    let mut urls = Vec::new();
+    // Interleaved hosts in the config, as in an OPML import.
+    for n in 0..5 {
+        for host in 1..=3 {
+            let path = format!("/c{host}-{n}.xml");
+            server.set(&path, one_item("F"));
+            urls.push(server.url_on(host, &path));
+        }
+    }
+    let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 4").await;
+    assert!(world.poll().await.iter().all(Result::is_ok));
+    let requests = world.feeds.requests();
+    assert_eq!(requests.len(), 15);
+    for host in 1..=3 {
+        let prefix = format!("/c{host}-");
+        let closing = requests
+            .iter()
+            .filter(|r| r.path.starts_with(&prefix) && r.connection.as_deref() == Some("close"))
+            .count();
+        // Two lanes per host: each lane's last request closes its connection.
+        assert_eq!(closing, 2, "host {host}: {requests:?}");
+    }
+    // The poll is over but the client lives on (as in the daemon): it keeps
+    // no idle connection open on the server.
+    let counts = world
+        .feeds
+        .connections_until(Duration::from_secs(10), |c| c.open == 0)
+        .await;
+    assert_eq!(counts.open, 0, "{counts:?}");
+    assert!(counts.accepted <= 15, "{counts:?}");
+}
+
+#[tokio::test]
 async fn next_poll_follows_the_interval_raised_by_server_and_feed_hints() {
     let server = FeedServer::start().await;
     server.set("/plain.xml", one_item("Plain"));

@@ -47,6 +47,8 @@ pub struct Logged {
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's `Connection` header.
+    pub connection: Option<String>,
     pub status: u16,
 }
 
@@ -61,11 +63,19 @@ struct State {
     peak_total: usize,
 }
 
+/// Connections accepted and still open, watched so a test can await a count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connections {
+    pub accepted: usize,
+    pub open: usize,
+}
+
 #[derive(Clone)]
 pub struct FeedServer {
     pub addr: SocketAddr,
     addrs: Vec<SocketAddr>,
     state: Arc<Mutex<State>>,
+    connections: tokio::sync::watch::Sender<Connections>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -81,6 +91,7 @@ impl FeedServer {
     /// Listens on 127.0.0.1 … 127.0.0.`hosts` (port 0 each), one shared set of resources.
     pub async fn start_hosts(hosts: u8) -> FeedServer {
         let state = Arc::new(Mutex::new(State::default()));
+        let connections = tokio::sync::watch::Sender::new(Connections::default());
         let mut addrs = Vec::new();
         for host in 1..=hosts.max(1) {
             let listener = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, host), 0))
@@ -88,17 +99,24 @@ impl FeedServer {
                 .expect("bind loopback");
             addrs.push(listener.local_addr().expect("local addr"));
             let server_state = state.clone();
+            let gauge = connections.clone();
             tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         return;
                     };
                     let state = server_state.clone();
+                    let gauge = gauge.clone();
+                    gauge.send_modify(|c| {
+                        c.accepted += 1;
+                        c.open += 1;
+                    });
                     tokio::spawn(async move {
                         let service = service_fn(move |req| respond(state.clone(), req));
                         let _ = http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
+                        gauge.send_modify(|c| c.open -= 1);
                     });
                 }
             });
@@ -107,6 +125,7 @@ impl FeedServer {
             addr: addrs[0],
             addrs,
             state,
+            connections,
         }
     }
 
@@ -211,6 +230,18 @@ impl FeedServer {
         );
     }
 
+    /// Waits (at most `within`) until `done` holds for the connection counts,
+    /// and returns the last counts seen.
+    pub async fn connections_until(
+        &self,
+        within: std::time::Duration,
+        done: impl FnMut(&Connections) -> bool,
+    ) -> Connections {
+        let mut watch = self.connections.subscribe();
+        let _ = tokio::time::timeout(within, watch.wait_for(done)).await;
+        *self.connections.borrow()
+    }
+
     pub fn requests(&self) -> Vec<Logged> {
         lock(&self.state).log.clone()
     }
@@ -278,6 +309,7 @@ async fn respond(
             if_none_match,
             if_modified_since,
             user_agent: header("user-agent"),
+            connection: header("connection"),
             status,
         });
         let in_flight = state.in_flight.entry(host.clone()).or_default();
