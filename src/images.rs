@@ -35,14 +35,14 @@ pub struct Candidate {
     pub height: Option<u32>,
 }
 
-/// The `<img>` tags of an HTML fragment, in order.
-pub fn images_in_html(html: &str) -> Vec<Candidate> {
-    let (Some(img_tag), Some(attribute)) = (IMG_TAG.as_ref(), ATTRIBUTE.as_ref()) else {
-        return Vec::new();
-    };
-    img_tag
-        .find_iter(html)
-        .filter_map(|tag| {
+/// The `<img>` tags of an HTML fragment, in order, read as they are asked
+/// for: the first good one usually ends the search.
+pub fn images_in_html(html: &str) -> impl Iterator<Item = Candidate> + '_ {
+    let regexes = IMG_TAG.as_ref().zip(ATTRIBUTE.as_ref());
+    regexes
+        .into_iter()
+        .flat_map(move |(img_tag, attribute)| img_tag.find_iter(html).map(move |tag| (tag, attribute)))
+        .filter_map(|(tag, attribute)| {
             let mut candidate = Candidate {
                 src: String::new(),
                 width: None,
@@ -63,13 +63,12 @@ pub fn images_in_html(html: &str) -> Vec<Candidate> {
             }
             (!candidate.src.is_empty()).then_some(candidate)
         })
-        .collect()
 }
 
 /// The first candidate that is a real picture, as an absolute http(s) URL.
-pub fn choose(candidates: &[Candidate], base: Option<&Url>) -> Option<String> {
-    candidates.iter().find_map(|candidate| {
-        if is_pixel(candidate) {
+pub fn choose(candidates: impl IntoIterator<Item = Candidate>, base: Option<&Url>) -> Option<String> {
+    candidates.into_iter().find_map(|candidate| {
+        if is_pixel(&candidate) {
             return None;
         }
         let url = match base {
@@ -109,7 +108,7 @@ mod tests {
     #[test]
     fn first_real_image_resolved_against_the_item() {
         let html = r#"<p><img src="https://tracker.example.net/p.gif" width="1" height="1"><img src='/img/a.jpg?x=1&amp;y=2' width=600></p><img src="b.jpg">"#;
-        let found = choose(&images_in_html(html), base().as_ref());
+        let found = choose(images_in_html(html), base().as_ref());
         assert_eq!(
             found.as_deref(),
             Some("https://news.example.cn/img/a.jpg?x=1&y=2")
@@ -119,13 +118,13 @@ mod tests {
     #[test]
     fn pixels_trackers_and_data_urls_are_skipped() {
         let html = r#"<img src="data:image/png;base64,AAAA"><img src="https://stats.wordpress.com/b.gif"><img src="https://feeds.feedburner.com/~r/x/~4/y"><img src="javascript:alert(1)"><img src="https://ex.org/pixel/1.gif">"#;
-        assert_eq!(choose(&images_in_html(html), base().as_ref()), None);
+        assert_eq!(choose(images_in_html(html), base().as_ref()), None);
     }
 
     #[test]
     fn proxied_news_mirror_images_are_kept() {
         let html = r#"<figure><img src="https://images.weserv.nl/?url=static.example.com/a.jpg" width="1050" height="739"></figure>"#;
-        let found = choose(&images_in_html(html), None);
+        let found = choose(images_in_html(html), None);
         assert_eq!(
             found.as_deref(),
             Some("https://images.weserv.nl/?url=static.example.com/a.jpg")

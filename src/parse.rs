@@ -265,7 +265,25 @@ fn finish(mut item: Item, mut blocks: Vec<String>) -> Item {
             blocks[0] = rest;
         }
     }
-    let body = text::truncate_chars(&blocks.join(" "), MAX_TEXT_CHARS);
+    // Whole articles come in: join only the blocks that fit.
+    let mut body = String::new();
+    let mut chars = 0;
+    for block in &blocks {
+        if chars >= MAX_TEXT_CHARS {
+            break;
+        }
+        if !body.is_empty() {
+            body.push(' ');
+            chars += 1;
+        }
+        body.push_str(block);
+        chars += block.chars().count();
+    }
+    let body = if chars > MAX_TEXT_CHARS {
+        text::truncate_chars(&body, MAX_TEXT_CHARS)
+    } else {
+        body
+    };
     if item.title.is_empty() {
         item.title = text::truncate_chars(&body, 80);
     }
@@ -308,10 +326,8 @@ fn image_of(entry: &Entry, html: &[&str], base: Option<&url::Url>) -> Option<Str
             });
         }
     }
-    for fragment in html {
-        candidates.extend(images::images_in_html(fragment));
-    }
-    images::choose(&candidates, base)
+    let in_html = html.iter().flat_map(|fragment| images::images_in_html(fragment));
+    images::choose(candidates.into_iter().chain(in_html), base)
 }
 
 /// Titles may be HTML (Atom `type="html"`, or RSS titles with entities).

@@ -24,23 +24,103 @@ pub fn html_to_blocks(html: &str) -> Vec<String> {
 
 /// Folds all whitespace (including newlines) to single spaces and removes
 /// control characters, so the result is safe in a header or a single line.
+/// Runs of ordinary text (words with single spaces) are copied whole: this
+/// runs on every block of every item.
 pub fn one_line(text: &str) -> String {
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
-        if word.is_empty() {
+    // Start of the text not yet copied, when inside a run of kept text.
+    let mut kept: Option<usize> = None;
+    let mut at = 0;
+    while at < bytes.len() {
+        if !MAY_SEPARATE[usize::from(bytes[at])] {
+            // Skip ahead to the next byte that may start a separator.
+            kept.get_or_insert(at);
+            at += bytes[at..]
+                .iter()
+                .position(|b| MAY_SEPARATE[usize::from(*b)])
+                .unwrap_or(bytes.len() - at);
             continue;
         }
-        if !out.is_empty() {
-            out.push(' ');
+        let plain_space =
+            bytes[at] == b' ' && bytes.get(at + 1).is_some_and(|b| !MAY_SEPARATE[usize::from(*b)]);
+        if plain_space && kept.is_some() {
+            at += 1; // one space between words: part of the run
+            continue;
         }
-        out.push_str(word);
+        if separator_len(text, at) == 0 {
+            kept.get_or_insert(at);
+            at += 1;
+            continue;
+        }
+        let run = at;
+        while at < bytes.len() {
+            match separator_len(text, at) {
+                0 => break,
+                len => at += len,
+            }
+        }
+        let Some(start) = kept else { continue };
+        if at - run == 1 && bytes[run] == b' ' && at < bytes.len() {
+            continue; // one plain space between words stays in the run
+        }
+        push_word(&mut out, text.get(start..run).unwrap_or_default());
+        kept = None;
+    }
+    if let Some(start) = kept {
+        push_word(&mut out, text.get(start..).unwrap_or_default());
     }
     out
 }
 
+fn push_word(out: &mut String, word: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(word);
+}
+
+/// Bytes that may start a whitespace or control character (see `separator_len`).
+static MAY_SEPARATE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte <= 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[0x7f] = true;
+    table[0xc2] = true;
+    table[0xe1] = true;
+    table[0xe2] = true;
+    table[0xe3] = true;
+    table
+};
+
+/// The length of the whitespace or control character at byte `at`, or 0.
+/// Only these lead bytes can start one: ASCII, U+0080–U+00BF (C2), U+1680
+/// (E1), U+2000–U+205F (E2) and U+3000 (E3); CJK text skips the decoding.
+fn separator_len(text: &str, at: usize) -> usize {
+    let Some(&byte) = text.as_bytes().get(at) else {
+        return 0;
+    };
+    if byte < 0x80 {
+        return usize::from(byte <= b' ' || byte == 0x7f);
+    }
+    if !matches!(byte, 0xc2 | 0xe1 | 0xe2 | 0xe3) {
+        return 0;
+    }
+    match text.get(at..).and_then(|rest| rest.chars().next()) {
+        Some(c) if c.is_whitespace() || c.is_control() => c.len_utf8(),
+        _ => 0,
+    }
+}
+
 /// At most `max` characters, no ellipsis (for storage).
 pub fn truncate_chars(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text.get(..end).unwrap_or(text).to_owned(),
+        None => text.to_owned(),
+    }
 }
 
 /// At most `max` graphemes, ending in "…" when cut. In text with spaces the cut
@@ -81,6 +161,45 @@ mod tests {
     #[test]
     fn one_line_strips_control_and_newlines() {
         assert_eq!(one_line("a\r\nBcc: x\u{7}\ty"), "a Bcc: x y");
+    }
+
+    /// The definition `one_line` implements, word by word.
+    fn one_line_by_words(text: &str) -> String {
+        text.split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn one_line_matches_its_definition_on_mixed_text() {
+        // Every kind of separator next to ASCII, Latin-1, CJK and emoji, in
+        // generated combinations (a small deterministic generator).
+        let pieces = [
+            "a", "Bc", " ", "  ", "\n", "\t", "\r\n", "\u{0}", "\u{7f}", "\u{85}", "\u{a0}", "é", "ß",
+            "\u{1680}", "\u{2002}", "\u{2028}", "\u{202f}", "\u{205f}", "\u{3000}", "中文", "，", "\u{2014}",
+            "\u{20ac}", "😀", "\u{e1}", "\u{3001}",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut state = seed;
+            for _ in 0..(state % 12) {
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+                state = state.rotate_right(7).wrapping_mul(0x2545_f491_4f6c_dd1d);
+            }
+            assert_eq!(one_line(&text), one_line_by_words(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn truncate_chars_counts_characters() {
+        assert_eq!(truncate_chars("朝鲜领导人", 2), "朝鲜");
+        assert_eq!(truncate_chars("ab", 5), "ab");
+        assert_eq!(truncate_chars("ab", 0), "");
     }
 
     #[test]
