@@ -189,6 +189,10 @@ impl Fetcher {
             .timeout(settings.timeout)
             // Redirects are followed by hand, to tell permanent ones from the rest.
             .redirect(reqwest::redirect::Policy::none())
+            // A poll round reuses a host's connection within milliseconds and
+            // closes it after the host's last feed; one that raced back into
+            // the pool after that close is dropped soon.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(FetchError::Client)?;
         Ok(Fetcher {

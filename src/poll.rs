@@ -8,12 +8,16 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::cadence;
 use crate::config::{Config, FeedConfig, FeedSource};
-use crate::fetch::{Connection, FetchError, FetchOutcome, Fetcher, ResponseInfo, Validators};
+use crate::fetch::{Connection, FetchError, FetchOutcome, Fetcher, Validators};
 use crate::parse::{ParseError, parse_response};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 use crate::{digest, ingest};
+
+mod bookkeeping;
+
+pub use bookkeeping::reschedule;
+use bookkeeping::{record_failure, record_success};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -421,62 +425,4 @@ async fn poll_one(
         held_back,
         items: parsed.items.len(),
     })
-}
-
-/// A 2xx or 304: clears the failure state, counts redirects and sets the
-/// next poll time.
-fn record_success(
-    config: &Config,
-    feed: &FeedConfig,
-    state: &mut FeedState,
-    info: &ResponseInfo,
-    now: DateTime<Utc>,
-) {
-    state.last_success = Some(now);
-    state.last_error = None;
-    state.gone = false;
-    state.failures = 0;
-    state.next_attempt = None;
-    state.retry_after = None;
-    // Where redirects led, for `status`; the configured URL stays the key.
-    state.redirected_to = info.final_url.clone();
-    if let Some(url) = state.note_redirect(info.permanent_redirect.as_deref()) {
-        tracing::warn!(
-            feed = %feed.key,
-            new_url = %url,
-            "the feed has moved permanently; polling the new URL from now on (update the config)"
-        );
-    }
-    let base = feed.interval.unwrap_or(match &config.poll {
-        crate::config::PollSchedule::Every(every) => *every,
-        crate::config::PollSchedule::Cron(_) => config.fetch.min_interval,
-    });
-    let hints = cadence::Hints {
-        http: info.cache_hint,
-        feed: state.feed_hint_secs.map(chrono::TimeDelta::seconds),
-    };
-    let base = chrono::TimeDelta::from_std(base).unwrap_or(chrono::TimeDelta::MAX);
-    let wait = cadence::wait(base, hints, config.fetch.bounds());
-    state.next_poll = Some(cadence::next_poll(now, &feed.key, wait));
-}
-
-fn record_failure(
-    config: &Config,
-    store: &Store,
-    feed: &FeedConfig,
-    state: &mut FeedState,
-    message: String,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    // The caller reports the failure (a warning in the daemon, a line from `poll`).
-    tracing::debug!(feed = %feed.key, error = %message, "feed poll failed");
-    state.last_error = Some(message);
-    state.last_error_at = Some(now);
-    state.failures = state.failures.saturating_add(1);
-    let bounds = config.fetch.bounds();
-    state.next_attempt = Some(now + FeedState::backoff(state.failures, bounds.max).max(bounds.min));
-    // A failing feed is due again when its backoff ends, or the server's
-    // Retry-After if that is later.
-    state.next_poll = state.next_attempt.max(state.retry_after.filter(|at| *at > now));
-    store.put_feed_state(&feed.key, state)
 }

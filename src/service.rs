@@ -163,6 +163,17 @@ pub async fn run(
                         clients = new_clients;
                         shared.config.send_replace(config.clone());
                         tracing::info!("config reloaded");
+                        // A changed interval applies now, not after each feed's next poll;
+                        // under the work lock, as a control-socket poll writes feed states too.
+                        let rescheduled = {
+                            let _working = shared.work.lock().await;
+                            crate::poll::reschedule(&config, &store)
+                        };
+                        match rescheduled {
+                            Ok(0) => {}
+                            Ok(feeds) => tracing::info!(feeds, "next polls follow the new intervals"),
+                            Err(err) => tracing::warn!("could not reschedule the feeds' next polls: {err}"),
+                        }
                         // New feeds are polled and new schedules checked at once.
                         queue.extend([Tick::Poll, Tick::Digests]);
                     }

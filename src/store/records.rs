@@ -83,6 +83,11 @@ pub struct FeedState {
     /// in seconds: a 304 carries no body, so it is remembered.
     #[serde(default)]
     pub feed_hint_secs: Option<i64>,
+    /// The server's freshness hint (max-age, Expires) in its last answer, in
+    /// seconds: with the feed's own, a changed interval can be applied
+    /// without a fetch ([`crate::poll::reschedule`]).
+    #[serde(default)]
+    pub http_hint_secs: Option<i64>,
     /// A permanent redirect (301/308) seen on the last polls, and how many
     /// polls in a row ended there.
     #[serde(default)]
