@@ -118,6 +118,7 @@ pub async fn poll_with_progress(
         crate::config::PollSchedule::Every(_) => now,
         crate::config::PollSchedule::Cron(_) => now + chrono::TimeDelta::minutes(2),
     };
+    let force = matches!(scope, Scope::All { force: true });
     let mut feeds = Vec::new();
     let mut reports: Vec<FeedReport> = Vec::new();
     for feed in &config.feeds {
@@ -139,13 +140,18 @@ pub async fn poll_with_progress(
         if scope == Scope::Due && !state.is_due(due_by) {
             continue;
         }
+        // Decided here, so that only feeds that are fetched count towards a
+        // host's lanes and its last (closing) requests.
+        if let Some(reason) = state.skip_reason(now, force) {
+            reports.push(skip(store, feed, state, reason, now));
+            continue;
+        }
         feeds.push((feed, state));
     }
     let round = Round {
         config,
         store,
         fetcher,
-        force: matches!(scope, Scope::All { force: true }),
     };
     let hosts = HostQueue::group(feeds, config.fetch.per_host);
     let global = Semaphore::new(config.fetch.concurrency);
@@ -158,6 +164,7 @@ pub async fn poll_with_progress(
             Box::pin(futures_util::stream::unfold(None, move |slot| async move {
                 let slot = match slot {
                     Some(slot) => slot,
+                    // Never closed, so this always waits for a slot.
                     None => global.acquire().await.ok()?,
                 };
                 let (feed, state, connection) = host.next()?;
@@ -192,7 +199,9 @@ struct HostQueue<'a> {
 }
 
 impl<'a> HostQueue<'a> {
-    /// Groups feeds by host, hosts in the order they first appear.
+    /// Groups feeds by host: the hosts with most feeds first (a host with 50
+    /// feeds on two lanes is the round's longest stretch), then in the order
+    /// they first appear.
     fn group(feeds: Vec<(&'a FeedConfig, FeedState)>, per_host: usize) -> Vec<HostQueue<'a>> {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<VecDeque<(&'a FeedConfig, FeedState)>> = Vec::new();
@@ -204,6 +213,7 @@ impl<'a> HostQueue<'a> {
             }
             groups[at].push_back((feed, state));
         }
+        groups.sort_by_key(|feeds| std::cmp::Reverse(feeds.len()));
         groups
             .into_iter()
             .map(|feeds| HostQueue {
@@ -218,7 +228,12 @@ impl<'a> HostQueue<'a> {
     }
 
     /// The next feed, and whether its connection is needed again: once fewer
-    /// feeds are left than the host has lanes, it is not.
+    /// feeds are left than the host has lanes, it is not. Best effort: the
+    /// pool may have opened one connection more than there are lanes (a
+    /// request that starts before the previous one's connection is back), and
+    /// a redirect may lead elsewhere; such a leftover idles out of the pool
+    /// after 5 s. In the daemon, where a tick has a feed or two per host, most
+    /// requests close: a new connection per poll, but none held between ticks.
     fn next(&self) -> Option<(&'a FeedConfig, FeedState, Connection)> {
         let mut feeds = self.lock();
         let (feed, state) = feeds.pop_front()?;
@@ -252,8 +267,6 @@ struct Round<'a> {
     config: &'a Config,
     store: &'a Store,
     fetcher: &'a Fetcher,
-    /// Overrides our backoff and a 410 (`poll --force`).
-    force: bool,
 }
 
 async fn poll_reported(
@@ -289,6 +302,37 @@ async fn poll_reported(
     }
 }
 
+/// A feed kept away by the server's Retry-After, our backoff or a 410: not
+/// due again before that ends.
+fn skip(
+    store: &Store,
+    feed: &FeedConfig,
+    mut state: FeedState,
+    reason: String,
+    now: DateTime<Utc>,
+) -> FeedReport {
+    let until = [state.retry_after, state.next_attempt]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at > now)
+        .max();
+    let mut result = Ok(FeedOutcome::Skipped { reason });
+    if let Some(until) = until.filter(|at| state.next_poll.is_none_or(|next| next < *at)) {
+        state.next_poll = Some(until);
+        if let Err(source) = store.put_feed_state(&feed.key, &state) {
+            result = Err(PollError::Store {
+                feed: feed.key.clone(),
+                source,
+            });
+        }
+    }
+    FeedReport {
+        feed_key: feed.key.clone(),
+        name: digest::feed_display_name(feed, state.title.as_deref()),
+        result,
+    }
+}
+
 /// Where this poll fetches the feed: its adopted new URL, if it moved.
 fn source_of(feed: &FeedConfig, state: &FeedState) -> FeedSource {
     match (&feed.source, state.moved_to.as_deref().map(url::Url::parse)) {
@@ -308,25 +352,12 @@ async fn poll_one(
         config,
         store,
         fetcher,
-        force,
+        ..
     } = round;
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
         source,
     };
-    if let Some(reason) = state.skip_reason(now, force) {
-        // Not due again before whatever keeps it away ends.
-        let until = [state.retry_after, state.next_attempt]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at > now)
-            .max();
-        if let Some(until) = until.filter(|at| state.next_poll.is_none_or(|next| next < *at)) {
-            state.next_poll = Some(until);
-            store.put_feed_state(&feed.key, &state).map_err(store_error)?;
-        }
-        return Ok(FeedOutcome::Skipped { reason });
-    }
     let known = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),

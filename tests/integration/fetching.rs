@@ -71,7 +71,7 @@ async fn the_global_limit_caps_all_hosts_together() {
 }
 
 #[tokio::test]
-async fn a_hosts_connections_are_reused_then_closed_when_its_feeds_are_done() {
+async fn a_hosts_last_requests_close_their_connections_and_none_stays_idle() {
     let server = FeedServer::start_hosts(3).await;
     let mut urls = Vec::new();
     // Interleaved hosts in the config, as in an OPML import.
@@ -104,7 +104,32 @@ async fn a_hosts_connections_are_reused_then_closed_when_its_feeds_are_done() {
         .connections_until(Duration::from_secs(30), |c| c.open == 0)
         .await;
     assert_eq!(counts.open, 0, "{counts:?}");
-    assert!(counts.accepted <= 15, "{counts:?}");
+}
+
+#[tokio::test]
+async fn skipped_feeds_do_not_keep_a_hosts_last_request_open() {
+    let server = FeedServer::start().await;
+    server.set("/ok.xml", one_item("OK"));
+    server.set_status("/gone-1.xml", 410);
+    server.set_status("/gone-2.xml", 410);
+    let urls: Vec<String> = ["/ok.xml", "/gone-1.xml", "/gone-2.xml"]
+        .iter()
+        .map(|p| server.url(p))
+        .collect();
+    let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2").await;
+    world.poll().await;
+    let asked = world.feeds.requests().len();
+    // Now the two gone feeds are skipped: the one real request is the host's last.
+    let results = world.poll().await;
+    assert!(
+        matches!(results[1], Ok(FeedOutcome::Skipped { .. })),
+        "{results:?}"
+    );
+    let requests = world.feeds.requests();
+    let second: Vec<_> = requests[asked..].iter().collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].path, "/ok.xml");
+    assert_eq!(second[0].connection.as_deref(), Some("close"), "{second:?}");
 }
 
 #[tokio::test]
