@@ -137,8 +137,12 @@ pub async fn run(
             let _working = shared.work.lock().await;
             match tick {
                 Tick::Poll => {
-                    run_poll(&config, &store, &clients.fetcher, &cancel, &shared.metrics).await;
-                    prune_if_due(&config, &store).await;
+                    let polled = run_poll(&config, &store, &clients.fetcher, &cancel, &shared.metrics).await;
+                    let pruned = prune_if_due(&config, &store).await;
+                    // The daemon idles between rounds: not on a round's peak.
+                    if polled > 0 || pruned {
+                        crate::memory::release_free();
+                    }
                 }
                 Tick::Digests => {
                     run_due_digests(&config, &store, &clients.mailer, &cancel, &shared.metrics).await;
@@ -298,7 +302,7 @@ async fn run_poll(
     fetcher: &Fetcher,
     cancel: &CancellationToken,
     metrics: &crate::metrics::Metrics,
-) {
+) -> usize {
     let started = std::time::Instant::now();
     let result =
         poll::poll_with_progress(config, store, fetcher, cancel, poll::Scope::Due, &mut |_, _| {}).await;
@@ -327,8 +331,12 @@ async fn run_poll(
             if !reports.is_empty() {
                 tracing::info!(feeds = reports.len(), failed, "poll done");
             }
+            reports.len()
         }
-        Err(err) => tracing::error!(error = %err, "poll could not be stored"),
+        Err(err) => {
+            tracing::error!(error = %err, "poll could not be stored");
+            0
+        }
     }
 }
 
@@ -336,14 +344,15 @@ async fn run_poll(
 const KEEP_BODIES: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 /// Once a day, forget what left its feed longer than `retention` ago.
-async fn prune_if_due(config: &Config, store: &Store) {
+/// Returns whether it ran (it scans the whole store).
+async fn prune_if_due(config: &Config, store: &Store) -> bool {
     let now = Utc::now();
     match store.last_prune() {
-        Ok(Some(last)) if now - last < chrono::TimeDelta::days(1) => return,
+        Ok(Some(last)) if now - last < chrono::TimeDelta::days(1) => return false,
         Ok(_) => {}
         Err(err) => {
             tracing::error!(error = %err, "cannot read the last prune time");
-            return;
+            return false;
         }
     }
     let retention = chrono::TimeDelta::from_std(config.retention).unwrap_or(chrono::TimeDelta::MAX);
@@ -365,6 +374,7 @@ async fn prune_if_due(config: &Config, store: &Store) {
         Ok(Err(err)) => tracing::error!(error = %err, "pruning failed"),
         Err(err) => tracing::error!(error = %err, "pruning task failed"),
     }
+    true
 }
 
 async fn run_due_digests(
