@@ -31,7 +31,7 @@ pub mod fetch;
 pub mod images;
 pub mod ingest;
 pub mod mail;
-pub mod memory;
+pub(crate) mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod opml;

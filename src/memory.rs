@@ -2,16 +2,73 @@
 //! poll or a prune freed in its per-thread arenas, so without this an idle
 //! daemon would hold its busiest moment's memory for good.
 
+use std::time::{Duration, Instant};
+
+/// Trims at most this often after ordinary polls: the minute tick nearly
+/// always fetches a feed or two, and a trim walks every arena.
+const MIN_GAP: Duration = Duration::from_secs(10 * 60);
+
+/// Decides when a round is worth a trim, and runs it off the async threads.
+#[derive(Debug, Default)]
+pub(crate) struct Trimmer {
+    last: Option<Instant>,
+}
+
+impl Trimmer {
+    /// After a round that fetched `fetched` feeds and maybe pruned the store:
+    /// always after a prune or the first fetching round, otherwise at most
+    /// once per [`MIN_GAP`].
+    pub(crate) async fn after_round(&mut self, fetched: usize, pruned: bool) {
+        let due = match self.last {
+            None => fetched > 0,
+            Some(last) => fetched > 0 && last.elapsed() >= MIN_GAP,
+        };
+        if due || pruned {
+            self.last = Some(Instant::now());
+            // A trim of a fragmented 100 MB heap takes up to ~200 ms.
+            let _ = tokio::task::spawn_blocking(release_free).await;
+        }
+    }
+}
+
 /// Returns the free memory at the top and in the holes of every malloc arena
 /// to the system (glibc's `malloc_trim`). Elsewhere, nothing to do.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_free() {
-    // SAFETY: malloc_trim takes no pointers; it only walks glibc's own arenas,
-    // under their locks, and is safe to call from any thread at any time.
+fn release_free() {
+    // SAFETY: malloc_trim has no preconditions and takes no pointers; it walks
+    // glibc's own arenas under their locks and is thread-safe. It is never
+    // called from a signal handler.
     unsafe {
         libc::malloc_trim(0);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free() {}
+fn release_free() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn trims_after_the_first_fetching_round_and_each_prune_then_at_most_every_ten_minutes() {
+        let mut trimmer = Trimmer::default();
+        trimmer.after_round(0, false).await;
+        assert!(trimmer.last.is_none(), "nothing fetched, nothing to give back");
+        trimmer.after_round(3, false).await;
+        let first = trimmer.last.expect("the first fetching round trims");
+        trimmer.after_round(5, false).await;
+        assert_eq!(trimmer.last, Some(first), "not again within ten minutes");
+        trimmer.after_round(0, true).await;
+        assert!(trimmer.last > Some(first), "a prune always trims");
+        let Some(long_ago) = Instant::now().checked_sub(MIN_GAP) else {
+            return; // a machine up for less than ten minutes
+        };
+        trimmer.last = Some(long_ago);
+        trimmer.after_round(1, false).await;
+        assert!(
+            trimmer.last > Some(long_ago),
+            "ten minutes later a fetch trims again"
+        );
+    }
+}

@@ -129,6 +129,8 @@ pub async fn run(
     // Start with a poll and a catch-up round: a digest missed while the daemon
     // was down goes out now, once.
     let mut queue = vec![Tick::Poll, Tick::Digests];
+    let mut reschedule = false;
+    let mut memory = crate::memory::Trimmer::default();
     loop {
         for tick in queue.drain(..) {
             if cancel.is_cancelled() {
@@ -137,12 +139,16 @@ pub async fn run(
             let _working = shared.work.lock().await;
             match tick {
                 Tick::Poll => {
-                    let polled = run_poll(&config, &store, &clients.fetcher, &cancel, &shared.metrics).await;
-                    let pruned = prune_if_due(&config, &store).await;
-                    // The daemon idles between rounds: not on a round's peak.
-                    if polled > 0 || pruned {
-                        crate::memory::release_free();
+                    if std::mem::take(&mut reschedule) {
+                        match crate::poll::reschedule(&config, &store) {
+                            Ok(0) => {}
+                            Ok(feeds) => tracing::info!(feeds, "next polls follow the new intervals"),
+                            Err(err) => tracing::warn!("could not reschedule the feeds' next polls: {err}"),
+                        }
                     }
+                    let fetched = run_poll(&config, &store, &clients.fetcher, &cancel, &shared.metrics).await;
+                    let pruned = prune_if_due(&config, &store).await;
+                    memory.after_round(fetched, pruned).await;
                 }
                 Tick::Digests => {
                     run_due_digests(&config, &store, &clients.mailer, &cancel, &shared.metrics).await;
@@ -167,17 +173,9 @@ pub async fn run(
                         clients = new_clients;
                         shared.config.send_replace(config.clone());
                         tracing::info!("config reloaded");
-                        // A changed interval applies now, not after each feed's next poll;
-                        // under the work lock, as a control-socket poll writes feed states too.
-                        let rescheduled = {
-                            let _working = shared.work.lock().await;
-                            crate::poll::reschedule(&config, &store)
-                        };
-                        match rescheduled {
-                            Ok(0) => {}
-                            Ok(feeds) => tracing::info!(feeds, "next polls follow the new intervals"),
-                            Err(err) => tracing::warn!("could not reschedule the feeds' next polls: {err}"),
-                        }
+                        // A changed interval applies now, not after each feed's next
+                        // poll: at the poll queued below, under the work lock.
+                        reschedule = true;
                         // New feeds are polled and new schedules checked at once.
                         queue.extend([Tick::Poll, Tick::Digests]);
                     }
@@ -296,6 +294,7 @@ fn poll_job(
     }
 }
 
+/// One poll of the due feeds, logged and counted; returns how many feeds sent a new body.
 async fn run_poll(
     config: &Config,
     store: &Store,
@@ -331,7 +330,10 @@ async fn run_poll(
             if !reports.is_empty() {
                 tracing::info!(feeds = reports.len(), failed, "poll done");
             }
-            reports.len()
+            reports
+                .iter()
+                .filter(|r| matches!(r.result, Ok(poll::FeedOutcome::Fetched { .. })))
+                .count()
         }
         Err(err) => {
             tracing::error!(error = %err, "poll could not be stored");

@@ -133,12 +133,16 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
         Request::StoreCheck => commands::store_check(store),
         Request::StoreExport => commands::store_export(store),
         Request::TopicsExplain { query } => report::explain(&config, store, &query),
+        // The config as it is once the daemon's own work is done: a reload
+        // may have replaced it (and rescheduled the feeds) meanwhile.
         Request::Poll { force } => {
             let _working = shared.work.lock().await;
+            let config = shared.config.borrow().clone();
             commands::poll_once_with(&config, store, force, false).await
         }
         Request::Send { subscribers } => {
             let _working = shared.work.lock().await;
+            let config = shared.config.borrow().clone();
             commands::send_now(&config, store, &subscribers).await
         }
     };

@@ -15,7 +15,11 @@ mod markup;
 mod tests;
 
 use entities::{XML_ENTITIES, html_entity};
-use markup::*;
+use markup::{
+    EndTag, attributes, balanced, contains_start_tag, declaration_len, find_end_tag, is_control,
+    is_entity_name_char, is_name_start, is_xml_char, local_name, section_len, split_trailing, starts_tag,
+    tag_len, tag_name,
+};
 
 /// The repaired text, and what was done to it (for the log).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub(super) fn record_success(
         );
     }
     state.http_hint_secs = info.cache_hint.map(|hint| hint.num_seconds());
+    state.hints_recorded = true;
     state.next_poll = Some(cadence::next_poll(now, &feed.key, wait(config, feed, state)));
 }
 
@@ -64,7 +65,12 @@ pub fn reschedule(config: &Config, store: &Store) -> Result<usize, StoreError> {
         let Some(last) = state.last_success.filter(|_| state.failures == 0) else {
             continue;
         };
-        let next = cadence::next_poll(last, &feed.key, wait(config, feed, &state));
+        let mut next = cadence::next_poll(last, &feed.key, wait(config, feed, &state));
+        if !state.hints_recorded {
+            // Polled before hints were kept: the server may have asked for
+            // more time than the new interval; never earlier than planned.
+            next = next.max(state.next_poll.unwrap_or(next));
+        }
         if state.next_poll != Some(next) {
             state.next_poll = Some(next);
             store.put_feed_state(&feed.key, &state)?;

@@ -88,6 +88,10 @@ pub struct FeedState {
     /// without a fetch ([`crate::poll::reschedule`]).
     #[serde(default)]
     pub http_hint_secs: Option<i64>,
+    /// Whether `http_hint_secs` was recorded at the last good poll (records
+    /// from before it existed say false: their server's hint is unknown).
+    #[serde(default)]
+    pub hints_recorded: bool,
     /// A permanent redirect (301/308) seen on the last polls, and how many
     /// polls in a row ended there.
     #[serde(default)]

@@ -232,6 +232,11 @@ async fn a_reload_applies_a_changed_interval_now_within_the_servers_hint() {
     let (plain, cached) = (polled(&urls[0]), polled(&urls[1]));
     assert!(world.feed_state(&urls[0]).next_poll >= Some(plain + TimeDelta::hours(6)));
     let broken_next = world.feed_state(&urls[2]).next_poll;
+    assert_eq!(
+        poll::reschedule(&world.config, &world.store).expect("reschedule"),
+        0,
+        "an unchanged config moves nothing"
+    );
     // The user lowers the interval and reloads.
     let mut config = world.config.clone();
     for feed in &mut config.feeds {
@@ -258,6 +263,28 @@ async fn a_reload_applies_a_changed_interval_now_within_the_servers_hint() {
     // A failing feed keeps its backoff.
     assert_eq!(world.feed_state(&urls[2]).next_poll, broken_next);
     assert_eq!(poll::reschedule(&config, &world.store).expect("reschedule"), 0);
+}
+
+#[tokio::test]
+async fn a_reload_never_pulls_forward_a_feed_polled_before_hints_were_kept() {
+    let server = FeedServer::start().await;
+    server.set("/old.xml", one_item("Old"));
+    let url = server.url("/old.xml");
+    let world = World::with_feeds(server, std::slice::from_ref(&url), "poll = \"6h\"").await;
+    world.poll().await;
+    // As an older feed-digest left it: the server's hint was not recorded.
+    let mut state = world.feed_state(&url);
+    state.hints_recorded = false;
+    state.http_hint_secs = None;
+    world.store.put_feed_state(&url, &state).expect("write state");
+    let mut config = world.config.clone();
+    config.feeds[0].interval = Some(Duration::from_secs(30 * 60));
+    poll::reschedule(&config, &world.store).expect("reschedule");
+    assert_eq!(world.feed_state(&url).next_poll, state.next_poll);
+    // A longer interval still applies.
+    config.feeds[0].interval = Some(Duration::from_secs(24 * 3600));
+    assert_eq!(poll::reschedule(&config, &world.store).expect("reschedule"), 1);
+    assert!(world.feed_state(&url).next_poll > state.next_poll);
 }
 
 #[tokio::test]

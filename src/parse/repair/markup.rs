@@ -27,7 +27,7 @@ pub(super) fn split_trailing(xml: &str) -> (&str, &str, bool) {
 }
 
 /// The root element's name, after the prolog, comments and DOCTYPE.
-pub(super) fn root_name(xml: &str) -> Option<&str> {
+fn root_name(xml: &str) -> Option<&str> {
     let mut rest = xml.trim_start_matches('\u{feff}');
     loop {
         rest = rest.trim_start();
@@ -47,7 +47,7 @@ pub(super) fn root_name(xml: &str) -> Option<&str> {
 }
 
 /// Only whitespace, comments and processing instructions: allowed after the root.
-pub(super) fn is_misc(tail: &str) -> bool {
+fn is_misc(tail: &str) -> bool {
     let mut rest = tail;
     loop {
         rest = rest.trim_start();
@@ -172,7 +172,7 @@ pub(super) fn attributes(tag: &str) -> Vec<(&str, (usize, usize))> {
 }
 
 /// The name at the start of `s`, without a leading `<`.
-pub(super) fn tag_name_at(s: &str) -> &str {
+fn tag_name_at(s: &str) -> &str {
     let end = s.find(|c: char| !is_name_char(c)).unwrap_or(s.len());
     s.get(..end).unwrap_or_default()
 }
@@ -269,7 +269,7 @@ pub(super) fn is_name_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || c == ':'
 }
 
-pub(super) fn is_name_char(c: char) -> bool {
+fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.')
 }
 
