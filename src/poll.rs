@@ -282,17 +282,13 @@ async fn poll_reported(
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
         result = poll => result,
     };
-    if let Err(PollError::Store { .. }) = &result {
-        // The store failed mid-poll (a full disk?): try not to fetch this
-        // feed again every minute. Best effort: the store may refuse this too.
-        let retry = Utc::now() + config.fetch.bounds().min;
-        let _ = store.put_feed_state(
-            &feed.key,
-            &FeedState {
-                next_poll: Some(retry),
-                ..state
-            },
-        );
+    if let Err(PollError::Store { source, .. }) = &result {
+        // The store failed mid-poll (a full disk?): a failure of this feed,
+        // so it backs off rather than being fetched every minute, and a
+        // reload leaves that be. Best effort: the store may refuse this too.
+        let mut state = state;
+        let message = format!("cannot store what it sent: {source}");
+        let _ = record_failure(config, store, feed, &mut state, message, Utc::now());
     }
     let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
     FeedReport {
