@@ -39,18 +39,9 @@ pub fn next_poll(now: DateTime<Utc>, feed_key: &str, wait: TimeDelta) -> DateTim
     let spread_ms = u64::try_from(spread.num_milliseconds()).unwrap_or(0);
     let jitter_ms = match spread_ms {
         0 => 0,
-        n => fnv1a(feed_key.as_bytes(), now.timestamp_millis()) % n,
+        n => crate::fnv::fnv1a(feed_key.bytes().chain(now.timestamp_millis().to_le_bytes())) % n,
     };
     now + wait + TimeDelta::milliseconds(i64::try_from(jitter_ms).unwrap_or(0))
-}
-
-fn fnv1a(bytes: &[u8], salt: i64) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes.iter().copied().chain(salt.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 /// The freshness a response declares: `Cache-Control: max-age` (which wins),

@@ -28,6 +28,7 @@ pub mod deliver;
 pub mod demo;
 pub mod digest;
 pub mod fetch;
+mod fnv;
 pub mod images;
 pub mod ingest;
 pub mod mail;

@@ -73,7 +73,7 @@ pub fn terms(title: &str, summary: &str) -> Terms {
                     cjk_chars += token.text.chars().count();
                 }
             }
-            let hash = fnv(token.text.as_bytes());
+            let hash = crate::fnv::fnv1a(token.text.bytes());
             if !token.cjk {
                 latin.push(hash);
             }
@@ -300,15 +300,6 @@ const STOP_WORDS: &[&str] = &[
     "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you",
     "your",
 ];
-
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
 
 /// Groups items (oldest first; `feeds[i]` is item i's feed, `vectors[i]` its
 /// weighted terms) into stories: each item joins the first story whose lead

@@ -87,7 +87,7 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
         let outcome = fetcher
             .fetch(&feed.source, &Default::default(), Connection::Close)
             .await;
-        match outcome.map(|o| match o {
+        let items = outcome.map_err(|err| err.to_string()).and_then(|o| match o {
             feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
                 feed_digest::parse::parse_response(
                     &body,
@@ -96,14 +96,12 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
                     &feed.strip,
                 )
                 .map(|p| p.items.len())
+                .map_err(|err| err.to_string())
             }
             feed_digest::fetch::FetchOutcome::NotModified(_) => Ok(0),
-        }) {
-            Ok(Ok(items)) => println!("  {name}: OK, {items} items"),
-            Ok(Err(err)) => {
-                failed += 1;
-                println!("  {name}: FAILED: {err}");
-            }
+        });
+        match items {
+            Ok(items) => println!("  {name}: OK, {items} items"),
             Err(err) => {
                 failed += 1;
                 println!("  {name}: FAILED: {err}");

@@ -16,25 +16,28 @@ fn one_item(title: &str) -> String {
     rss(title, &[("g1", "An item", "Its text", None)])
 }
 
-#[tokio::test]
-async fn at_most_per_host_requests_run_at_once_on_each_host() {
-    let server = FeedServer::start_hosts(3).await;
+/// `feeds` feeds on each of the server's first `hosts` hosts, each answer held
+/// for `delay` so that the requests the client allows do overlap; their URLs.
+fn held_feeds(server: &FeedServer, hosts: usize, feeds: usize, delay: Duration) -> Vec<String> {
     let mut urls = Vec::new();
-    for host in 1..=3 {
-        for n in 0..6 {
-            let path = format!("/h{host}-{n}.xml");
-            // Held responses, so that requests the client allows do overlap.
-            server.set_with(
-                &path,
-                one_item("F"),
-                Extra {
-                    delay: Some(Duration::from_millis(150)),
-                    ..Extra::default()
-                },
-            );
+    for host in 1..=hosts {
+        for n in 0..feeds {
+            let path = format!("/held-{host}-{n}.xml");
+            let extra = Extra {
+                delay: Some(delay),
+                ..Extra::default()
+            };
+            server.set_with(&path, one_item("F"), extra);
             urls.push(server.url_on(host, &path));
         }
     }
+    urls
+}
+
+#[tokio::test]
+async fn at_most_per_host_requests_run_at_once_on_each_host() {
+    let server = FeedServer::start_hosts(3).await;
+    let urls = held_feeds(&server, 3, 6, Duration::from_millis(150));
     let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 16").await;
     let results = world.poll().await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -49,21 +52,7 @@ async fn at_most_per_host_requests_run_at_once_on_each_host() {
 #[tokio::test]
 async fn the_global_limit_caps_all_hosts_together() {
     let server = FeedServer::start_hosts(4).await;
-    let mut urls = Vec::new();
-    for host in 1..=4 {
-        for n in 0..3 {
-            let path = format!("/g{host}-{n}.xml");
-            server.set_with(
-                &path,
-                one_item("F"),
-                Extra {
-                    delay: Some(Duration::from_millis(100)),
-                    ..Extra::default()
-                },
-            );
-            urls.push(server.url_on(host, &path));
-        }
-    }
+    let urls = held_feeds(&server, 4, 3, Duration::from_millis(100));
     let world = World::with_feeds(server, &urls, "[fetch]\nper_host = 2\nconcurrency = 3").await;
     assert!(world.poll().await.iter().all(Result::is_ok));
     let (_, total) = world.feeds.peak_concurrency();

@@ -8,20 +8,12 @@ use chrono::{Duration, Utc};
 use feed_digest::deliver::{self, Delivered};
 
 use crate::support::rss;
-use crate::support::world::World;
+use crate::support::world::{World, config_top};
 
 async fn world() -> World {
     World::start(|port, feeds| {
         format!(
-            r#"
-state_dir = "state"
-first_poll_window = "all"
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "Digest <digest@example.org>"
-[[feeds]]
+            r#"{top}[[feeds]]
 url = "{a}"
 name = "新华网"
 [[feeds]]
@@ -33,6 +25,7 @@ name = "澎湃新闻"
 [[subscribers]]
 email = "all@example.org"
 "#,
+            top = config_top(port, ""),
             a = feeds.url("/a.xml"),
             b = feeds.url("/b.xml"),
             c = feeds.url("/c.xml"),

@@ -11,7 +11,7 @@ use feed_digest::mail::SendError;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::store::{Store, StoreError};
 
-use crate::support::world::World;
+use crate::support::world::{World, config_top};
 use crate::support::{atom, rss};
 
 /// Two feeds (both empty at first), a subscriber for all and one for Korea;
@@ -19,16 +19,7 @@ use crate::support::{atom, rss};
 async fn harness(extra: &str) -> World {
     let world = World::start(|port, feeds| {
         format!(
-            r#"
-state_dir = "state"
-first_poll_window = "all"
-{extra}
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "Digest <digest@example.org>"
-[[feeds]]
+            r#"{top}[[feeds]]
 url = "{a}"
 name = "Feed A"
 [[feeds]]
@@ -43,7 +34,7 @@ email = "all@example.org"
 email = "korea@example.org"
 topics = ["Korea"]
 "#,
-            port = port,
+            top = config_top(port, extra),
             a = feeds.url("/a.xml"),
             b = feeds.url("/b.atom"),
         )

@@ -173,23 +173,16 @@ impl FeedServer {
 
     /// Answers `path` with a bare status code.
     pub fn set_status(&self, path: &str, status: u16) {
-        let mut state = lock(&self.state);
-        state.resources.insert(
-            path.to_owned(),
-            Resource {
-                status,
-                body: Vec::new(),
-                etag: String::new(),
-                last_modified: String::new(),
-                location: None,
-                retry_after: None,
-                extra: Extra::default(),
-            },
-        );
+        self.set_bare(path, status, None, None);
     }
 
     /// Answers `path` with `status` and a `Retry-After` header.
     pub fn set_status_with_retry_after(&self, path: &str, status: u16, retry_after: &str) {
+        self.set_bare(path, status, None, Some(retry_after.to_owned()));
+    }
+
+    /// A resource without body or validators.
+    fn set_bare(&self, path: &str, status: u16, location: Option<String>, retry_after: Option<String>) {
         lock(&self.state).resources.insert(
             path.to_owned(),
             Resource {
@@ -197,8 +190,8 @@ impl FeedServer {
                 body: Vec::new(),
                 etag: String::new(),
                 last_modified: String::new(),
-                location: None,
-                retry_after: Some(retry_after.to_owned()),
+                location,
+                retry_after,
                 extra: Extra::default(),
             },
         );
@@ -216,18 +209,7 @@ impl FeedServer {
         } else {
             target.to_owned()
         };
-        lock(&self.state).resources.insert(
-            path.to_owned(),
-            Resource {
-                status,
-                body: Vec::new(),
-                etag: String::new(),
-                last_modified: String::new(),
-                location: Some(location),
-                retry_after: None,
-                extra: Extra::default(),
-            },
-        );
+        self.set_bare(path, status, Some(location), None);
     }
 
     /// Waits (at most `within`) until `done` holds for the connection counts,

@@ -26,6 +26,23 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
+/// The top of a test config: a state dir, every item new on the first poll,
+/// `extra`, and the test's SMTP server; feeds and subscribers follow.
+pub fn config_top(smtp_port: u16, extra: &str) -> String {
+    format!(
+        r#"
+state_dir = "state"
+first_poll_window = "all"
+{extra}
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Digest <digest@example.org>"
+"#
+    )
+}
+
 impl World {
     /// Starts the servers; `config` writes the TOML from the SMTP port and the feed server.
     pub async fn start(config: impl FnOnce(u16, &FeedServer) -> String) -> World {
@@ -59,19 +76,8 @@ impl World {
             .collect();
         World::start_on(server, |port, _| {
             format!(
-                r#"
-state_dir = "state"
-first_poll_window = "all"
-{extra}
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "Digest <digest@example.org>"
-{feeds}
-[[subscribers]]
-email = "all@example.org"
-"#
+                "{}{feeds}\n[[subscribers]]\nemail = \"all@example.org\"\n",
+                config_top(port, extra)
             )
         })
         .await
