@@ -35,6 +35,13 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
+/// The one field of an [`Article`] the prune needs; serde skips the rest
+/// without allocating.
+#[derive(Deserialize)]
+struct FirstSeen {
+    first_seen: DateTime<Utc>,
+}
+
 /// One record of an export: the tree, the key as text, the value as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedRecord {
@@ -85,22 +92,27 @@ impl Store {
             needed.extend(entry.article_ids.iter().map(|id| id.as_str().as_bytes().to_vec()));
         }
         let mut batch = sled::Batch::default();
-        let mut bodies = sled::Batch::default();
+        let mut forgotten: HashSet<Vec<u8>> = HashSet::new();
         for row in self.seen.iter() {
             let (key, bytes) = row?;
             let record = seen_record(&key, &bytes)?;
             if now - record.last_seen > retention && !needed.contains(key.as_ref()) {
                 batch.remove(key.clone());
-                bodies.remove(key);
+                forgotten.insert(key.to_vec());
                 report.seen_removed += 1;
-                report.bodies_removed += 1;
             }
         }
         self.seen.apply_batch(batch)?;
+        // Only the bodies that exist are removed (and counted), each once: a
+        // forgotten id may have none (baseline), or one younger than
+        // `keep_bodies` when the retention is shorter.
+        let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
             let (key, bytes) = row?;
-            let article: Article = decode("articles", &key, &bytes)?;
-            if now - article.first_seen > keep_bodies && !needed.contains(key.as_ref()) {
+            // Only the time is read: no String for every stored text.
+            let stamp: FirstSeen = decode("articles", &key, &bytes)?;
+            let expired = now - stamp.first_seen > keep_bodies && !needed.contains(key.as_ref());
+            if expired || forgotten.contains(key.as_ref()) {
                 bodies.remove(key);
                 report.bodies_removed += 1;
             }

@@ -270,7 +270,11 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
         .store
         .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
         .expect("prune");
-    assert_eq!((report.seen_removed, report.links_removed), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.seen_removed, report.bodies_removed, report.links_removed),
+        (1, 1, 1),
+        "{report:?}"
+    );
     let check = h.store.check().expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.seen, 0);
