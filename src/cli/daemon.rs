@@ -50,27 +50,34 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
     };
     let socket = control::socket_path(&config.state_dir);
     let grace = config.shutdown_timeout;
-    let service = tracker.spawn(service::run(
-        config,
-        store,
-        cancel.clone(),
-        reload_rx,
-        reload,
-        shared,
-    ));
+    // The service runs on this thread, as a one-shot `poll` does, rather than
+    // as a task the runtime moves between its workers: each thread that
+    // allocates gets its own glibc arena, and a poll spread over all of them
+    // kept about 20 MB more resident (docs/benchmarks.md, "Daemon memory").
+    let service = service::run(config, store, cancel.clone(), reload_rx, reload, shared);
+    tokio::pin!(service);
     tracker.close();
     // The service ends on its own only on error; otherwise on cancellation.
-    tokio::select! {
-        result = service => {
+    let finished = tokio::select! {
+        result = &mut service => {
             cancel.cancel();
-            result.context("the service task panicked")??;
+            result?;
+            true
         }
-        () = cancel.cancelled() => {}
-    }
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        () = cancel.cancelled() => false,
+    };
+    let in_flight = async {
+        if !finished {
+            service.await?;
+        }
+        tracker.wait().await;
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(grace, in_flight).await {
+        Ok(result) => result?,
         // What was in flight is safe: a fetch stored nothing yet, a send
         // stays in the outbox and is resent with the same Message-ID.
-        anyhow::bail!("shutdown took longer than {grace:?}; exiting anyway");
+        Err(_) => anyhow::bail!("shutdown took longer than {grace:?}; exiting anyway"),
     }
     let _ = std::fs::remove_file(&socket);
     Ok(ExitCode::SUCCESS)
