@@ -92,27 +92,27 @@ impl Store {
             needed.extend(entry.article_ids.iter().map(|id| id.as_str().as_bytes().to_vec()));
         }
         let mut batch = sled::Batch::default();
-        let mut forgotten: HashSet<Vec<u8>> = HashSet::new();
         for row in self.seen.iter() {
             let (key, bytes) = row?;
             let record = seen_record(&key, &bytes)?;
             if now - record.last_seen > retention && !needed.contains(key.as_ref()) {
-                batch.remove(key.clone());
-                forgotten.insert(key.to_vec());
+                batch.remove(key);
                 report.seen_removed += 1;
             }
         }
         self.seen.apply_batch(batch)?;
-        // Only the bodies that exist are removed (and counted), each once: a
-        // forgotten id may have none (baseline), or one younger than
-        // `keep_bodies` when the retention is shorter.
+        // Only the bodies that exist are removed (and counted), each once. A
+        // body whose id is not in `seen` (forgotten just now, or left by an
+        // earlier prune cut short) goes whatever its age.
         let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
             let (key, bytes) = row?;
+            if needed.contains(key.as_ref()) {
+                continue;
+            }
             // Only the time is read: no String for every stored text.
             let stamp: FirstSeen = decode("articles", &key, &bytes)?;
-            let expired = now - stamp.first_seen > keep_bodies && !needed.contains(key.as_ref());
-            if expired || forgotten.contains(key.as_ref()) {
+            if now - stamp.first_seen > keep_bodies || !self.seen.contains_key(&key)? {
                 bodies.remove(key);
                 report.bodies_removed += 1;
             }

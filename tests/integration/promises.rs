@@ -281,6 +281,32 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
 }
 
 #[tokio::test]
+async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age() {
+    let h = harness("").await;
+    h.feeds.set("/a.xml", rss("A", &[("brief", "Brief", "b", None)]));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1);
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { .. })
+    ));
+    h.feeds.set("/a.xml", rss("A", &[]));
+    h.poll_ok().await;
+    // Retention (1 day) shorter than the bodies' week: the body goes with its id.
+    let report = h
+        .store
+        .prune(
+            Utc::now() + TimeDelta::days(2),
+            TimeDelta::days(1),
+            TimeDelta::days(7),
+        )
+        .expect("prune");
+    assert_eq!((report.seen_removed, report.bodies_removed), (1, 1), "{report:?}");
+    let check = h.store.check().expect("check");
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_eq!((check.seen, check.articles), (0, 0));
+}
+
+#[tokio::test]
 async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
     let h = harness("").await;
     h.poll_ok().await;
