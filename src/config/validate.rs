@@ -208,6 +208,19 @@ impl Checker<'_> {
         let (delivery, from) = self.delivery(&raw);
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
+        // An id is forgotten `retention` after its feed last showed it: a feed
+        // polled more rarely than that would find its old items new again.
+        let min_retention = (fetch.max_interval * 2).max(MIN_RETENTION);
+        if retention < min_retention {
+            self.problem(
+                &[Seg::Key("retention")],
+                None,
+                format!(
+                    "must be at least {} (a week, and twice [fetch] max_interval), or ids still in their feed could be forgotten and delivered again",
+                    humantime::format_duration(min_retention)
+                ),
+            );
+        }
         let feeds = self.feeds(&raw.feeds);
         let topics = self.topics(&raw.topics, &feeds);
         let subscribers = self.subscribers(&raw.subscribers, &topics, &feeds, digest.max_items);
@@ -265,6 +278,9 @@ impl Checker<'_> {
         }
     }
 }
+
+/// The shortest `retention` accepted, whatever the fetch bounds.
+const MIN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The longest wait between two polls of a feed that the config may ask for.
 const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);

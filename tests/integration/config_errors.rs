@@ -253,6 +253,13 @@ fn fetch_bounds_strip_selectors_and_follow_up_window_are_checked() {
             "at least 1 minute",
         ],
     );
+    let message = error_after("poll = \"30m\"", "poll = \"30m\"\nretention = \"2days\"");
+    assert_contains(&message, &["retention", "must be at least 7days"]);
+    let message = error_after(
+        "[smtp]",
+        "retention = \"20days\"\n[fetch]\nmax_interval = \"15days\"\n[smtp]",
+    );
+    assert_contains(&message, &["retention", "must be at least 30days"]);
     let message = error_after(
         "[smtp]",
         "[fetch]\nper_host = 0\nmin_interval = \"2h\"\nmax_interval = \"1h\"\n[digest]\nfollow_up_window = \"30days\"\n[smtp]",
