@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+mod identity;
+
+pub use identity::{Ambiguity, Identity, identify};
+
 /// A stable article key: 32 hex characters of SHA-256 over the feed and the
-/// item's identity. Built only by [`ArticleId::for_item`] or read back from the store.
+/// item's identity. Built only by [`identify`] or read back from the store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ArticleId(String);
 
@@ -30,20 +34,13 @@ impl ArticleId {
         ArticleId(hex)
     }
 
-    /// The identity of `item` within the feed `feed_key`:
-    /// its guid (plus its link when the feed repeats that guid), else its
-    /// canonical link, else its title and date.
+    /// The id feed-digest 0.1 gave `item` (its rule did not look across the
+    /// items of a document), as in a store written by it. An item alone in
+    /// its document whose link has no fragment has the same id under
+    /// [`identify`]; tests build ids with it.
     pub fn for_item(feed_key: &str, item: &Item, guid_repeats: bool) -> ArticleId {
-        ArticleId::hash(feed_key, &identity(item, guid_repeats))
-    }
-}
-
-/// What identifies `item` in its feed, readable: `guid:…`, `link:…`, … (see
-/// [`ArticleId::for_item`]).
-pub fn identity(item: &Item, guid_repeats: bool) -> String {
-    {
         let link = item.link.as_deref().map(canonical_link);
-        match (&item.guid, link) {
+        let identity = match (&item.guid, link) {
             (Some(guid), Some(link)) if guid_repeats => format!("guid+link:{guid}\n{link}"),
             (Some(guid), _) => format!("guid:{guid}"),
             (None, Some(link)) => format!("link:{link}"),
@@ -52,7 +49,8 @@ pub fn identity(item: &Item, guid_repeats: bool) -> String {
                 item.title,
                 item.published.map(|d| d.to_rfc3339()).unwrap_or_default()
             ),
-        }
+        };
+        ArticleId::hash(feed_key, &identity)
     }
 }
 
@@ -86,6 +84,20 @@ fn is_tracking_parameter(name: &str) -> bool {
                 | "oly_enc_id"
                 | "vero_id"
         )
+}
+
+/// [`canonical_link`] with its fragment kept: what names an item by its link
+/// (a page that lists several items names each by its anchor).
+pub fn identity_link(link: &str) -> String {
+    let fragment = Url::parse(link.trim())
+        .ok()
+        .and_then(|url| url.fragment().map(str::to_owned));
+    let mut canonical = canonical_link(link);
+    if let Some(fragment) = fragment.filter(|f| !f.is_empty()) {
+        canonical.push('#');
+        canonical.push_str(&fragment);
+    }
+    canonical
 }
 
 /// A link in a form that survives cosmetic changes: scheme and host lower-cased
@@ -176,29 +188,48 @@ mod tests {
         }
     }
 
+    /// The id of `item` alone in its document.
+    fn alone(feed_key: &str, item: Item) -> ArticleId {
+        identify(feed_key, &[item]).remove(0).id
+    }
+
     #[test]
     fn guid_wins_over_link_and_title() {
-        let a = ArticleId::for_item("f", &item(Some("g1"), Some("https://a/1"), "A"), false);
-        let b = ArticleId::for_item("f", &item(Some("g1"), Some("https://a/2"), "B"), false);
+        let a = alone("f", item(Some("g1"), Some("https://a/1"), "A"));
+        let b = alone("f", item(Some("g1"), Some("https://a/2"), "B"));
         assert_eq!(a, b);
     }
 
     #[test]
-    fn repeated_guid_adds_the_link() {
-        let a = ArticleId::for_item("f", &item(Some("g"), Some("https://a/1"), "A"), true);
-        let b = ArticleId::for_item("f", &item(Some("g"), Some("https://a/2"), "A"), true);
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn link_is_canonical() {
-        let a = ArticleId::for_item(
+    fn link_is_canonical_but_keeps_its_fragment() {
+        let a = alone(
             "f",
-            &item(None, Some("HTTPS://Example.ORG:443/x#top"), "A"),
-            false,
+            item(None, Some("HTTPS://Example.ORG:443/x?utm_source=rss"), "A"),
         );
-        let b = ArticleId::for_item("f", &item(None, Some("https://example.org/x"), "B"), false);
+        let b = alone("f", item(None, Some("https://example.org/x"), "B"));
         assert_eq!(a, b);
+        let anchored = alone("f", item(None, Some("https://example.org/x#a1"), "A"));
+        assert_ne!(a, anchored);
+        assert_eq!(
+            identity_link("HTTPS://Example.ORG/x?utm_medium=feed&id=3#a1"),
+            "https://example.org/x?id=3#a1"
+        );
+    }
+
+    #[test]
+    fn an_item_alone_keeps_the_id_an_earlier_version_gave_it() {
+        let items = [
+            item(Some("g1"), Some("https://a/1"), "A"),
+            item(None, Some("https://a/2?utm_source=x"), "B"),
+            item(None, None, "C"),
+        ];
+        for it in items {
+            assert_eq!(
+                alone("f", it.clone()),
+                ArticleId::for_item("f", &it, false),
+                "{it:?}"
+            );
+        }
     }
 
     #[test]
@@ -238,18 +269,15 @@ mod tests {
     #[test]
     fn same_guid_in_two_feeds_is_two_articles() {
         let it = item(Some("1"), None, "A");
-        assert_ne!(
-            ArticleId::for_item("f1", &it, false),
-            ArticleId::for_item("f2", &it, false)
-        );
+        assert_ne!(alone("f1", it.clone()), alone("f2", it));
     }
 
     #[test]
     fn no_guid_no_link_uses_title() {
-        let a = ArticleId::for_item("f", &item(None, None, "A"), false);
-        let b = ArticleId::for_item("f", &item(None, None, "B"), false);
+        let a = alone("f", item(None, None, "A"));
+        let b = alone("f", item(None, None, "B"));
         assert_ne!(a, b);
-        assert_eq!(a, ArticleId::for_item("f", &item(None, None, "A"), false));
+        assert_eq!(a, alone("f", item(None, None, "A")));
         assert!(ArticleId::from_stored(a.as_str()).is_some());
     }
 }

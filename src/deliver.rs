@@ -91,10 +91,7 @@ pub fn prepare(
             None => tracing::error!(article = %id, "pending article has no stored body; skipping it"),
         }
     }
-    // Oldest first, so a backlog drains in order and nothing waits forever.
-    articles.sort_by_key(Article::time);
-    let held_back = articles.len().saturating_sub(subscriber.max_items);
-    articles.truncate(subscriber.max_items);
+    let (articles, held_back) = digest::choose(config, subscriber, articles, subscriber.max_items);
     if articles.is_empty() {
         return Ok(None);
     }

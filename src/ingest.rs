@@ -3,11 +3,11 @@
 //! link in another feed), and which subscribers each new article goes to.
 //! Pure: the store is asked only through [`Known`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::article::{Article, ArticleId, Item, canonical_link};
+use crate::article::{Article, ArticleId, Identity, Item, identify};
 use crate::config::{Config, FeedConfig, FirstPollWindow};
 use crate::parse::ParsedFeed;
 use crate::store::{CrossFeed, IngestBatch, LinkOwner, NewArticle};
@@ -19,6 +19,8 @@ pub trait Known {
     fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error>;
     /// The article that already has this canonical link, if any.
     fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error>;
+    /// The title of a stored article, while its body is kept.
+    fn stored_title(&self, id: &ArticleId) -> Result<Option<String>, Self::Error>;
 }
 
 impl Known for crate::store::Store {
@@ -30,6 +32,10 @@ impl Known for crate::store::Store {
 
     fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error> {
         crate::store::Store::link_owner(self, canonical_link)
+    }
+
+    fn stored_title(&self, id: &ArticleId) -> Result<Option<String>, Self::Error> {
+        Ok(self.article(id)?.map(|article| article.title))
     }
 }
 
@@ -43,55 +49,76 @@ pub fn plan<K: Known>(
     now: DateTime<Utc>,
     known: &K,
 ) -> Result<IngestBatch, K::Error> {
-    let mut guid_counts: HashMap<&str, usize> = HashMap::new();
-    for item in &parsed.items {
-        if let Some(guid) = &item.guid {
-            *guid_counts.entry(guid).or_default() += 1;
-        }
-    }
     let mut batch = IngestBatch::default();
     let mut ids_this_fetch = HashSet::new();
-    let mut links_this_fetch: HashMap<String, ArticleId> = HashMap::new();
     let mut candidates = Vec::new();
-    for item in &parsed.items {
-        let repeats = item
-            .guid
-            .as_deref()
-            .is_some_and(|g| guid_counts.get(g).copied().unwrap_or(0) > 1);
-        let id = ArticleId::for_item(&feed.key, item, repeats);
-        if !ids_this_fetch.insert(id.clone()) {
+    for (item, identity) in parsed.items.iter().zip(identify(&feed.key, &parsed.items)) {
+        let Identity {
+            id,
+            alternates,
+            shared,
+            link_key,
+            told_apart,
+            duplicate,
+            ..
+        } = identity;
+        batch.told_apart += usize::from(told_apart.is_some());
+        if duplicate || !ids_this_fetch.insert(id.clone()) {
+            batch.duplicates += 1;
             continue;
         }
         if known.is_seen(&id)? {
             batch.still_present.push(id);
             continue;
         }
-        let link = item.link.as_deref().map(canonical_link);
-        // A feed that repeats a guid gives each copy its link; the link is then
-        // not a reliable identity, so churn detection stays out of it.
-        if let Some(link) = link.as_ref().filter(|_| !repeats) {
-            if let Some(first) = links_this_fetch.get(link) {
-                batch.churned.push((id, first.clone()));
+        // Before its first poll a feed has nothing recorded under any form.
+        let mut recovered = false;
+        if !first_poll {
+            // Recorded under another form of its identity (by an earlier
+            // document, or an earlier version): known; it takes the new id.
+            if let Some(old) = first_known(known, &alternates)? {
+                batch.renamed.push((id, old));
                 continue;
             }
-            links_this_fetch.insert(link.clone(), id.clone());
+            // A form it shares with siblings is known: it is this item if
+            // the stored title says so; otherwise one of them was recorded
+            // and this one may be new, or may be old and lost to an earlier
+            // version that merged them: treated like a first poll.
+            if let Some(shared) = shared
+                && known.is_seen(&shared)?
+            {
+                if known.stored_title(&shared)?.is_some_and(|t| t == item.title) {
+                    batch.renamed.push((id, shared));
+                    continue;
+                }
+                recovered = true;
+            }
         }
-        if first_poll && !in_first_window(config.first_poll_window, item, now) {
-            batch.baseline.push((id, link));
+        if (first_poll || recovered) && !in_first_window(config.first_poll_window, item, now) {
+            batch.baseline.push((id, link_key));
             continue;
         }
         let article_topics =
             topics::classify(&config.topics, feed, &item.title, &item.text, &item.categories);
         let recipients = recipients(config, feed, &article_topics, item);
-        if let Some(link) = link.as_ref().filter(|_| !repeats)
+        if let Some(link) = &link_key
             && let Some(owner) = known.link_owner(link)?
         {
             if owner.is_from(&feed.key) {
-                // The publisher regenerated the GUID of an article we know.
-                batch.churned.push((id, owner.id));
-                continue;
-            }
-            if owner.has_body {
+                // The publisher regenerated the GUID of an article we know,
+                // unless the stored article has another title: then it is a
+                // new item that reuses a link. (Without a guid there is no
+                // guid to regenerate: another id means another item.)
+                let title = if owner.has_body {
+                    known.stored_title(&owner.id)?
+                } else {
+                    None
+                };
+                if item.guid.is_some() && title.is_none_or(|t| t == item.title) {
+                    batch.churned.push((id, owner.id));
+                    continue;
+                }
+            } else if owner.has_body {
                 batch.cross_feed.push(CrossFeed {
                     id,
                     original: owner.id,
@@ -117,7 +144,7 @@ pub fn plan<K: Known>(
                 image: item.image.clone(),
             },
             recipients,
-            canonical_link: link.filter(|_| !repeats),
+            canonical_link: link_key,
         });
     }
     // Flood cap: the newest first; the rest stay unseen and come in later polls.
@@ -126,6 +153,16 @@ pub fn plan<K: Known>(
     candidates.truncate(config.max_new_per_poll);
     batch.deliver = candidates;
     Ok(batch)
+}
+
+/// The first of `ids` that is known.
+fn first_known<K: Known>(known: &K, ids: &[ArticleId]) -> Result<Option<ArticleId>, K::Error> {
+    for id in ids {
+        if known.is_seen(id)? {
+            return Ok(Some(id.clone()));
+        }
+    }
+    Ok(None)
 }
 
 fn in_first_window(window: FirstPollWindow, item: &Item, now: DateTime<Utc>) -> bool {

@@ -152,6 +152,7 @@ pub async fn poll_with_progress(
         config,
         store,
         fetcher,
+        force,
     };
     let hosts = HostQueue::group(feeds, config.fetch.per_host);
     let global = Semaphore::new(config.fetch.concurrency);
@@ -267,6 +268,8 @@ struct Round<'a> {
     config: &'a Config,
     store: &'a Store,
     fetcher: &'a Fetcher,
+    /// `poll --force`: fetch the whole document, whatever the validators say.
+    force: bool,
 }
 
 async fn poll_reported(
@@ -348,15 +351,21 @@ async fn poll_one(
         config,
         store,
         fetcher,
-        ..
+        force,
     } = round;
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
         source,
     };
-    let known = Validators {
-        etag: state.etag.clone(),
-        last_modified: state.last_modified.clone(),
+    // Items the flood cap held back are only in the document: a 304 would
+    // hide them until the publisher changes the feed, so ask unconditionally.
+    let known = if force || state.held_back > 0 {
+        Validators::default()
+    } else {
+        Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        }
     };
     let source = source_of(feed, &state);
     let outcome = match fetcher.fetch(&source, &known, connection).await {
@@ -440,6 +449,20 @@ async fn poll_one(
     state.baselined = true;
     state.held_back = held_back as u64;
     state.items_known += (new_articles + baseline + batch.churned.len() + batch.cross_feed.len()) as u64;
+    let counts = &mut state.not_queued;
+    counts.baseline += baseline as u64;
+    counts.unrouted += batch.deliver.iter().filter(|n| n.recipients.is_empty()).count() as u64;
+    counts.regenerated_guid += batch.churned.len() as u64;
+    counts.copies += batch.cross_feed.len() as u64;
+    counts.listed_twice = batch.duplicates as u64;
+    counts.told_apart = batch.told_apart as u64;
+    if batch.told_apart > 0 {
+        tracing::info!(
+            feed = %feed.key,
+            items = batch.told_apart,
+            "items share a guid or link; told apart by link, title and date"
+        );
+    }
     if held_back > 0 {
         tracing::warn!(feed = %feed.key, held_back, "flood cap: some new items wait for the next poll");
     }

@@ -35,6 +35,10 @@ struct Report {
     /// How long the server and the feed ask us to wait between polls.
     server_cache_seconds: Option<i64>,
     feed_update_seconds: Option<i64>,
+    /// Items whose guid or link repeats in the document, told apart by more.
+    told_apart: usize,
+    /// Items listed twice (same guid, link, title and date): one article each.
+    listed_twice: usize,
     items: Vec<ItemReport>,
 }
 
@@ -47,6 +51,9 @@ struct Redirect {
 #[derive(Serialize)]
 struct ItemReport {
     identity: String,
+    /// Why the guid or link alone did not identify it.
+    told_apart: Option<article::Ambiguity>,
+    listed_twice: bool,
     title: String,
     link: Option<String>,
     published: Option<DateTime<Utc>>,
@@ -83,8 +90,8 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
     let base = info.base_url(&source);
     let parsed = parse::parse_response(&body, info.content_type.as_deref(), base.as_deref(), &strip)
         .map_err(|err| anyhow::anyhow!("{target}: {err}"))?;
-    let repeats =
-        |guid: &Option<String>| guid.is_some() && parsed.items.iter().filter(|i| &i.guid == guid).count() > 1;
+    // The feed key only salts the stored id; the readable identity is what shows.
+    let identities = article::identify(target, &parsed.items);
     let report = Report {
         source: target.to_owned(),
         status: info.status,
@@ -105,11 +112,16 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
         title: parsed.title.clone(),
         server_cache_seconds: info.cache_hint.map(|d| d.num_seconds()),
         feed_update_seconds: parsed.update_hint.map(|d| d.num_seconds()),
+        told_apart: identities.iter().filter(|i| i.told_apart.is_some()).count(),
+        listed_twice: identities.iter().filter(|i| i.duplicate).count(),
         items: parsed
             .items
             .iter()
-            .map(|item| ItemReport {
-                identity: article::identity(item, repeats(&item.guid)),
+            .zip(identities)
+            .map(|(item, identity)| ItemReport {
+                identity: identity.text,
+                told_apart: identity.told_apart,
+                listed_twice: identity.duplicate,
                 title: item.title.clone(),
                 link: item.link.clone(),
                 published: item.published,
@@ -164,11 +176,31 @@ fn text(report: &Report) -> String {
         let _ = writeln!(out, "  feed updates every: {seconds} s");
     }
     let _ = writeln!(out, "  {} items", report.items.len());
+    if report.told_apart > 0 {
+        let _ = writeln!(
+            out,
+            "  {} items share a guid or link with another item: told apart by link, title and date",
+            report.told_apart
+        );
+    }
+    if report.listed_twice > 0 {
+        let _ = writeln!(
+            out,
+            "  {} items are listed twice (same guid, link, title and date): one article each",
+            report.listed_twice
+        );
+    }
     for item in &report.items {
         let _ = writeln!(out, "\n* {}", item.title);
         // Feed text goes to a terminal: one line each, no control characters.
         let clean = feed_digest::text::one_line;
         let _ = writeln!(out, "  id: {}", clean(&item.identity.replace('\n', " | ")));
+        if let Some(why) = item.told_apart {
+            let _ = writeln!(out, "  ({})", why.describe());
+        }
+        if item.listed_twice {
+            let _ = writeln!(out, "  (listed twice: the same item as an earlier one)");
+        }
         if let Some(link) = &item.link {
             let _ = writeln!(out, "  link: {}", clean(link));
         }

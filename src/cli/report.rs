@@ -147,6 +147,8 @@ struct FeedStatus {
     last_error_at: Option<DateTime<Utc>>,
     items_known: u64,
     held_back: u64,
+    /// Items recorded but queued for nobody, by reason.
+    not_queued: feed_digest::store::NotQueued,
 }
 
 #[derive(Serialize)]
@@ -186,6 +188,7 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
             last_error_at: state.last_error_at,
             items_known: state.items_known,
             held_back: state.held_back,
+            not_queued: state.not_queued,
         });
     }
     let now = Utc::now();
@@ -239,6 +242,9 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
         }
         if feed.held_back > 0 {
             notes.push(format!("{} new items held back (flood cap)", feed.held_back));
+        }
+        if let Some(note) = not_queued_note(&feed.not_queued) {
+            notes.push(note);
         }
         if let Some(target) = &feed.moved_to {
             notes.push(format!("moved permanently to {target} (update the config)"));
@@ -337,6 +343,42 @@ fn is_wide(c: char) -> bool {
     matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
 }
 
+/// Where a feed's items went when not into a digest, e.g. "not queued: 59
+/// baseline (older than first_poll_window), 2 regenerated guids".
+fn not_queued_note(counts: &feed_digest::store::NotQueued) -> Option<String> {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let parts: Vec<String> = [
+        (
+            counts.baseline,
+            "baseline (older than first_poll_window)",
+            "baseline (older than first_poll_window)",
+        ),
+        (
+            counts.unrouted,
+            "wanted by no subscriber",
+            "wanted by no subscriber",
+        ),
+        (counts.regenerated_guid, "regenerated guid", "regenerated guids"),
+        (
+            counts.copies,
+            "copy of another feed's article",
+            "copies of other feeds' articles",
+        ),
+        (counts.listed_twice, "item listed twice", "items listed twice"),
+    ]
+    .into_iter()
+    .filter(|(n, ..)| *n > 0)
+    .map(|(n, one, many)| plural(n, one, many))
+    .collect();
+    let mut note = (!parts.is_empty()).then(|| format!("not queued: {}", parts.join(", ")));
+    if counts.told_apart > 0 {
+        let shared = plural(counts.told_apart, "item shares", "items share");
+        let told = format!("{shared} a guid or link, told apart by title and date");
+        note = Some(note.map_or(told.clone(), |n| format!("{n}; {told}")));
+    }
+    note
+}
+
 /// `topics explain`: for each stored article matching `query`, the topics it
 /// matches (in the order that picks its section) and the rule behind each.
 pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Result<Output> {
@@ -371,6 +413,12 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
         );
         if matches.is_empty() {
             let _ = writeln!(out.text, "  no topic matched: it is grouped under its feed");
+        }
+        if article.routed.is_empty() {
+            let _ = writeln!(
+                out.text,
+                "  queued for nobody: no subscriber's topics or filters wanted it when it arrived"
+            );
         }
         for (rank, m) in matches.iter().enumerate() {
             let priority = if m.priority != 0 {

@@ -78,11 +78,19 @@ impl Language {
         }
     }
 
-    pub fn time<Tz: TimeZone>(self, at: &DateTime<Tz>) -> String
+    /// An article's time as a reader sees it at `now`: the year only when it
+    /// is not this year's (a 2016 post must not read as this November's).
+    pub fn time<Tz: TimeZone>(self, at: &DateTime<Tz>, now: &DateTime<Tz>) -> String
     where
         Tz::Offset: std::fmt::Display,
     {
-        format!("{} {}", self.short_date(at), at.format("%H:%M"))
+        if at.year() == now.year() {
+            return format!("{} {}", self.short_date(at), at.format("%H:%M"));
+        }
+        match self {
+            Language::En => at.format("%b %-d, %Y").to_string(),
+            Language::ZhCn => format!("{}年{}月{}日", at.year(), at.month(), at.day()),
+        }
     }
 
     pub fn labels(self) -> Labels {
@@ -199,7 +207,14 @@ mod tests {
         assert_eq!(Language::En.long_date(&at), "Thursday, 26 November 2026");
         assert_eq!(Language::ZhCn.long_date(&at), "2026年11月26日 星期四");
         assert_eq!(Language::ZhCn.short_date(&at), "11月26日");
-        assert_eq!(Language::En.time(&at), "Nov 26 07:05");
+        assert_eq!(Language::En.time(&at, &at), "Nov 26 07:05");
+        let old = Utc
+            .with_ymd_and_hms(2016, 3, 9, 7, 5, 0)
+            .single()
+            .unwrap_or_default();
+        assert_eq!(Language::En.time(&old, &at), "Mar 9, 2016");
+        assert_eq!(Language::ZhCn.time(&old, &at), "2016年3月9日");
+        assert_eq!(Language::ZhCn.time(&at, &at), "11月26日 07:05");
     }
 
     #[test]

@@ -221,13 +221,14 @@ pub fn build(
             also_in,
             folded,
             follow_up,
-            time_label: language.time(&article.time().with_timezone(&zone)),
+            time_label: language.time(&article.time().with_timezone(&zone), &local_now),
             excerpt: text::excerpt(&article.text, config.digest.excerpt_chars),
             image: match config.digest.images {
                 Images::Thumbnail => article.image.as_deref().and_then(safe_link),
                 Images::None => None,
             },
-            updated: article.updated.is_some(),
+            // News to this reader is not an update, whatever the feed says.
+            updated: article.updated.is_some() && already_got(&context.earlier, article),
             rule: rules.get(article.id.as_str()).cloned(),
         }
     };
@@ -292,6 +293,76 @@ pub fn build(
         // The footer links the web address when there is one, else the mailto.
         unsubscribe: preferred_unsubscribe(&config.digest.unsubscribe),
     }
+}
+
+/// Whether the reader got this article in an earlier digest (same feed, and
+/// the same link or, without one, the same title).
+fn already_got(earlier: &[crate::store::SentStory], article: &Article) -> bool {
+    earlier.iter().any(|sent| {
+        sent.feed_key == article.feed_key
+            && match (&sent.link, &article.link) {
+                (Some(a), Some(b)) => a == b,
+                _ => sent.title == article.title,
+            }
+    })
+}
+
+/// Which of the pending `articles` a digest of at most `max` carries, and how
+/// many wait: the newest first, taken in turn from every section (a topic, or
+/// the feed when no topic takes it), so that one busy or old feed cannot fill
+/// the digest and leave a topic out.
+pub fn choose(
+    config: &Config,
+    subscriber: &Subscriber,
+    articles: Vec<Article>,
+    max: usize,
+) -> (Vec<Article>, usize) {
+    let waiting = articles.len().saturating_sub(max);
+    if waiting == 0 {
+        return (articles, 0);
+    }
+    let mut sections: Vec<(String, Vec<Article>)> = Vec::new();
+    for article in articles {
+        let section = config
+            .feed(&article.feed_key)
+            .and_then(|feed| {
+                let found = topics::classify(
+                    &config.topics,
+                    feed,
+                    &article.title,
+                    &article.text,
+                    &article.categories,
+                );
+                topics::section_for(subscriber, &found).map(|t| format!("topic:{t}"))
+            })
+            .unwrap_or_else(|| format!("feed:{}", article.feed_key));
+        match sections.iter_mut().find(|(name, _)| *name == section) {
+            Some((_, list)) => list.push(article),
+            None => sections.push((section, vec![article])),
+        }
+    }
+    // Newest last in each list, so it is popped first.
+    for (_, list) in &mut sections {
+        list.sort_by_key(Article::time);
+    }
+    let mut chosen = Vec::with_capacity(max);
+    while chosen.len() < max {
+        // One round: the section with the newest article left goes first.
+        sections.sort_by_key(|(_, list)| std::cmp::Reverse(list.last().map(Article::time)));
+        let before = chosen.len();
+        for (_, list) in &mut sections {
+            if chosen.len() == max {
+                break;
+            }
+            if let Some(article) = list.pop() {
+                chosen.push(article);
+            }
+        }
+        if chosen.len() == before {
+            break;
+        }
+    }
+    (chosen, waiting)
 }
 
 fn preferred_unsubscribe(addresses: &[Url]) -> Option<String> {

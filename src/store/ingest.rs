@@ -37,6 +37,13 @@ pub struct IngestBatch {
     pub still_present: Vec<ArticleId>,
     /// `(new id, article it repeats)`: the feed regenerated the GUID of a known link.
     pub churned: Vec<(ArticleId, ArticleId)>,
+    /// `(new id, id it was known under)`: a known item whose identity took
+    /// another form (its document changed, or an earlier version named it).
+    pub renamed: Vec<(ArticleId, ArticleId)>,
+    /// Items listed twice in the document (same guid, link, title and date).
+    pub duplicates: usize,
+    /// Items whose guid or link repeats in the document, told apart by more.
+    pub told_apart: usize,
     pub cross_feed: Vec<CrossFeed>,
     /// New items left for later polls by the flood cap.
     pub held_back: usize,
@@ -86,7 +93,7 @@ impl Store {
                 link_rows.push((link_key(link), encode_link(id, feed_key)));
             }
         }
-        for (id, _) in &batch.churned {
+        for (id, _) in batch.churned.iter().chain(&batch.renamed) {
             seen_rows.push((id.as_str().to_owned(), seen_new(false)));
         }
         for copy in &batch.cross_feed {
@@ -101,6 +108,7 @@ impl Store {
             batch
                 .churned
                 .iter()
+                .chain(&batch.renamed)
                 .map(|(_, original)| original.as_str().to_owned()),
         );
         let state_row = encode(state)?;

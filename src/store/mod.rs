@@ -34,7 +34,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, ArticleId};
-pub use records::{FeedState, OutboxEntry, SeenRecord, SentStory, SubscriberState};
+pub use records::{FeedState, NotQueued, OutboxEntry, SeenRecord, SentStory, SubscriberState};
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";

@@ -102,6 +102,28 @@ pub struct FeedState {
     /// redirected there permanently. Polls go there; the config still names the old one.
     #[serde(default)]
     pub moved_to: Option<String>,
+    /// Where the items this feed brought went, when not into anyone's digest.
+    #[serde(default)]
+    pub not_queued: NotQueued,
+}
+
+/// Items of a feed recorded as seen but queued for nobody, by reason: so that
+/// no article disappears without `status` saying why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotQueued {
+    /// Older than `first_poll_window` at the feed's first poll (or when an
+    /// earlier version had merged them with another item).
+    pub baseline: u64,
+    /// Stored, but no subscriber's topics or filters wanted them.
+    pub unrouted: u64,
+    /// A known article whose guid the publisher regenerated.
+    pub regenerated_guid: u64,
+    /// A copy of an article another feed brought first ("also in").
+    pub copies: u64,
+    /// In the last document: items listed twice (one article), and items
+    /// whose guid or link repeats, told apart by title and date.
+    pub listed_twice: u64,
+    pub told_apart: u64,
 }
 
 impl FeedState {

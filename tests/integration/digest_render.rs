@@ -275,3 +275,33 @@ fn list_headers_follow_rfc_2369_2919_and_8058() {
     .expect("compose");
     assert!(!entry.message.contains("List-Unsubscribe-Post"));
 }
+
+#[test]
+fn updated_is_shown_only_to_a_reader_who_got_the_article_before() {
+    let config = config("\"https://example.org/unsubscribe\"");
+    let subscriber = config.subscriber("bob@example.org").expect("subscriber");
+    let articles = articles();
+    let badge = |context: &Context| {
+        let digest = digest::build(&config, subscriber, &articles, context, at(26, 0, 30));
+        digest
+            .sections
+            .iter()
+            .flat_map(|s| &s.entries)
+            .find(|e| e.title == "North Korea launches a satellite")
+            .map(|e| e.updated)
+    };
+    let mut context = context(&config);
+    assert_eq!(
+        badge(&context),
+        Some(false),
+        "news to this reader is not an update"
+    );
+    context.earlier.push(feed_digest::store::SentStory {
+        sent_at: at(24, 7, 0),
+        feed_key: EN.to_owned(),
+        title: "North Korea launches a satellite".to_owned(),
+        link: Some("https://example.org/2".to_owned()),
+        lede: String::new(),
+    });
+    assert_eq!(badge(&context), Some(true));
+}

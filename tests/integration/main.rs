@@ -9,6 +9,7 @@ mod email_html;
 mod encodings;
 mod fetching;
 mod folding;
+mod identity;
 mod parsing;
 mod pipeline;
 mod process;

@@ -1,0 +1,371 @@
+//! Which item of a document is which: the identity rule applied within the
+//! whole document, so that distinct items never share an id.
+//!
+//! An item is named by its guid, else its link, else its title and date. A
+//! guid or link that repeats across the items of one document names none of
+//! them on its own: such items are told apart by more of what they carry
+//! (the link with its fragment, then the title, then the date), the way
+//! Miniflux and feedparser-based readers fall back to content. Only items
+//! that agree on all of it are one item listed twice.
+//!
+//! A rule that looks at the document makes an id depend on the other items,
+//! so each item also carries the forms it may have been recorded under
+//! before: by an earlier poll whose document did not make it ambiguous, or
+//! by an earlier version of feed-digest (which dropped the fragment and did
+//! not look across items). [`Identity::alternates`] name this item alone and
+//! are trusted as they are; [`Identity::shared`] may name a sibling too, and
+//! the caller confirms it (by the stored title) before trusting it.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use super::{ArticleId, Item, canonical_link, identity_link};
+
+/// How one item of a document is identified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// Readable: `guid:…`, `link:…`, `link+title:…`, … (shown by `fetch`).
+    pub text: String,
+    pub id: ArticleId,
+    /// Other forms that name this item and no other in this document.
+    pub alternates: Vec<ArticleId>,
+    /// A form this item would have had alone, now shared with other items of
+    /// the document: known under it, the item may be this one or a sibling.
+    pub shared: Option<ArticleId>,
+    /// The link that finds this item's copies in other feeds and its own
+    /// regenerated guids: `None` when that link repeats in the document.
+    pub link_key: Option<String>,
+    /// Why the guid or link alone did not do, when it did not.
+    pub told_apart: Option<Ambiguity>,
+    /// The same guid, link, title and date as an earlier item of the
+    /// document: one item listed twice.
+    pub duplicate: bool,
+}
+
+/// Why an item needed more than its guid or link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ambiguity {
+    /// Its guid repeats in the document.
+    SharedGuid,
+    /// It has no guid and its link repeats in the document.
+    SharedLink,
+    /// No guid, no link, and its title and date repeat.
+    SharedTitle,
+}
+
+impl Ambiguity {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ambiguity::SharedGuid => "guid shared with other items",
+            Ambiguity::SharedLink => "link shared with other items",
+            Ambiguity::SharedTitle => "title and date shared with other items",
+        }
+    }
+}
+
+/// The candidate identities of one item, coarsest first; each refines the one
+/// before, so an item unique at one level is unique at every later one.
+struct Forms {
+    levels: Vec<String>,
+    /// What feed-digest before 0.2 used (fragment dropped, no look across items).
+    legacy: String,
+    ambiguity: Ambiguity,
+}
+
+fn forms(item: &Item, guid_repeats_legacy: bool) -> Forms {
+    let full = item.link.as_deref().map(identity_link);
+    let bare = item.link.as_deref().map(canonical_link);
+    let title = &item.title;
+    let date = item.published.map(|d| d.to_rfc3339()).unwrap_or_default();
+    match (&item.guid, full, bare) {
+        (Some(guid), Some(full), Some(bare)) => Forms {
+            levels: vec![
+                format!("guid:{guid}"),
+                format!("guid+link:{guid}\n{bare}"),
+                format!("guid+link+title:{guid}\n{full}\n{title}"),
+                format!("guid+link+title+date:{guid}\n{full}\n{title}\n{date}"),
+            ],
+            legacy: if guid_repeats_legacy {
+                format!("guid+link:{guid}\n{bare}")
+            } else {
+                format!("guid:{guid}")
+            },
+            ambiguity: Ambiguity::SharedGuid,
+        },
+        (Some(guid), _, _) => Forms {
+            levels: vec![
+                format!("guid:{guid}"),
+                format!("guid+title:{guid}\n{title}"),
+                format!("guid+title+date:{guid}\n{title}\n{date}"),
+            ],
+            legacy: format!("guid:{guid}"),
+            ambiguity: Ambiguity::SharedGuid,
+        },
+        (None, Some(full), Some(bare)) => Forms {
+            // A fragment is kept: pages that list several items (a daily
+            // page, `26.html#a080605`) name each item by its anchor.
+            levels: vec![
+                format!("link:{full}"),
+                format!("link+title:{full}\n{title}"),
+                format!("link+title+date:{full}\n{title}\n{date}"),
+            ],
+            legacy: format!("link:{bare}"),
+            ambiguity: Ambiguity::SharedLink,
+        },
+        _ => Forms {
+            levels: vec![
+                format!("title+date:{title}\n{date}"),
+                format!("title+date+text:{title}\n{date}\n{}", text_hash(&item.text)),
+            ],
+            legacy: format!("title+date:{title}\n{date}"),
+            ambiguity: Ambiguity::SharedTitle,
+        },
+    }
+}
+
+fn text_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The identity of every item of one document of the feed `feed_key`, in order.
+pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
+    let mut guid_counts: HashMap<&str, usize> = HashMap::new();
+    for guid in items.iter().filter_map(|i| i.guid.as_deref()) {
+        *guid_counts.entry(guid).or_default() += 1;
+    }
+    let all: Vec<Forms> = items
+        .iter()
+        .map(|item| {
+            let repeats = item
+                .guid
+                .as_deref()
+                .is_some_and(|g| guid_counts.get(g).is_some_and(|&n| n > 1));
+            forms(item, repeats)
+        })
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for forms in &all {
+        for level in &forms.levels {
+            *counts.entry(level.as_str()).or_default() += 1;
+        }
+    }
+    let mut legacy_counts: HashMap<&str, usize> = HashMap::new();
+    for forms in &all {
+        *legacy_counts.entry(forms.legacy.as_str()).or_default() += 1;
+    }
+    let link_keys = link_keys(items, &guid_counts);
+    let mut seen_final: HashMap<&str, ()> = HashMap::new();
+    all.iter()
+        .zip(link_keys)
+        .map(|(forms, link_key)| {
+            let last = forms.levels.len() - 1;
+            let chosen = (0..=last)
+                .find(|&level| counts.get(forms.levels[level].as_str()) == Some(&1))
+                .unwrap_or(last);
+            let text = forms.levels[chosen].clone();
+            let duplicate = chosen == last
+                && counts.get(text.as_str()).is_some_and(|&n| n > 1)
+                && seen_final.insert(forms.levels[last].as_str(), ()).is_some();
+            let hash = |form: &str| ArticleId::hash(feed_key, form);
+            // Finer forms, and the old form where it names this item alone.
+            let mut alternates: Vec<ArticleId> = forms.levels[chosen + 1..].iter().map(|f| hash(f)).collect();
+            let legacy_alone = legacy_counts.get(forms.legacy.as_str()) == Some(&1);
+            if legacy_alone && forms.legacy != text && !forms.levels[chosen + 1..].contains(&forms.legacy) {
+                alternates.push(hash(&forms.legacy));
+            }
+            let shared = if chosen > 0 {
+                Some(hash(&forms.levels[0]))
+            } else if !legacy_alone && forms.legacy != text {
+                Some(hash(&forms.legacy))
+            } else {
+                None
+            };
+            Identity {
+                id: hash(&text),
+                text,
+                alternates,
+                shared,
+                link_key,
+                told_apart: (chosen > 0).then_some(forms.ambiguity),
+                duplicate,
+            }
+        })
+        .collect()
+}
+
+/// Each item's link for the links index (its copies in other feeds, its
+/// regenerated guids): its canonical link; with the fragment kept when
+/// items of the document differ only by fragment; none when even that
+/// repeats, or the item's guid does (a link that does not single out one
+/// item is no key).
+fn link_keys(items: &[Item], guid_counts: &HashMap<&str, usize>) -> Vec<Option<String>> {
+    let count = |keys: &[Option<String>]| {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for key in keys.iter().flatten() {
+            *counts.entry(key.clone()).or_default() += 1;
+        }
+        counts
+    };
+    let bare: Vec<Option<String>> = items
+        .iter()
+        .map(|i| i.link.as_deref().map(canonical_link))
+        .collect();
+    let full: Vec<Option<String>> = items
+        .iter()
+        .map(|i| i.link.as_deref().map(identity_link))
+        .collect();
+    let (bare_counts, full_counts) = (count(&bare), count(&full));
+    items
+        .iter()
+        .zip(bare.into_iter().zip(full))
+        .map(|(item, (bare, full))| {
+            if item
+                .guid
+                .as_deref()
+                .is_some_and(|g| guid_counts.get(g).is_some_and(|&n| n > 1))
+            {
+                None
+            } else if bare.as_ref().is_some_and(|k| bare_counts.get(k) == Some(&1)) {
+                bare
+            } else {
+                full.filter(|k| full_counts.get(k) == Some(&1))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
+        Item {
+            guid: guid.map(str::to_owned),
+            link: link.map(str::to_owned),
+            title: title.to_owned(),
+            text: String::new(),
+            published: None,
+            updated: None,
+            categories: Vec::new(),
+            image: None,
+        }
+    }
+
+    fn distinct(ids: &[Identity]) -> usize {
+        ids.iter()
+            .map(|i| &i.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    #[test]
+    fn items_sharing_one_link_and_no_guid_stay_apart() {
+        let items: Vec<Item> = (0..99)
+            .map(|n| item(None, Some("https://nixos.org/news.html"), &format!("NixOS {n}")))
+            .collect();
+        let ids = identify("f", &items);
+        assert_eq!(distinct(&ids), 99);
+        assert!(ids.iter().all(|i| i.told_apart == Some(Ambiguity::SharedLink)));
+        assert!(
+            ids.iter().all(|i| i.link_key.is_none()),
+            "a shared link indexes nothing"
+        );
+        // Each may have been recorded under the bare link: confirmation needed.
+        let bare = ArticleId::hash("f", "link:https://nixos.org/news.html");
+        assert!(ids.iter().all(|i| i.shared.as_ref() == Some(&bare)));
+    }
+
+    #[test]
+    fn links_that_differ_by_fragment_are_distinct_and_stable() {
+        let links = ["https://s.com/26.html#a080605", "https://s.com/26.html#a081212"];
+        let items: Vec<Item> = links.iter().map(|l| item(None, Some(l), "")).collect();
+        let ids = identify("f", &items);
+        assert_eq!(distinct(&ids), 2);
+        assert_eq!(ids[0].text, "link:https://s.com/26.html#a080605");
+        // The same item alone in a later document keeps its id.
+        let alone = identify("f", &items[1..]);
+        assert_eq!(alone[0].id, ids[1].id);
+        // Alone, the bare link (an earlier version's id) names only it.
+        assert!(
+            alone[0]
+                .alternates
+                .contains(&ArticleId::hash("f", "link:https://s.com/26.html"))
+        );
+        // Together, the bare link is shared: it needs confirming.
+        assert_eq!(
+            ids[0].shared,
+            Some(ArticleId::hash("f", "link:https://s.com/26.html"))
+        );
+        assert_eq!(ids[0].link_key.as_deref(), Some("https://s.com/26.html#a080605"));
+        // Alone on its page, it is found under the page's link, as copies in
+        // other feeds (without the anchor) are.
+        assert_eq!(alone[0].link_key.as_deref(), Some("https://s.com/26.html"));
+    }
+
+    #[test]
+    fn an_item_unique_today_is_found_under_the_form_it_had_among_siblings() {
+        let a = item(None, Some("https://x.org/news"), "A");
+        let b = item(None, Some("https://x.org/news"), "B");
+        let together = identify("f", &[a.clone(), b]);
+        let alone = identify("f", &[a]);
+        assert_eq!(alone[0].text, "link:https://x.org/news");
+        assert!(alone[0].alternates.contains(&together[0].id));
+    }
+
+    #[test]
+    fn a_unique_guid_is_the_identity_as_before() {
+        let items_g1 = || item(Some("g1"), None, "");
+        let ids = identify(
+            "f",
+            &[
+                item(Some("g1"), Some("https://a/1"), "A"),
+                item(Some("g2"), Some("https://a/1"), "B"),
+            ],
+        );
+        assert_eq!(ids[0].text, "guid:g1");
+        assert_eq!(ids[0].id, ArticleId::for_item("f", &items_g1(), false));
+        assert_eq!(ids[0].shared, None, "a unique guid names only its item");
+        assert!(ids[0].link_key.is_none(), "the link repeats in the document");
+    }
+
+    #[test]
+    fn a_repeated_guid_adds_the_link_then_the_title() {
+        let items = [
+            item(Some("g"), Some("https://a/1"), "A"),
+            item(Some("g"), Some("https://a/2"), "B"),
+            item(Some("g"), Some("https://a/2"), "C"),
+        ];
+        let ids = identify("f", &items);
+        assert_eq!(ids[0].text, "guid+link:g\nhttps://a/1");
+        // The old rule's id for the first one is unchanged.
+        assert_eq!(ids[0].id, ArticleId::for_item("f", &items[0], true));
+        assert_eq!(distinct(&ids), 3);
+        assert!(!ids.iter().any(|i| i.duplicate));
+    }
+
+    #[test]
+    fn the_same_item_listed_twice_is_one_item() {
+        let a = item(None, Some("https://a/1"), "A");
+        let ids = identify("f", &[a.clone(), a]);
+        assert_eq!(ids[0].id, ids[1].id);
+        assert!(!ids[0].duplicate);
+        assert!(ids[1].duplicate);
+    }
+
+    #[test]
+    fn untitled_undated_items_without_links_are_told_apart_by_text() {
+        let mut a = item(None, None, "");
+        let mut b = item(None, None, "");
+        a.text = "one".into();
+        b.text = "two".into();
+        let ids = identify("f", &[a, b]);
+        assert_eq!(distinct(&ids), 2);
+        assert_eq!(ids[0].told_apart, Some(Ambiguity::SharedTitle));
+    }
+}
