@@ -444,3 +444,31 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use feed_digest::store::NotQueued;
+
+    use super::not_queued_note;
+
+    #[test]
+    fn the_status_note_names_every_reason_an_item_was_not_queued() {
+        assert_eq!(not_queued_note(&NotQueued::default()), None);
+        let counts = NotQueued {
+            baseline: 59,
+            unrouted: 1,
+            regenerated_guid: 2,
+            copies: 1,
+            listed_twice: 0,
+            told_apart: 99,
+        };
+        assert_eq!(
+            not_queued_note(&counts).as_deref(),
+            Some(
+                "not queued: 59 baseline (older than first_poll_window), 1 wanted by no subscriber, \
+                 2 regenerated guids, 1 copy of another feed's article; \
+                 99 items share a guid or link, told apart by title and date"
+            )
+        );
+    }
+}

@@ -434,3 +434,21 @@ async fn a_capped_digest_takes_the_newest_from_every_section() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn poll_force_fetches_the_whole_document_whatever_the_validators() {
+    let h = one_feed("").await;
+    h.feeds
+        .set("/a.xml", rss("A", &[("x1", "One", "b", Some(Utc::now()))]));
+    h.poll_ok().await;
+    assert_eq!(h.poll_ok().await[0], FeedOutcome::NotModified);
+    let forced = h.poll_forced().await;
+    assert!(matches!(forced[0], Ok(FeedOutcome::Fetched { .. })), "{forced:?}");
+    let conditional: Vec<bool> = h
+        .feeds
+        .requests()
+        .iter()
+        .map(|r| r.if_none_match.is_some())
+        .collect();
+    assert_eq!(conditional, [false, true, false]);
+}
