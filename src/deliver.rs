@@ -140,6 +140,8 @@ fn context(
             .is_none_or(|ok| now - ok > chrono::TimeDelta::days(1));
         if let (true, Some(reason), true) = (state.is_failing(), &state.last_error, failed_long) {
             failing.push((name, crate::text::truncate_chars(reason, 200)));
+        } else if let Some(reason) = &state.empty_reason {
+            failing.push((name, crate::text::truncate_chars(reason, 200)));
         }
     }
     digest::Context {

@@ -130,6 +130,12 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} is gzip-compressed but does not decompress: {source}", path.display())]
+    Gzip {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// reqwest's own message ("error sending request") hides the cause; users
@@ -361,15 +367,66 @@ impl Fetcher {
         if modified.is_some() && modified == known.last_modified {
             return Ok(FetchOutcome::NotModified(ResponseInfo::default()));
         }
-        let body = tokio::fs::read(path).await.map_err(file_error)?;
+        let mut body = tokio::fs::read(path).await.map_err(file_error)?;
+        let mut info = ResponseInfo::default();
+        // A saved `.xml.gz` is read like a `Content-Encoding: gzip` body.
+        if body.starts_with(&[0x1f, 0x8b]) {
+            body = gunzip(&body, self.max_body_bytes).map_err(|source| match source.kind() {
+                std::io::ErrorKind::FileTooLarge => FetchError::TooLarge {
+                    location: path.display().to_string(),
+                    limit: self.max_body_bytes,
+                },
+                _ => FetchError::Gzip {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            })?;
+            info.headers
+                .push(("content-encoding".to_owned(), "gzip (local file)".to_owned()));
+        }
         Ok(FetchOutcome::Fetched {
             body,
             validators: Validators {
                 etag: None,
                 last_modified: modified,
             },
-            info: ResponseInfo::default(),
+            info,
         })
+    }
+}
+
+/// Decompresses gzip bytes, refusing more than `limit` bytes out (a small
+/// file can expand enormously).
+fn gunzip(bytes: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            "over the size limit",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod gzip_tests {
+    #[test]
+    fn gzip_bytes_decompress_within_the_limit() {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = encoder.write_all(&[b'a'; 10_000]);
+        let packed = encoder.finish().unwrap_or_default();
+        assert_eq!(super::gunzip(&packed, 10_000).map(|b| b.len()).ok(), Some(10_000));
+        let too_big = super::gunzip(&packed, 9_999).map_err(|e| e.kind());
+        assert_eq!(too_big, Err(std::io::ErrorKind::FileTooLarge));
+        assert!(
+            super::gunzip(&packed[..20], 10_000).is_err(),
+            "a cut-off stream is an error"
+        );
     }
 }
 

@@ -4,7 +4,9 @@
 use feed_rs::model::{Entry, Text};
 
 pub mod decode;
+pub mod dialect;
 pub mod html_page;
+pub mod json_feed;
 pub mod repair;
 
 use crate::article::Item;
@@ -61,6 +63,14 @@ pub struct Reading {
     pub had_errors: bool,
     /// Repairs of sloppy XML, described ("escaped 3 bare '&'").
     pub repairs: Vec<String>,
+    /// The format and version the document declares ("Atom 0.3", "RSS 2.0",
+    /// "JSON Feed"), before any rewrite.
+    pub format: String,
+    /// What was read as something else so feed-rs could read it ("Atom 0.3
+    /// read as Atom 1.0", "item 3: tags given as text, split at commas").
+    pub degradations: Vec<String>,
+    /// Why a document that holds items yielded none: never silently empty.
+    pub empty: Option<String>,
 }
 
 /// Parses raw feed bytes; feed-rs detects the format and the XML encoding.
@@ -86,18 +96,22 @@ pub fn parse_response(
     base_url: Option<&str>,
     strip: &StripRules,
 ) -> Result<ParsedFeed, ParseError> {
-    let decoded = decode::decode(bytes, content_type.and_then(decode::charset_from_content_type));
     let base = base_url.and_then(|u| url::Url::parse(u).ok());
+    let decoded = decode::decode_for(
+        bytes,
+        content_type.and_then(decode::charset_from_content_type),
+        base.as_ref().and_then(url::Url::host_str),
+    );
     if html_page::looks_like_html(&decoded.text) {
         return Err(ParseError::HtmlPage {
             advertised: html_page::advertised_feeds(&decoded.text, base.as_ref()),
         });
     }
     let mut reading = Reading {
-        encoding: decoded.encoding.name(),
+        encoding: decoded.name,
         how: decoded.how.describe(),
         had_errors: decoded.had_errors,
-        repairs: Vec::new(),
+        ..Reading::default()
     };
     // Repaired before parsing, not on failure: feed-rs accepts some sloppy
     // feeds silently and loses text (a bare '&' empties the element).
@@ -120,9 +134,106 @@ pub fn parse_response(
         }
         None => decoded.text,
     };
-    let mut parsed = parse_text(&text, base_url, strip)?;
+    reading.format = format_of(&text);
+    let mut parsed = read_dialect(&text, base_url, strip, &mut reading).map_err(|err| {
+        match (&err, reading.format.strip_prefix("XML <")) {
+            // feed-rs says "no root element" for any XML that is not a feed.
+            (ParseError::Invalid(_), Some(root)) => ParseError::Invalid(format!(
+                "an XML document whose root is <{root}: not an RSS, Atom or RDF feed"
+            )),
+            _ => err,
+        }
+    })?;
+    if parsed.items.is_empty() {
+        reading.empty = unread_items(&text).map(|n| {
+            format!(
+                "{}: the document holds {n} item{} but none could be read",
+                reading.format,
+                if n == 1 { "" } else { "s" }
+            )
+        });
+    }
     parsed.reading = reading;
     Ok(parsed)
+}
+
+/// How many item-like elements (`<item>`, `<entry>`, JSON `items`) a
+/// document holds, when it holds any.
+fn unread_items(text: &str) -> Option<usize> {
+    if text.trim_start().starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let n = value.get("items")?.as_array()?.len();
+        return (n > 0).then_some(n);
+    }
+    let mut n = 0;
+    for name in ["item", "entry"] {
+        for (at, _) in text.match_indices(name) {
+            let before = text.get(..at).and_then(|b| b.chars().next_back());
+            let after = text.get(at + name.len()..).and_then(|a| a.chars().next());
+            // `<item>`, `<rss:item …>`, never `<items>` or `</item>`.
+            let opens = before.is_some_and(|c| c == '<' || c == ':')
+                && after.is_some_and(|c| c == '>' || c == '/' || c.is_whitespace());
+            let closing = text.get(..at).is_some_and(|b| {
+                b.ends_with("</")
+                    || b.ends_with(':') && {
+                        let start = b.rfind('<').unwrap_or(0);
+                        b.get(start..).is_some_and(|tag| tag.starts_with("</"))
+                    }
+            });
+            if opens && !closing {
+                n += 1;
+            }
+        }
+    }
+    (n > 0).then_some(n)
+}
+
+/// The declared format, for `fetch` and the log.
+fn format_of(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        return "JSON Feed".to_owned();
+    }
+    dialect::root(text).map_or_else(|| "not XML".to_owned(), |root| root.format())
+}
+
+/// Parses `text`, first rewritten when it is a dialect feed-rs misreads (and,
+/// for Atom, once more after feed-rs refused it), noting what was changed.
+fn read_dialect(
+    text: &str,
+    base_url: Option<&str>,
+    strip: &StripRules,
+    reading: &mut Reading,
+) -> Result<ParsedFeed, ParseError> {
+    if text.trim_start().starts_with('{') {
+        return match json_feed::normalise(text) {
+            Some(rewritten) => {
+                reading.degradations.extend(rewritten.changes);
+                parse_text(&rewritten.text, base_url, strip)
+            }
+            None => parse_text(text, base_url, strip),
+        };
+    }
+    let first = match dialect::normalise(text, true) {
+        Ok(Some(rewritten)) => {
+            reading.degradations.extend(rewritten.changes);
+            parse_text(&rewritten.text, base_url, strip)
+        }
+        Ok(None) => parse_text(text, base_url, strip),
+        Err(err) => return Err(ParseError::Invalid(err.to_string())),
+    };
+    match first {
+        // One text construct feed-rs does not take (a MIME type in `type`)
+        // must not cost the whole feed: normalise them and read again.
+        Err(err) if reading.format == "Atom 1.0" => match dialect::normalise(text, false) {
+            Ok(Some(rewritten)) => {
+                let parsed = parse_text(&rewritten.text, base_url, strip).map_err(|_| err)?;
+                reading.degradations.extend(rewritten.changes);
+                Ok(parsed)
+            }
+            _ => Err(err),
+        },
+        other => other,
+    }
 }
 
 /// UTF-8 feed text → items.
@@ -200,7 +311,7 @@ fn item_of(
         .find(|l| l.rel.as_deref().is_none_or(|rel| rel == "alternate"))
         .or_else(|| entry.links.first())
         .map(|l| l.href.trim().to_owned())
-        .filter(|href| !href.is_empty());
+        .filter(|href| !href.is_empty() && href != dialect::NO_LINK);
     let title = entry
         .title
         .as_ref()

@@ -432,6 +432,19 @@ async fn poll_one(
             "the feed is not well-formed; repaired it to read it"
         );
     }
+    // Never silently empty: a document with items that yields none says why.
+    state.empty_reason.clone_from(&parsed.reading.empty);
+    if let Some(reason) = &parsed.reading.empty {
+        tracing::warn!(feed = %feed.key, %reason, "the feed yielded no items");
+    }
+    if !parsed.reading.degradations.is_empty() {
+        tracing::info!(
+            feed = %feed.key,
+            format = %parsed.reading.format,
+            read_as = %parsed.reading.degradations.join("; "),
+            "read a feed dialect as its standard form"
+        );
+    }
     let first_poll = !state.baselined;
     let batch: IngestBatch =
         ingest::plan(config, feed, &parsed, first_poll, now, store).map_err(store_error)?;

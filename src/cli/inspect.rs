@@ -31,6 +31,12 @@ struct Report {
     encoding_from: &'static str,
     undecodable_bytes: bool,
     repairs: Vec<String>,
+    /// The format and version the document declares ("Atom 0.3", "RSS 2.0").
+    format: String,
+    /// What was read as something else so it could be read at all.
+    degradations: Vec<String>,
+    /// Why a document that holds items yielded none.
+    empty: Option<String>,
     title: Option<String>,
     /// How long the server and the feed ask us to wait between polls.
     server_cache_seconds: Option<i64>,
@@ -109,6 +115,9 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
         encoding_from: parsed.reading.how,
         undecodable_bytes: parsed.reading.had_errors,
         repairs: parsed.reading.repairs.clone(),
+        format: parsed.reading.format.clone(),
+        degradations: parsed.reading.degradations.clone(),
+        empty: parsed.reading.empty.clone(),
         title: parsed.title.clone(),
         server_cache_seconds: info.cache_hint.map(|d| d.num_seconds()),
         feed_update_seconds: parsed.update_hint.map(|d| d.num_seconds()),
@@ -134,6 +143,10 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", text(&report));
+    }
+    // Never silently empty: the cause goes to stderr too, for scripts and pipes.
+    if let Some(reason) = &report.empty {
+        eprintln!("warning: {target}: {reason}");
     }
     Ok(if report.items.is_empty() {
         ExitCode::from(exit::TEMPFAIL)
@@ -167,6 +180,10 @@ fn text(report: &Report) -> String {
     );
     for repair in &report.repairs {
         let _ = writeln!(out, "  repaired: {repair}");
+    }
+    let _ = writeln!(out, "  format: {}", report.format);
+    for change in &report.degradations {
+        let _ = writeln!(out, "  read as: {change}");
     }
     let _ = writeln!(out, "  title: {}", report.title.as_deref().unwrap_or("(none)"));
     if let Some(seconds) = report.server_cache_seconds {

@@ -149,6 +149,8 @@ struct FeedStatus {
     held_back: u64,
     /// Items recorded but queued for nobody, by reason.
     not_queued: feed_digest::store::NotQueued,
+    /// Why the last document yielded no items though it holds some.
+    empty: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -189,6 +191,7 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
             items_known: state.items_known,
             held_back: state.held_back,
             not_queued: state.not_queued,
+            empty: state.empty_reason.clone(),
         });
     }
     let now = Utc::now();
@@ -242,6 +245,9 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
         }
         if feed.held_back > 0 {
             notes.push(format!("{} new items held back (flood cap)", feed.held_back));
+        }
+        if let Some(reason) = &feed.empty {
+            notes.push(format!("empty: {reason}"));
         }
         if let Some(note) = not_queued_note(&feed.not_queued) {
             notes.push(note);

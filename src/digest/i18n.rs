@@ -103,7 +103,7 @@ impl Language {
                 unsubscribe: "Unsubscribe",
                 untitled: "(untitled)",
                 more_links: "More articles",
-                failing_feeds: "Feeds that are failing",
+                failing_feeds: "Feeds that need attention",
                 shortened: "This digest was shortened to fit the size mail clients display in full.",
             },
             Language::ZhCn => Labels {
@@ -114,7 +114,7 @@ impl Language {
                 unsubscribe: "退订",
                 untitled: "（无标题）",
                 more_links: "更多文章",
-                failing_feeds: "抓取失败的订阅源",
+                failing_feeds: "需要注意的订阅源",
                 shortened: "为了让邮件客户端完整显示，本期摘要已精简。",
             },
         }

@@ -42,7 +42,8 @@ pub struct Digest {
     pub held_back_note: Option<String>,
     /// One line per feed whose last poll hit the flood cap.
     pub flood_notes: Vec<String>,
-    /// Feeds failing for more than a day: `(name, reason)`.
+    /// Feeds failing for more than a day, or read as empty though they hold
+    /// items: `(name, reason)`.
     pub failing_feeds: Vec<(String, String)>,
     pub reason: String,
     pub unsubscribe: Option<String>,
@@ -106,7 +107,8 @@ pub struct Context {
     pub held_back: usize,
     /// `(feed name, items held back)` for feeds that hit the flood cap.
     pub flooded: Vec<(String, u64)>,
-    /// `(feed name, reason)` for feeds failing for more than a day.
+    /// `(feed name, reason)` for feeds failing for more than a day, or whose
+    /// last document held items but yielded none.
     pub failing: Vec<(String, String)>,
     /// What the subscriber got within the follow-up window.
     pub earlier: Vec<crate::store::SentStory>,

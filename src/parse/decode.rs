@@ -1,7 +1,9 @@
 //! Raw feed bytes → UTF-8 text, choosing the encoding the way feeds in the wild need it.
 //!
 //! Order: a byte order mark; then bytes that are valid UTF-8 stay UTF-8 whatever the labels
-//! claim; then the HTTP `charset`; then the XML declaration's `encoding`; then windows-1252.
+//! claim; then the HTTP `charset`; then the XML declaration's `encoding`; then the bytes
+//! themselves, by chardetng (Firefox's detector for unlabelled legacy content), helped by
+//! the feed's top-level domain.
 //! The XML declaration of the result says `utf-8`, so an XML parser fed the UTF-8 bytes
 //! does not decode them a second time. Pure: no I/O.
 
@@ -13,8 +15,11 @@ use encoding_rs::Encoding;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     pub text: String,
-    /// The encoding the bytes were decoded from.
+    /// The decoder used: the document's encoding, or UTF-8 for one encoding_rs
+    /// lacks (IBM855), which is converted by table first.
     pub encoding: &'static Encoding,
+    /// The document's encoding as people name it ("GBK", "IBM855").
+    pub name: &'static str,
     pub how: How,
     /// Some bytes were malformed in `encoding` and became U+FFFD.
     pub had_errors: bool,
@@ -33,8 +38,8 @@ pub enum How {
     HttpCharset,
     /// The `encoding` attribute of the XML declaration.
     XmlDeclaration,
-    /// Nothing usable: windows-1252, which also reads ISO-8859-1 and ASCII.
-    Fallback,
+    /// No usable label: detected from the bytes (chardetng).
+    Detected,
 }
 
 impl How {
@@ -46,7 +51,7 @@ impl How {
             How::Utf8Detected => "content is UTF-8",
             How::HttpCharset => "HTTP Content-Type charset",
             How::XmlDeclaration => "XML declaration",
-            How::Fallback => "fallback (no usable label)",
+            How::Detected => "detected from the bytes (no usable label)",
         }
     }
 }
@@ -58,12 +63,29 @@ const DECLARATION_WINDOW: usize = 1024;
 /// `Content-Type` (see [`charset_from_content_type`]). Never fails: undecodable bytes
 /// become U+FFFD and set `had_errors`.
 pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> Decoded {
+    decode_for(bytes, http_charset, None)
+}
+
+/// [`decode`] for a feed at `host`: its top-level domain ("cn", "jp", "ru")
+/// tells the detector which legacy encodings to expect when nothing is declared.
+pub fn decode_for(bytes: &[u8], http_charset: Option<&str>, host: Option<&str>) -> Decoded {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         let rest = bytes.get(bom_len..).unwrap_or_default();
         return finish(rest, encoding, How::Bom);
     }
     if let Some(encoding) = sniff_utf16(bytes) {
         return finish(bytes, encoding, How::Utf16Detected);
+    }
+    let ibm855 = |label: &str| label_is_ibm855(label).then_some(());
+    if let Some(how) = [
+        (http_charset, How::HttpCharset),
+        (declared_encoding(bytes), How::XmlDeclaration),
+    ]
+    .into_iter()
+    .find_map(|(label, how)| label.and_then(ibm855).map(|()| how))
+    .filter(|_| std::str::from_utf8(bytes).is_err())
+    {
+        return finish_ibm855(bytes, how);
     }
     let http = http_charset
         .and_then(encoding_for_label)
@@ -95,7 +117,75 @@ pub fn decode(bytes: &[u8], http_charset: Option<&str>) -> Decoded {
     if mostly_utf8(bytes) {
         return finish(bytes, encoding_rs::UTF_8, How::Utf8Detected);
     }
-    finish(bytes, encoding_rs::WINDOWS_1252, How::Fallback)
+    finish(bytes, detect(bytes, host), How::Detected)
+}
+
+/// The legacy encoding unlabelled bytes are most likely in.
+fn detect(bytes: &[u8], host: Option<&str>) -> &'static Encoding {
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
+    detector.feed(bytes, true);
+    // chardetng panics on a label that is not a lower-case ASCII DNS label.
+    let tld = host.and_then(|h| h.rsplit('.').next()).filter(|t| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    let encoding = detector.guess(tld.map(str::as_bytes), chardetng::Utf8Detection::Deny);
+    // GBK's superset also reads what GB2312 feeds lack.
+    if encoding == encoding_rs::GBK {
+        encoding_rs::GB18030
+    } else {
+        encoding
+    }
+}
+
+/// IBM855 (DOS Cyrillic): encoding_rs does not have it, real feeds do.
+fn label_is_ibm855(label: &str) -> bool {
+    matches!(
+        label
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_ascii_lowercase()
+            .as_str(),
+        "ibm855" | "cp855" | "855" | "csibm855"
+    )
+}
+
+/// Bytes 0x80..=0xFF of IBM855 (Python's `cp855` codec, from the Unicode
+/// consortium's mapping).
+const IBM855_HIGH: [char; 128] = [
+    '\u{0452}', '\u{0402}', '\u{0453}', '\u{0403}', '\u{0451}', '\u{0401}', '\u{0454}', '\u{0404}',
+    '\u{0455}', '\u{0405}', '\u{0456}', '\u{0406}', '\u{0457}', '\u{0407}', '\u{0458}', '\u{0408}',
+    '\u{0459}', '\u{0409}', '\u{045a}', '\u{040a}', '\u{045b}', '\u{040b}', '\u{045c}', '\u{040c}',
+    '\u{045e}', '\u{040e}', '\u{045f}', '\u{040f}', '\u{044e}', '\u{042e}', '\u{044a}', '\u{042a}',
+    '\u{0430}', '\u{0410}', '\u{0431}', '\u{0411}', '\u{0446}', '\u{0426}', '\u{0434}', '\u{0414}',
+    '\u{0435}', '\u{0415}', '\u{0444}', '\u{0424}', '\u{0433}', '\u{0413}', '\u{00ab}', '\u{00bb}',
+    '\u{2591}', '\u{2592}', '\u{2593}', '\u{2502}', '\u{2524}', '\u{0445}', '\u{0425}', '\u{0438}',
+    '\u{0418}', '\u{2563}', '\u{2551}', '\u{2557}', '\u{255d}', '\u{0439}', '\u{0419}', '\u{2510}',
+    '\u{2514}', '\u{2534}', '\u{252c}', '\u{251c}', '\u{2500}', '\u{253c}', '\u{043a}', '\u{041a}',
+    '\u{255a}', '\u{2554}', '\u{2569}', '\u{2566}', '\u{2560}', '\u{2550}', '\u{256c}', '\u{00a4}',
+    '\u{043b}', '\u{041b}', '\u{043c}', '\u{041c}', '\u{043d}', '\u{041d}', '\u{043e}', '\u{041e}',
+    '\u{043f}', '\u{2518}', '\u{250c}', '\u{2588}', '\u{2584}', '\u{041f}', '\u{044f}', '\u{2580}',
+    '\u{042f}', '\u{0440}', '\u{0420}', '\u{0441}', '\u{0421}', '\u{0442}', '\u{0422}', '\u{0443}',
+    '\u{0423}', '\u{0436}', '\u{0416}', '\u{0432}', '\u{0412}', '\u{044c}', '\u{042c}', '\u{2116}',
+    '\u{00ad}', '\u{044b}', '\u{042b}', '\u{0437}', '\u{0417}', '\u{0448}', '\u{0428}', '\u{044d}',
+    '\u{042d}', '\u{0449}', '\u{0429}', '\u{0447}', '\u{0427}', '\u{00a7}', '\u{25a0}', '\u{00a0}',
+];
+
+fn finish_ibm855(bytes: &[u8], how: How) -> Decoded {
+    let text: String = bytes
+        .iter()
+        .map(|&b| {
+            if b < 0x80 {
+                char::from(b)
+            } else {
+                IBM855_HIGH[usize::from(b - 0x80)]
+            }
+        })
+        .collect();
+    let mut decoded = finish(text.as_bytes(), encoding_rs::UTF_8, how);
+    decoded.name = "IBM855";
+    decoded
 }
 
 /// The `charset` parameter of a `Content-Type` header value, unquoted:
@@ -135,6 +225,19 @@ fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
         "cp949" | "ms949" | "uhc" | "x-windows-949" => "euc-kr",
         "cp950" | "ms950" | "windows-950" | "big5hkscs" => "big5",
         "cp874" => "windows-874",
+        // Mac Cyrillic as servers and old Mac tools write it.
+        "maccyrillic" | "mac-cyrillic" | "x-mac-cyrillic" | "cp10007" | "windows-10007" => "x-mac-cyrillic",
+        "cp866" | "ibm-866" | "csibm866" | "866" => "ibm866",
+        "cp1251" | "cp-1251" => "windows-1251",
+        "cp1252" | "cp-1252" => "windows-1252",
+        "cp1255" => "windows-1255",
+        "koi8r" => "koi8-r",
+        "koi8u" => "koi8-u",
+        "big-5" | "big5-hkscs" => "big5",
+        "eucjp" | "x-euc" => "euc-jp",
+        "euckr" => "euc-kr",
+        "sjis" | "shift-jis" | "x-sjis" | "ms_kanji" => "shift_jis",
+        "gb-2312" | "gb_2312" | "euc-cn" | "euccn" => "gbk",
         other => other,
     };
     let encoding = Encoding::for_label(alias.as_bytes())
@@ -196,6 +299,7 @@ fn finish(bytes: &[u8], encoding: &'static Encoding, how: How) -> Decoded {
     Decoded {
         text,
         encoding,
+        name: encoding.name(),
         how,
         had_errors,
     }

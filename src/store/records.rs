@@ -105,6 +105,9 @@ pub struct FeedState {
     /// Where the items this feed brought went, when not into anyone's digest.
     #[serde(default)]
     pub not_queued: NotQueued,
+    /// Why the last document read yielded no items though it holds some.
+    #[serde(default)]
+    pub empty_reason: Option<String>,
 }
 
 /// Items of a feed recorded as seen but queued for nobody, by reason: so that

@@ -4,6 +4,7 @@
 mod config_errors;
 mod crash;
 mod daemon;
+mod dialects;
 mod digest_render;
 mod email_html;
 mod encodings;

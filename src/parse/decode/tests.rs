@@ -213,7 +213,7 @@ fn fallbacks() {
     let decoded = decode(&bytes, None);
     assert_eq!(
         (decoded.encoding, decoded.how),
-        (encoding_rs::WINDOWS_1252, How::Fallback)
+        (encoding_rs::WINDOWS_1252, How::Detected)
     );
     assert!(decoded.text.contains("The café’s “best” dishes"));
 
@@ -240,7 +240,7 @@ fn fallbacks() {
     // Unknown labels are ignored.
     let bytes = encode(encoding_rs::WINDOWS_1252, &rss(" encoding=\"x-klingon\"", "Zoë"));
     let decoded = decode(&bytes, Some("x-unknown"));
-    assert_eq!(decoded.how, How::Fallback);
+    assert_eq!(decoded.how, How::Detected);
     assert!(decoded.text.contains("Zoë"));
 }
 
@@ -369,4 +369,79 @@ fn labels() {
     for (label, expected) in cases {
         assert_eq!(encoding_for_label(label), *expected, "{label:?}");
     }
+}
+
+#[test]
+fn undeclared_legacy_encodings_are_detected_not_read_as_windows_1252() {
+    let cases = [
+        (
+            encoding_rs::GBK,
+            "国务院常务会议部署进一步稳定经济的措施，要求各地区各部门切实抓好落实工作。",
+            "example.cn",
+        ),
+        (
+            encoding_rs::BIG5,
+            "行政院會議通過明年度總預算案，將送立法院審議並加強經濟發展與社會福利。",
+            "example.tw",
+        ),
+        (
+            encoding_rs::SHIFT_JIS,
+            "政府は来年度の予算案を閣議決定し、国会での審議に向けて準備を進めています。",
+            "example.jp",
+        ),
+        (
+            encoding_rs::EUC_KR,
+            "정부는 내년도 예산안을 국무회의에서 의결하고 국회 심의를 준비하고 있습니다.",
+            "example.kr",
+        ),
+        (
+            encoding_rs::KOI8_R,
+            "Правительство утвердило проект бюджета на следующий год и направило его в парламент.",
+            "example.ru",
+        ),
+        (
+            encoding_rs::WINDOWS_1255,
+            "הממשלה אישרה את הצעת התקציב לשנה הבאה והעבירה אותה לדיון בכנסת.",
+            "example.il",
+        ),
+    ];
+    for (encoding, text, host) in cases {
+        let bytes = encode(encoding, &rss("", text));
+        // Without the domain's hint too: the bytes alone must do for these.
+        for host in [Some(host), None] {
+            let decoded = decode_for(&bytes, None, host);
+            assert_eq!(decoded.how, How::Detected, "{}", encoding.name());
+            assert!(
+                decoded.text.contains(text),
+                "{} via {host:?}: {}",
+                encoding.name(),
+                decoded.text
+            );
+        }
+    }
+}
+
+#[test]
+fn labels_real_feeds_use() {
+    let russian = "Новости Москвы и Подмосковья";
+    for (label, encoding) in [
+        ("MacCyrillic", encoding_rs::X_MAC_CYRILLIC),
+        ("x-mac-cyrillic", encoding_rs::X_MAC_CYRILLIC),
+        ("IBM866", encoding_rs::IBM866),
+        ("cp866", encoding_rs::IBM866),
+        ("cp1251", encoding_rs::WINDOWS_1251),
+    ] {
+        let bytes = encode(encoding, &rss(&format!(" encoding=\"{label}\""), russian));
+        let decoded = decode(&bytes, None);
+        assert_eq!(decoded.how, How::XmlDeclaration, "{label}");
+        assert!(decoded.text.contains(russian), "{label}: {}", decoded.text);
+    }
+    // IBM855, which encoding_rs lacks: by table. "Привет" in IBM855.
+    let mut bytes = b"<?xml version=\"1.0\" encoding=\"IBM855\"?><rss><channel><title>".to_vec();
+    bytes.extend_from_slice(&[0xDD, 0xE1, 0xB7, 0xEB, 0xA8, 0xE5]);
+    bytes.extend_from_slice(b"</title></channel></rss>");
+    let decoded = decode(&bytes, None);
+    assert_eq!((decoded.name, decoded.how), ("IBM855", How::XmlDeclaration));
+    assert!(decoded.text.contains("<title>Привет</title>"), "{}", decoded.text);
+    assert!(decoded.text.contains("encoding=\"utf-8\""));
 }
