@@ -101,6 +101,49 @@ pub fn strip_selected<'a>(html: &'a str, selectors: &[scraper::Selector]) -> std
     std::borrow::Cow::Owned(document.root_element().inner_html())
 }
 
+/// "Continue reading →", "Read more", "继续阅读", "阅读全文" and the like at the
+/// end of an item, and a known sign-off block ("The post … appeared first on
+/// …", "更多精彩内容请关注我们的公众号"): on every item of a feed, and in feeds
+/// too short for [`strip_common`] to see them repeat.
+static READ_MORE: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\s*(?:\[(?:…|\.\.\.)\]|…|\.\.\.)?\s*",
+        r"(?:continue reading|read more|read the full (?:story|article|post)|read the rest of this (?:entry|post)|keep reading",
+        r"|继续阅读|阅读全文|阅读更多|查看全文|点击阅读全文|繼續閱讀|閱讀全文|閱讀更多)",
+        r"[^.!?。！？]{0,120}$"
+    ))
+    .ok()
+});
+
+static SIGN_OFF: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+    Regex::new(concat!(
+        r"^(?:The post .{1,300} appeared first on .{1,200}\.?",
+        r"|(?:更多|更多精彩|更多内容|更多资讯|更多新闻).{0,20}(?:请|敬请)?(?:关注|订阅|下载).{0,30}(?:公众号|微信|客户端|App|APP|app|网站)[^。！]*[。！]?",
+        r"|\[(?:…|\.\.\.)\])$"
+    ))
+    .ok()
+});
+
+/// Removes known "read more" tails and sign-off blocks from an item's blocks.
+pub fn strip_read_more(blocks: &mut Vec<String>) {
+    let (Some(read_more), Some(sign_off)) = (READ_MORE.as_ref(), SIGN_OFF.as_ref()) else {
+        return;
+    };
+    while blocks.last().is_some_and(|b| sign_off.is_match(b)) {
+        blocks.pop();
+    }
+    if let Some(last) = blocks.last_mut()
+        && let Some(found) = read_more.find(last)
+    {
+        last.truncate(found.start());
+        let kept = last.trim_end().len();
+        last.truncate(kept);
+        if last.is_empty() {
+            blocks.pop();
+        }
+    }
+}
+
 pub fn strip_patterns(blocks: &mut Vec<String>, patterns: &[Regex]) {
     if patterns.is_empty() {
         return;
@@ -118,6 +161,42 @@ pub fn strip_patterns(blocks: &mut Vec<String>, patterns: &[Regex]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_more_tails_and_sign_offs_go_the_article_stays() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["Body text.", "Continue reading Hello world →"], &["Body text."]),
+            (&["Body text. Continue reading →"], &["Body text."]),
+            (
+                &["正文第一段。", "正文第二段。… 继续阅读 →"],
+                &["正文第一段。", "正文第二段。"],
+            ),
+            (&["正文。", "阅读全文"], &["正文。"]),
+            (
+                &[
+                    "Body [&hellip;]",
+                    "The post Hello appeared first on Example Blog.",
+                ],
+                &["Body [&hellip;]"],
+            ),
+            (&["Body", "[…]"], &["Body"]),
+            (
+                &["新闻正文。", "更多精彩内容请关注我们的公众号。"],
+                &["新闻正文。"],
+            ),
+            // Mid-text the phrase is the article's.
+            (
+                &["Read more books, she said. Then she left."],
+                &["Read more books, she said. Then she left."],
+            ),
+            (&["He told me to read more."], &["He told me to read more."]),
+        ];
+        for (input, expected) in cases {
+            let mut blocks: Vec<String> = input.iter().map(|s| (*s).to_owned()).collect();
+            strip_read_more(&mut blocks);
+            assert_eq!(blocks, *expected, "{input:?}");
+        }
+    }
 
     #[test]
     fn selectors_remove_elements_and_keep_the_rest() {

@@ -265,6 +265,7 @@ fn parse_text(text: &str, base_url: Option<&str>, strip: &StripRules) -> Result<
         .zip(bodies)
         .map(|(item, mut blocks)| {
             boilerplate::strip_patterns(&mut blocks, &strip.patterns);
+            boilerplate::strip_read_more(&mut blocks);
             finish(item, blocks)
         })
         .collect();
@@ -383,7 +384,10 @@ fn finish(mut item: Item, mut blocks: Vec<String>) -> Item {
         if chars >= MAX_TEXT_CHARS {
             break;
         }
-        if !body.is_empty() {
+        // Chinese and Japanese paragraphs join without a space ("工作。分析人士").
+        let joins_cjk = body.chars().next_back().is_some_and(text::is_cjk)
+            && block.chars().next().is_some_and(text::is_cjk);
+        if !body.is_empty() && !joins_cjk {
             body.push(' ');
             chars += 1;
         }
@@ -396,7 +400,8 @@ fn finish(mut item: Item, mut blocks: Vec<String>) -> Item {
         body
     };
     if item.title.is_empty() {
-        item.title = text::truncate_chars(&body, 80);
+        // Cut at a word (or, in CJK text, a grapheme), marked with "…".
+        item.title = text::excerpt(&body, 80);
     }
     item.text = body;
     item

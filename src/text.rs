@@ -22,6 +22,16 @@ pub fn html_to_blocks(html: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `c` is written without spaces between words and sentences: Han,
+/// kana, and their punctuation and full-width forms (not Hangul: Korean
+/// spaces its words).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x2E80..=0x2FDF | 0x3000..=0x303F | 0x3040..=0x30FF | 0x31F0..=0x31FF
+        | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60 | 0x20000..=0x3134F)
+}
+
 /// Folds all whitespace (including newlines) to single spaces and removes
 /// control characters, so the result is safe in a header or a single line.
 /// Runs of ordinary text (words with single spaces) are copied whole: this

@@ -105,6 +105,10 @@ pub(super) fn blocks(html: &str) -> Vec<String> {
         }
         if BLOCKS.contains(&name.as_str()) {
             end_block(&mut blocks, &mut current);
+            // List items read as a list once the blocks are joined on one line.
+            if name == "li" && !closing {
+                current.push_str("• ");
+            }
         }
     }
     push_text(&mut current, rest);
@@ -124,7 +128,7 @@ fn push_text(current: &mut String, text: &str) {
 }
 
 fn end_block(blocks: &mut Vec<String>, current: &mut String) {
-    if !current.trim().is_empty() {
+    if !current.trim().trim_start_matches('•').trim().is_empty() {
         blocks.push(std::mem::take(current));
     } else {
         current.clear();
@@ -242,6 +246,8 @@ mod tests {
             ("<p>no end <!-- comment", &["no end "]),
             ("trailing <", &["trailing <"]),
             ("<P CLASS=x>Upper</P><TIME>2023</TIME>", &["Upper"]),
+            ("<ul><li>Apples</li><li>Pears</li></ul>", &["• Apples", "• Pears"]),
+            ("<ul><li><p>Nested</p></li></ul>", &["Nested"]),
         ];
         for (html, expected) in cases {
             assert_eq!(blocks(html), *expected, "{html}");

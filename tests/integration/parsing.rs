@@ -68,3 +68,26 @@ fn per_feed_strip_patterns_remove_what_detection_cannot_know() {
         "others untouched"
     );
 }
+
+#[test]
+fn real_item_text_reads_cleanly() {
+    let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>
+<item><title>Release notes</title><link>https://b.example/1</link><description><![CDATA[<p>We shipped it.</p><ul><li>Faster builds</li><li>Smaller binaries</li></ul><p><a href="https://b.example/1">Continue reading <span>Release notes</span> <span>&rarr;</span></a></p>]]></description></item>
+<item><title>央行发布报告</title><link>https://b.example/2</link><description><![CDATA[<p>央行周二发布报告，称经济继续恢复。</p><p>分析人士认为，政策仍有空间。… 继续阅读 →</p><p>更多精彩内容请关注我们的公众号。</p>]]></description></item>
+<item><link>https://b.example/3</link><description><![CDATA[<p>It's a very long first sentence without any title given by the feed, so the reader needs one made from it.</p>]]></description></item>
+<item><title>Sign-off</title><link>https://b.example/4</link><description><![CDATA[<p>Short post.</p><p>The post Sign-off appeared first on Example Blog.</p>]]></description></item>
+</channel></rss>"#;
+    let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
+    let text: Vec<&str> = parsed.items.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(text[0], "We shipped it. • Faster builds • Smaller binaries");
+    assert_eq!(
+        text[1],
+        "央行周二发布报告，称经济继续恢复。分析人士认为，政策仍有空间。"
+    );
+    assert_eq!(text[3], "Short post.");
+    // Made from the text, cut at a word, never mid-word.
+    assert_eq!(
+        parsed.items[2].title,
+        "It's a very long first sentence without any title given by the feed, so the…"
+    );
+}
