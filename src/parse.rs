@@ -30,6 +30,14 @@ pub struct ParsedFeed {
 pub enum ParseError {
     #[error("not a valid RSS, Atom or JSON feed: {0}")]
     Invalid(String),
+    /// feed-rs refused the document.
+    #[error("not a valid RSS, Atom or JSON feed: {source}")]
+    Feed {
+        #[source]
+        source: feed_rs::parser::ParseFeedError,
+    },
+    #[error("not a valid RSS, Atom or JSON feed: {0}")]
+    Dialect(#[from] dialect::DialectError),
     #[error("this is an HTML page, not a feed{}", advertised_text(.advertised))]
     HtmlPage { advertised: Vec<String> },
 }
@@ -138,7 +146,7 @@ pub fn parse_response(
     let mut parsed = read_dialect(&text, base_url, strip, &mut reading).map_err(|err| {
         match (&err, reading.format.strip_prefix("XML <")) {
             // feed-rs says "no root element" for any XML that is not a feed.
-            (ParseError::Invalid(_), Some(root)) => ParseError::Invalid(format!(
+            (ParseError::Feed { .. }, Some(root)) => ParseError::Invalid(format!(
                 "an XML document whose root is <{root}: not an RSS, Atom or RDF feed"
             )),
             _ => err,
@@ -219,7 +227,7 @@ fn read_dialect(
             parse_text(&rewritten.text, base_url, strip)
         }
         Ok(None) => parse_text(text, base_url, strip),
-        Err(err) => return Err(ParseError::Invalid(err.to_string())),
+        Err(err) => return Err(err.into()),
     };
     match first {
         // One text construct feed-rs does not take (a MIME type in `type`)
@@ -246,7 +254,7 @@ fn parse_text(text: &str, base_url: Option<&str>, strip: &StripRules) -> Result<
         .build();
     let feed = parser
         .parse(text.as_bytes())
-        .map_err(|err| ParseError::Invalid(err.to_string()))?;
+        .map_err(|source| ParseError::Feed { source })?;
     let title = feed
         .title
         .as_ref()
@@ -447,10 +455,22 @@ fn image_of(entry: &Entry, html: &[&str], base: Option<&url::Url>) -> Option<Str
 }
 
 /// Titles may be HTML (Atom `type="html"`, or RSS titles with entities).
+/// Entities left over (`&mdash;` inside CDATA, `&amp;quot;` escaped twice)
+/// are decoded once more, as a reader would expect to see them.
 fn text_of(text: &Text) -> String {
-    if text.content_type.essence().to_string().contains("html") || text.content.contains('<') {
+    let plain = if text.content_type.essence().to_string().contains("html") || text.content.contains('<') {
         text::html_to_text(&text.content)
     } else {
         text.content.clone()
+    };
+    match LEFTOVER_ENTITY.as_ref() {
+        Some(entity) if plain.contains('&') && entity.is_match(&plain) => {
+            html_escape::decode_html_entities(&plain).into_owned()
+        }
+        _ => plain,
     }
 }
+
+static LEFTOVER_ENTITY: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});").ok()
+});

@@ -91,3 +91,15 @@ fn real_item_text_reads_cleanly() {
         "It's a very long first sentence without any title given by the feed, so the…"
     );
 }
+
+#[test]
+fn titles_with_entities_left_in_cdata_or_escaped_twice_read_as_a_person_expects() {
+    let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+<item><title><![CDATA[War &mdash; and peace]]></title><link>https://e.example/1</link></item>
+<item><title>She said &amp;quot;hello&amp;quot;</title><link>https://e.example/2</link></item>
+<item><title>Fish &amp; chips</title><link>https://e.example/3</link></item>
+</channel></rss>"#;
+    let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
+    let titles: Vec<&str> = parsed.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["War — and peace", "She said \"hello\"", "Fish & chips"]);
+}
