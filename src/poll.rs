@@ -1,7 +1,7 @@
 //! One poll of every feed: fetch → parse → plan → store, with bounded
 //! concurrency. One broken feed never stops the others; its error names it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -10,14 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, FeedConfig, FeedSource};
 use crate::fetch::{Connection, FetchError, FetchOutcome, Fetcher, Validators};
+use crate::ingest;
 use crate::parse::{ParseError, parse_response};
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
-use crate::{digest, ingest};
 
 mod bookkeeping;
+mod lanes;
 
 pub use bookkeeping::reschedule;
-use bookkeeping::{record_failure, record_success};
+use bookkeeping::{record_failure, record_fetch_failure, record_success};
+use lanes::HostQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -111,7 +113,20 @@ pub async fn poll_with_progress(
     scope: Scope,
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<Vec<FeedReport>, StoreError> {
-    let now = Utc::now();
+    poll_at(config, store, fetcher, cancel, scope, Utc::now(), progress).await
+}
+
+/// [`poll_with_progress`] with the round's clock given: `now` decides what
+/// is due, and is each feed's poll time (tests set it).
+pub async fn poll_at(
+    config: &Config,
+    store: &Store,
+    fetcher: &Fetcher,
+    cancel: &CancellationToken,
+    scope: Scope,
+    now: DateTime<Utc>,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<FeedReport>, StoreError> {
     // On a cron line the tick is the schedule: a feed due a moment after it
     // (its wait plus jitter) is due now, or it would wait a whole period more.
     let due_by = match &config.poll {
@@ -128,7 +143,7 @@ pub async fn poll_with_progress(
             Err(source) => {
                 reports.push(FeedReport {
                     feed_key: feed.key.clone(),
-                    name: digest::feed_display_name(feed, None),
+                    name: feed.display_name(None),
                     result: Err(PollError::Store {
                         feed: feed.key.clone(),
                         source,
@@ -153,6 +168,7 @@ pub async fn poll_with_progress(
         store,
         fetcher,
         force,
+        now,
     };
     let hosts = HostQueue::group(feeds, config.fetch.per_host);
     let global = Semaphore::new(config.fetch.concurrency);
@@ -192,76 +208,6 @@ pub async fn poll_with_progress(
     Ok(reports)
 }
 
-/// One host's feeds in a poll round, taken in turn by its lanes (at most
-/// `per_host` requests to it at once).
-struct HostQueue<'a> {
-    feeds: std::sync::Mutex<VecDeque<(&'a FeedConfig, FeedState)>>,
-    lanes: usize,
-}
-
-impl<'a> HostQueue<'a> {
-    /// Groups feeds by host: the hosts with most feeds first (a host with 50
-    /// feeds on two lanes is the round's longest stretch), then in the order
-    /// they first appear.
-    fn group(feeds: Vec<(&'a FeedConfig, FeedState)>, per_host: usize) -> Vec<HostQueue<'a>> {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut groups: Vec<VecDeque<(&'a FeedConfig, FeedState)>> = Vec::new();
-        for (feed, state) in feeds {
-            let next = groups.len();
-            let at = *index.entry(host_of(feed, &state)).or_insert(next);
-            if at == next {
-                groups.push(VecDeque::new());
-            }
-            groups[at].push_back((feed, state));
-        }
-        groups.sort_by_key(|feeds| std::cmp::Reverse(feeds.len()));
-        groups
-            .into_iter()
-            .map(|feeds| HostQueue {
-                lanes: per_host.min(feeds.len()).max(1),
-                feeds: std::sync::Mutex::new(feeds),
-            })
-            .collect()
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The next feed, and whether its connection is needed again: once fewer
-    /// feeds are left than the host has lanes, it is not. Best effort: the
-    /// pool may have opened one connection more than there are lanes (a
-    /// request that starts before the previous one's connection is back), and
-    /// a redirect may lead elsewhere; such a leftover idles out of the pool
-    /// after 5 s. In the daemon, where a tick has a feed or two per host, most
-    /// requests close: a new connection per poll, but none held between ticks.
-    fn next(&self) -> Option<(&'a FeedConfig, FeedState, Connection)> {
-        let mut feeds = self.lock();
-        let (feed, state) = feeds.pop_front()?;
-        let connection = if feeds.len() < self.lanes {
-            Connection::Close
-        } else {
-            Connection::KeepAlive
-        };
-        Some((feed, state, connection))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(&'a FeedConfig, FeedState)>> {
-        // Nothing panics while holding it; a poisoned queue is still a queue.
-        self.feeds
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The host a feed is fetched from (local files share one "host").
-fn host_of(feed: &FeedConfig, state: &FeedState) -> String {
-    match source_of(feed, state) {
-        FeedSource::Http(url) => url.host_str().unwrap_or_default().to_owned(),
-        FeedSource::File(_) => String::new(),
-    }
-}
-
 /// What every feed's poll in one round shares.
 #[derive(Clone, Copy)]
 struct Round<'a> {
@@ -270,6 +216,8 @@ struct Round<'a> {
     fetcher: &'a Fetcher,
     /// `poll --force`: fetch the whole document, whatever the validators say.
     force: bool,
+    /// The round's clock.
+    now: DateTime<Utc>,
 }
 
 async fn poll_reported(
@@ -279,8 +227,11 @@ async fn poll_reported(
     cancel: &CancellationToken,
     connection: Connection,
 ) -> FeedReport {
-    let Round { config, store, .. } = round;
-    let poll = poll_one(round, feed, state.clone(), Utc::now(), connection);
+    let Round {
+        config, store, now, ..
+    } = round;
+    let mut polled = state.clone();
+    let poll = poll_one(round, feed, &mut polled, connection);
     let result = tokio::select! {
         () = cancel.cancelled() => Err(PollError::Cancelled { feed: feed.key.clone() }),
         result = poll => result,
@@ -291,12 +242,13 @@ async fn poll_reported(
         // reload leaves that be. Best effort: the store may refuse this too.
         let mut state = state;
         let message = format!("cannot store what it sent: {source}");
-        let _ = record_failure(config, store, feed, &mut state, message, Utc::now());
+        record_failure(config, feed, &mut state, message, now);
+        let _ = store.put_feed_state(&feed.key, &state);
     }
-    let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
     FeedReport {
         feed_key: feed.key.clone(),
-        name: digest::feed_display_name(feed, title.as_deref()),
+        // The title the poll just read, without asking the store again.
+        name: feed.display_name(polled.title.as_deref()),
         result,
     }
 }
@@ -327,7 +279,7 @@ fn skip(
     }
     FeedReport {
         feed_key: feed.key.clone(),
-        name: digest::feed_display_name(feed, state.title.as_deref()),
+        name: feed.display_name(state.title.as_deref()),
         result,
     }
 }
@@ -343,8 +295,7 @@ fn source_of(feed: &FeedConfig, state: &FeedState) -> FeedSource {
 async fn poll_one(
     round: Round<'_>,
     feed: &FeedConfig,
-    mut state: FeedState,
-    now: DateTime<Utc>,
+    state: &mut FeedState,
     connection: Connection,
 ) -> Result<FeedOutcome, PollError> {
     let Round {
@@ -352,6 +303,7 @@ async fn poll_one(
         store,
         fetcher,
         force,
+        now,
     } = round;
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
@@ -367,25 +319,12 @@ async fn poll_one(
             last_modified: state.last_modified.clone(),
         }
     };
-    let source = source_of(feed, &state);
+    let source = source_of(feed, state);
     let outcome = match fetcher.fetch(&source, &known, connection).await {
         Ok(outcome) => outcome,
         Err(source) => {
-            state.gone =
-                matches!(&source, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
-            if let FetchError::Status { retry_after, .. } = &source {
-                state.retry_after = *retry_after;
-            }
-            // The feed's adopted new URL is failing for good: go back to the
-            // configured one rather than lose the feed.
-            if let (Some(moved), FetchError::Status { status, .. }) = (&state.moved_to, &source)
-                && matches!(status.as_u16(), 404 | 410)
-            {
-                tracing::warn!(feed = %feed.key, moved = %moved, %status, "the feed's new URL fails; back to the configured one");
-                state.moved_to = None;
-                state.gone = false;
-            }
-            record_failure(config, store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            record_fetch_failure(config, feed, state, &source, now);
+            store.put_feed_state(&feed.key, state).map_err(store_error)?;
             return Err(PollError::Fetch {
                 feed: feed.key.clone(),
                 source,
@@ -395,8 +334,8 @@ async fn poll_one(
     let info = outcome.info().clone();
     let (body, validators) = match outcome {
         FetchOutcome::NotModified(_) => {
-            record_success(config, feed, &mut state, &info, now);
-            store.put_feed_state(&feed.key, &state).map_err(store_error)?;
+            record_success(config, feed, state, &info, now);
+            store.put_feed_state(&feed.key, state).map_err(store_error)?;
             return Ok(FeedOutcome::NotModified);
         }
         FetchOutcome::Fetched { body, validators, .. } => (body, validators),
@@ -418,7 +357,8 @@ async fn poll_one(
         Ok(parsed) => parsed,
         Err(source) => {
             // Old validators stay, so the next poll fetches the body again.
-            record_failure(config, store, feed, &mut state, source.to_string(), now).map_err(store_error)?;
+            record_failure(config, feed, state, source.to_string(), now);
+            store.put_feed_state(&feed.key, state).map_err(store_error)?;
             return Err(PollError::Parse {
                 feed: feed.key.clone(),
                 source,
@@ -451,11 +391,11 @@ async fn poll_one(
     let new_articles = batch.deliver.len();
     let baseline = batch.baseline.len();
     let held_back = batch.held_back;
-    state.title = parsed.title.clone().or(state.title);
+    state.title = parsed.title.clone().or(state.title.take());
     state.etag = validators.etag;
     state.last_modified = validators.last_modified;
     state.feed_hint_secs = parsed.update_hint.map(|d| d.num_seconds());
-    record_success(config, feed, &mut state, &info, now);
+    record_success(config, feed, state, &info, now);
     if new_articles > 0 || state.last_new.is_none() {
         state.last_new = Some(now);
     }

@@ -204,6 +204,17 @@ pub struct Topic {
     pub categories: Vec<String>,
 }
 
+impl FeedConfig {
+    /// How the feed is named to people: its configured name, else the
+    /// feed's own title (as last read), else its URL.
+    pub fn display_name(&self, stored_title: Option<&str>) -> String {
+        self.name
+            .clone()
+            .or_else(|| stored_title.map(str::to_owned))
+            .unwrap_or_else(|| self.key.clone())
+    }
+}
+
 impl Topic {
     /// A topic that only feeds assign.
     pub fn named(name: &str) -> Topic {

@@ -114,12 +114,9 @@ pub struct Context {
     pub earlier: Vec<crate::store::SentStory>,
 }
 
-/// The display name of a feed: configured name, else the feed's own title, else its URL.
+/// The display name of a feed: see [`FeedConfig::display_name`].
 pub fn feed_display_name(feed: &FeedConfig, stored_title: Option<&str>) -> String {
-    feed.name
-        .clone()
-        .or_else(|| stored_title.map(str::to_owned))
-        .unwrap_or_else(|| feed.key.clone())
+    feed.display_name(stored_title)
 }
 
 /// Builds the digest for `subscriber` from `articles` (already limited to `max_items`).

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::cadence;
 use crate::config::{Config, FeedConfig};
-use crate::fetch::ResponseInfo;
+use crate::fetch::{FetchError, ResponseInfo};
 use crate::store::{FeedState, Store, StoreError};
 
 /// A 2xx or 304: clears the failure state, counts redirects and sets the
@@ -80,14 +80,15 @@ pub fn reschedule(config: &Config, store: &Store) -> Result<usize, StoreError> {
     Ok(changed)
 }
 
+/// A failed poll: counts it and backs off (5 minutes doubling to
+/// `max_interval`), or waits for the server's Retry-After if that is later.
 pub(super) fn record_failure(
     config: &Config,
-    store: &Store,
     feed: &FeedConfig,
     state: &mut FeedState,
     message: String,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) {
     // The caller reports the failure (a warning in the daemon, a line from `poll`).
     tracing::debug!(feed = %feed.key, error = %message, "feed poll failed");
     state.last_error = Some(message);
@@ -98,5 +99,33 @@ pub(super) fn record_failure(
     // A failing feed is due again when its backoff ends, or the server's
     // Retry-After if that is later.
     state.next_poll = state.next_attempt.max(state.retry_after.filter(|at| *at > now));
-    store.put_feed_state(&feed.key, state)
 }
+
+/// A fetch that failed: a 410 marks the feed gone, a 429/503 keeps the
+/// server's Retry-After, an adopted new URL that answers 404/410 is given up
+/// for the configured one; then [`record_failure`].
+pub(super) fn record_fetch_failure(
+    config: &Config,
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    error: &FetchError,
+    now: DateTime<Utc>,
+) {
+    state.gone = matches!(error, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
+    if let FetchError::Status { retry_after, .. } = error {
+        state.retry_after = *retry_after;
+    }
+    // The feed's adopted new URL is failing for good: go back to the
+    // configured one rather than lose the feed.
+    if let (Some(moved), FetchError::Status { status, .. }) = (&state.moved_to, error)
+        && matches!(status.as_u16(), 404 | 410)
+    {
+        tracing::warn!(feed = %feed.key, moved = %moved, %status, "the feed's new URL fails; back to the configured one");
+        state.moved_to = None;
+        state.gone = false;
+    }
+    record_failure(config, feed, state, error.to_string(), now);
+}
+
+#[cfg(test)]
+mod tests;
