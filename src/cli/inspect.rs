@@ -119,9 +119,9 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
             .collect(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", text(&report));
+        out!("{}", text(&report))?;
     }
     Ok(if report.items.is_empty() {
         ExitCode::from(exit::TEMPFAIL)
@@ -163,7 +163,11 @@ fn text(report: &Report) -> String {
     if let Some(seconds) = report.feed_update_seconds {
         let _ = writeln!(out, "  feed updates every: {seconds} s");
     }
-    let _ = writeln!(out, "  {} items", report.items.len());
+    let _ = writeln!(
+        out,
+        "  {}",
+        feed_digest::text::count(report.items.len(), "item", "items")
+    );
     for item in &report.items {
         let _ = writeln!(out, "\n* {}", item.title);
         // Feed text goes to a terminal: one line each, no control characters.

@@ -758,3 +758,37 @@ fn header_injection_is_impossible() {
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
 }
+
+#[test]
+fn the_plain_text_part_is_wrapped_at_72_columns_and_loses_no_word() {
+    let config = support::config(CONFIG, Path::new("/nonexistent"));
+    let mut long_lines = 0;
+    for (label, rendered) in realistic_digests() {
+        let entry = mail::compose(
+            &config.from,
+            &config.subscribers[0].mailbox,
+            &rendered,
+            Vec::new(),
+            &config.digest.unsubscribe,
+            now(),
+        )
+        .expect("compose");
+        let text = decode(entry.message.as_bytes()).text;
+        long_lines += rendered
+            .text
+            .lines()
+            .filter(|l| feed_digest::text::columns(l) > 72)
+            .count();
+        for line in text.lines() {
+            // Only a single unbreakable word (a long URL) may pass the margin.
+            assert!(
+                feed_digest::text::columns(line) <= 72 || !line.trim().contains(' '),
+                "{label}: {line:?}"
+            );
+        }
+        let words = |t: &str| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let joined = |t: &str| words(t).concat();
+        assert_eq!(joined(&text), joined(&rendered.text), "{label}: the same text");
+    }
+    assert!(long_lines > 0, "the digests have lines to wrap");
+}
