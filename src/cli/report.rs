@@ -43,8 +43,15 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
         } else {
             format!(" [topics: {}]", feed.topics.join(", "))
         };
-        let name = feed.name.as_deref().map(|n| format!("{n}: ")).unwrap_or_default();
-        outln!("  {name}{}{topics}", feed.key)?;
+        // Without a store, an unnamed feed's title is unknown here; say so, as
+        // poll and status show it by that title.
+        match feed.name.as_deref() {
+            Some(name) => outln!("  {name}: {}{topics}", feed.key)?,
+            None => outln!(
+                "  {}{topics} (no name: poll and status show its feed title)",
+                feed.key
+            )?,
+        }
     }
     outln!("topics ({}):", config.topics.len())?;
     for topic in &config.topics {

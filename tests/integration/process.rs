@@ -108,6 +108,8 @@ fn check_connect_reports_what_works() {
         out.contains("delivery: OK") && out.contains("OK, 4 items") && out.contains("OK, 3 items"),
         "{out}"
     );
+    // An unnamed feed goes by its title, as in poll and status.
+    assert!(out.contains("  Example Tech Weekly: OK, 3 items"), "{out}");
 
     // Nothing listens on the relay's port any more: exit 75, and the feeds still checked.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -386,6 +388,21 @@ fn feeds_skipped_while_failing_keep_the_exit_code_and_the_summary_says_so() {
     );
     assert!(
         out.contains("new of 4 items") || out.contains("not modified"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_says_plainly_how_mail_goes_and_how_feeds_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    let output = feed_digest(&config, &["check"], &[]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("delivery: SMTP 127.0.0.1:25 (no TLS)\n"), "{out}");
+    assert!(!out.contains("None"), "{out}");
+    assert!(
+        out.contains("/world-zh.xml (no name: poll and status show its feed title)"),
         "{out}"
     );
 }
