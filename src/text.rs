@@ -125,6 +125,110 @@ fn separator_len(text: &str, at: usize) -> usize {
     }
 }
 
+/// Columns a character takes on a terminal or in a monospaced mail view:
+/// two for CJK ideographs, kana, hangul and full-width forms.
+pub fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
+}
+
+/// Display columns of `text` (see [`is_wide`]).
+pub fn columns(text: &str) -> usize {
+    text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum()
+}
+
+/// Plain text for a mail body, each line wrapped at `width` columns (RFC
+/// 5322 recommends 78, mail readers quote at 72): at spaces, or between CJK
+/// characters, which need none; never inside a word or a URL, and never
+/// before CJK closing punctuation. A continued line keeps the line's indent
+/// (and hangs under a "* " bullet).
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if columns(line) <= width {
+            out.push_str(line);
+        } else {
+            wrap_line(line, width, &mut out);
+        }
+    }
+    out
+}
+
+fn wrap_line(line: &str, width: usize, out: &mut String) {
+    let body = line.trim_start_matches(' ');
+    let indent = " ".repeat(line.len() - body.len());
+    let hanging = if body.starts_with("* ") || body.starts_with("- ") {
+        format!("{indent}  ")
+    } else {
+        indent.clone()
+    };
+    let mut current = indent.clone();
+    let mut used = columns(&indent);
+    let mut empty = true;
+    for (spaced, word) in break_units(body) {
+        let gap = usize::from(spaced && !empty);
+        let cost = columns(word);
+        if !empty && used + gap + cost > width {
+            out.push_str(&current);
+            out.push('\n');
+            current.clone_from(&hanging);
+            used = columns(&hanging);
+            empty = true;
+        }
+        if spaced && !empty {
+            current.push(' ');
+            used += 1;
+        }
+        current.push_str(word);
+        used += cost;
+        empty = false;
+    }
+    out.push_str(&current);
+}
+
+/// The pieces a line may break between, each with whether a space came
+/// before it (dropped at a break). A wide character is a piece of its own;
+/// closing punctuation stays with what it closes.
+fn break_units(text: &str) -> Vec<(bool, &str)> {
+    let closing = |c: char| "，。、；：！？）」』》〉】”’,.;:!?)".contains(c);
+    let mut units: Vec<(bool, &str)> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut spaced = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c == ' ' {
+            if let Some(from) = start.take() {
+                units.push((spaced, text.get(from..at).unwrap_or_default()));
+            }
+            spaced = true;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(at);
+        }
+        let next = chars.peek().map(|&(_, n)| n);
+        // A break opportunity after a wide character, or before one (unless
+        // what follows closes something).
+        let breaks_here = next.is_some_and(|n| (is_wide(c) || is_wide(n)) && n != ' ' && !closing(n));
+        if breaks_here && let Some(from) = start.take() {
+            let end = at + c.len_utf8();
+            units.push((spaced, text.get(from..end).unwrap_or_default()));
+            spaced = false;
+        }
+    }
+    if let Some(from) = start {
+        units.push((spaced, text.get(from..).unwrap_or_default()));
+    }
+    units
+}
+
+/// A count with its noun in English messages: "1 item", "3 items".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// At most `max` characters, no ellipsis (for storage).
 pub fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -161,6 +265,46 @@ pub fn excerpt(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_text_wraps_at_spaces_and_between_cjk_characters() {
+        let english = "  The quick brown fox jumps over the lazy dog and keeps running far away from here";
+        let wrapped = wrap(english, 40);
+        assert!(wrapped.lines().all(|l| columns(l) <= 40), "{wrapped}");
+        assert!(wrapped.lines().all(|l| l.starts_with("  ")), "{wrapped}");
+        assert_eq!(
+            wrapped.split_whitespace().collect::<Vec<_>>(),
+            english.split_whitespace().collect::<Vec<_>>()
+        );
+
+        let chinese = "* 朝鲜半岛局势：韩国与朝鲜代表在板门店举行会谈，双方就离散家属团聚等议题交换意见。";
+        let wrapped = wrap(chinese, 30);
+        assert!(wrapped.lines().all(|l| columns(l) <= 30), "{wrapped}");
+        assert_eq!(
+            wrapped.replace("\n  ", ""),
+            chinese,
+            "nothing lost but the breaks"
+        );
+        assert!(
+            wrapped
+                .lines()
+                .skip(1)
+                .all(|l| l.starts_with("  ") && !l.starts_with("  ，") && !l.starts_with("  。")),
+            "{wrapped}"
+        );
+
+        // A URL longer than the line stays whole; short lines are left alone.
+        let url = format!("  https://example.org/{}", "a".repeat(80));
+        assert_eq!(wrap(&url, 72), url);
+        assert_eq!(wrap("short\n\nlines", 72), "short\n\nlines");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "item", "items"), "1 item");
+        assert_eq!(count(0, "item", "items"), "0 items");
+        assert_eq!(count(2, "failure", "failures"), "2 failures");
+    }
 
     #[test]
     fn html_becomes_text() {

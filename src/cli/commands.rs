@@ -17,6 +17,7 @@ use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::store::Store;
+use feed_digest::text::count;
 use feed_digest::{demo, opml};
 
 use super::{exit, open_store};
@@ -29,9 +30,9 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn print(self) -> ExitCode {
-        print!("{}", self.text);
-        ExitCode::from(self.code)
+    pub fn print(self) -> anyhow::Result<ExitCode> {
+        out!("{}", self.text)?;
+        Ok(ExitCode::from(self.code))
     }
 }
 
@@ -84,11 +85,19 @@ pub async fn poll_once_with(
     )
     .await?;
     let mut out = Output::default();
-    let mut failed = 0;
+    let (mut failed, mut skipped, mut skipped_failing) = (0, 0, 0);
     for report in &reports {
         let _ = match &report.result {
             Ok(FeedOutcome::NotModified) => writeln!(out.text, "{}: not modified", report.name),
-            Ok(FeedOutcome::Skipped { reason }) => writeln!(out.text, "{}: skipped: {reason}", report.name),
+            Ok(FeedOutcome::Skipped { reason }) => {
+                skipped += 1;
+                // In backoff or gone: still failing, though not fetched now.
+                let state = store.feed_state(&report.feed_key).ok().flatten();
+                if state.is_some_and(|s| s.gone || s.failures > 0) {
+                    skipped_failing += 1;
+                }
+                writeln!(out.text, "{}: skipped: {reason}", report.name)
+            }
             Ok(FeedOutcome::Fetched {
                 new_articles,
                 baseline,
@@ -108,8 +117,9 @@ pub async fn poll_once_with(
                 }
                 writeln!(
                     out.text,
-                    "{}: {new_articles} new of {items} items{notes}",
-                    report.name
+                    "{}: {new_articles} new of {}{notes}",
+                    report.name,
+                    count(*items, "item", "items")
                 )
             }
             Err(err) => {
@@ -118,8 +128,21 @@ pub async fn poll_once_with(
             }
         };
     }
-    let _ = writeln!(out.text, "{} feeds polled, {failed} failed", reports.len());
-    out.code = if failed > 0 { exit::TEMPFAIL } else { 0 };
+    let polled = count(reports.len() - skipped, "feed polled", "feeds polled");
+    let _ = match (skipped, skipped_failing) {
+        (0, _) => writeln!(out.text, "{polled}, {failed} failed"),
+        (_, 0) => writeln!(out.text, "{polled}, {failed} failed, {skipped} skipped"),
+        _ => writeln!(
+            out.text,
+            "{polled}, {failed} failed, {skipped} skipped ({skipped_failing} still failing)"
+        ),
+    };
+    // A feed skipped while it backs off has not recovered: not a success.
+    out.code = if failed + skipped_failing > 0 {
+        exit::TEMPFAIL
+    } else {
+        0
+    };
     Ok(out)
 }
 
@@ -160,7 +183,8 @@ pub async fn send_now_with(
                 resent,
             }) => {
                 let how = if resent { "resent" } else { "sent" };
-                writeln!(out.text, "{email}: {how} {articles} articles ({message_id})")
+                let articles = count(articles, "article", "articles");
+                writeln!(out.text, "{email}: {how} {articles} ({message_id})")
             }
             Err(err) => {
                 failed += 1;
@@ -206,7 +230,7 @@ pub fn show_preview(email: &str, preview: Output, path: Option<&Path>) -> anyhow
             eprintln!("preview written to {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
-        None => Ok(preview.print()),
+        None => preview.print(),
     }
 }
 
@@ -250,7 +274,7 @@ pub fn show_export(export: Output, path: Option<&Path>) -> anyhow::Result<ExitCo
         Some(path) => {
             std::fs::write(path, &export.text).with_context(|| format!("cannot write {}", path.display()))?
         }
-        None => print!("{}", export.text),
+        None => out!("{}", export.text)?,
     }
     eprintln!("{records} records exported");
     Ok(ExitCode::from(export.code))
@@ -263,21 +287,26 @@ pub async fn store_import(config: &Config, file: &Path) -> anyhow::Result<ExitCo
         .import(&mut std::io::BufReader::new(reader))
         .with_context(|| format!("cannot import {}", file.display()))?;
     store.flush().await?;
-    println!("{count} records imported into {}", store.path().display());
+    outln!("{count} records imported into {}", store.path().display())?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
     let config = demo::prepare(output)?;
     let store = open_store(&config)?;
-    println!("Polling the bundled sample feeds…");
+    // prepare() emptied the state and mail folders: every run starts afresh.
+    outln!(
+        "Starting afresh in {} (its state and mail folders emptied).",
+        output.display()
+    )?;
+    outln!("Polling the bundled sample feeds…")?;
     let polled = poll_once(&config, &store).await?;
     if polled.code != 0 {
-        return Ok(polled.print());
+        return polled.print();
     }
-    let _ = polled.print();
-    println!("\nDelivering every subscriber's digest with the file transport…");
-    let code = send_now(&config, &store, &[]).await?.print();
+    polled.print()?;
+    outln!("\nDelivering every subscriber's digest with the file transport…")?;
+    let code = send_now(&config, &store, &[]).await?.print()?;
     if let Delivery::File { dir } = &config.delivery {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot list {}", dir.display()))?
@@ -285,9 +314,9 @@ pub async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
             .filter(|p| p.extension().is_some_and(|e| e == "eml" || e == "html"))
             .collect();
         files.sort();
-        println!("\nThe digests are in {}:", dir.display());
+        outln!("\nThe digests are in {}:", dir.display())?;
         for file in files {
-            println!("  {}", file.display());
+            outln!("  {}", file.display())?;
         }
     }
     Ok(code)
@@ -297,7 +326,7 @@ pub fn opml_import(file: &Path, into: Option<&Path>) -> anyhow::Result<ExitCode>
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut feeds = opml::parse(&text).with_context(|| format!("cannot import {}", file.display()))?;
     let Some(config_path) = into else {
-        print!("{}", opml::to_config_entries(&feeds));
+        out!("{}", opml::to_config_entries(&feeds))?;
         eprintln!("{} feeds", feeds.len());
         return Ok(ExitCode::SUCCESS);
     };
@@ -325,12 +354,12 @@ pub fn opml_import(file: &Path, into: Option<&Path>) -> anyhow::Result<ExitCode>
         std::fs::write(config_path, appended)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
     }
-    println!(
+    outln!(
         "{} feeds added to {} ({} already there)",
         feeds.len(),
         config_path.display(),
         before - feeds.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -349,7 +378,7 @@ pub fn opml_export(config: &Config, output: Option<&Path>) -> anyhow::Result<Exi
         Some(path) => {
             std::fs::write(path, document).with_context(|| format!("cannot write {}", path.display()))?
         }
-        None => print!("{document}"),
+        None => out!("{document}")?,
     }
     Ok(ExitCode::SUCCESS)
 }

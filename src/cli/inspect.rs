@@ -140,9 +140,9 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
             .collect(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", text(&report));
+        out!("{}", text(&report))?;
     }
     // Never silently empty: the cause goes to stderr too, for scripts and pipes.
     if let Some(reason) = &report.empty {
@@ -192,19 +192,23 @@ fn text(report: &Report) -> String {
     if let Some(seconds) = report.feed_update_seconds {
         let _ = writeln!(out, "  feed updates every: {seconds} s");
     }
-    let _ = writeln!(out, "  {} items", report.items.len());
+    let _ = writeln!(
+        out,
+        "  {}",
+        feed_digest::text::count(report.items.len(), "item", "items")
+    );
     if report.told_apart > 0 {
         let _ = writeln!(
             out,
-            "  {} items share a guid or link with another item: told apart by link, title and date",
-            report.told_apart
+            "  {} a guid or link with another item: told apart by link, title and date",
+            feed_digest::text::count(report.told_apart, "item shares", "items share")
         );
     }
     if report.listed_twice > 0 {
         let _ = writeln!(
             out,
-            "  {} items are listed twice (same guid, link, title and date): one article each",
-            report.listed_twice
+            "  {} twice (same guid, link, title and date): one article each",
+            feed_digest::text::count(report.listed_twice, "item is listed", "items are listed")
         );
     }
     for item in &report.items {

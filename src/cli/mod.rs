@@ -2,6 +2,24 @@
 //! turn errors into messages and sysexits codes. Errors are reported here
 //! (anyhow); the library's errors carry their context.
 
+/// `print!` for the commands: an error instead of a panic when standard
+/// output fails, so a closed pipe (`feed-digest check | head -1`) ends the
+/// command quietly (see [`StdoutClosed`]). Use with `?`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::cli::stdout_error)
+    }};
+}
+
+/// `println!` for the commands, as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::cli::stdout_error)
+    }};
+}
+
 mod commands;
 mod control;
 mod daemon;
@@ -17,6 +35,32 @@ use clap::{CommandFactory, Parser, Subcommand};
 use feed_digest::config::{self, Config, ConfigError};
 use feed_digest::service;
 use feed_digest::store::{Store, StoreError};
+
+/// Standard output was closed by its reader (`| head`): the command stops
+/// and exits 0 without a message, as Unix tools do.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output closed")]
+pub struct StdoutClosed;
+
+/// A failed write to standard output: [`StdoutClosed`] for a closed pipe, so
+/// `main` tells it from a broken pipe anywhere else (an SMTP connection).
+pub(crate) fn stdout_error(err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(StdoutClosed)
+    } else {
+        anyhow::Error::new(err).context("cannot write to standard output")
+    }
+}
+
+/// Writes `bytes` to standard output, as [`out!`].
+pub(crate) fn out_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(stdout_error)
+}
 
 /// sysexits.h codes, as systemd and scripts expect them.
 pub mod exit {
@@ -180,6 +224,7 @@ enum StoreCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config_origin = config_origin(cli.config.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -190,8 +235,24 @@ pub fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
+            if err.downcast_ref::<StdoutClosed>().is_some() {
+                return ExitCode::SUCCESS;
+            }
             if let Some(config_error) = err.downcast_ref::<ConfigError>() {
-                eprintln!("error: invalid configuration\n{config_error}");
+                match config_error {
+                    ConfigError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+                        eprintln!(
+                            "error: no config file at {} ({config_origin})\n\
+                             The config is read from --config PATH, else $FEED_DIGEST_CONFIG, else {}.\n\
+                             Start from config/example.toml (every key, commented), or try \
+                             `feed-digest demo`, which needs none.",
+                            path.display(),
+                            config::DEFAULT_PATH
+                        );
+                    }
+                    ConfigError::Read { .. } => eprintln!("error: {config_error}"),
+                    _ => eprintln!("error: invalid configuration\n{config_error}"),
+                }
                 return ExitCode::from(exit::CONFIG);
             }
             let unreachable = err.downcast_ref::<control::Unreachable>().is_some();
@@ -210,10 +271,12 @@ pub fn main() -> ExitCode {
 /// no timestamps (journald adds its own) and no colours.
 fn init_logging(config_filter: Option<&str>) {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FEED_DIGEST_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::try_new(config_filter.unwrap_or("info"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    });
+    let parse = |filter: &str| tracing_subscriber::EnvFilter::try_new(quiet_scheduler(filter)).ok();
+    let filter = std::env::var("FEED_DIGEST_LOG")
+        .ok()
+        .and_then(|f| parse(&f))
+        .or_else(|| config_filter.and_then(parse))
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(quiet_scheduler("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -226,6 +289,29 @@ fn init_logging(config_filter: Option<&str>) {
     };
     if let Err(err) = installed {
         eprintln!("warning: logging not set up: {err}");
+    }
+}
+
+/// The scheduler crate logs its own start-up ("Uninited", "Job creator
+/// created") at INFO on every start and reload: warnings only from it,
+/// unless the filter names it.
+fn quiet_scheduler(filter: &str) -> String {
+    if filter.contains("tokio_cron_scheduler") {
+        filter.to_owned()
+    } else {
+        format!("{filter},tokio_cron_scheduler=warn")
+    }
+}
+
+/// Where the config path came from, for the message when it is missing.
+fn config_origin(given: Option<&Path>) -> &'static str {
+    match given {
+        None => "the default path",
+        // clap fills `--config` from the variable when the flag is absent.
+        Some(path) if std::env::var_os("FEED_DIGEST_CONFIG").is_some_and(|v| Path::new(&v) == path) => {
+            "from $FEED_DIGEST_CONFIG"
+        }
+        Some(_) => "from --config",
     }
 }
 
@@ -243,7 +329,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Demo { output } => return commands::run_demo(output).await,
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "feed-digest", &mut std::io::stdout());
+            // Into memory first: clap_complete panics when a write fails.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "feed-digest", &mut script);
+            out_bytes(&script)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Opml {
@@ -258,9 +347,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             return inspect::fetch(config.as_ref(), target, *json).await;
         }
         Command::Man => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .context("cannot write the man page")?;
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            out_bytes(&page)?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
@@ -277,16 +368,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { connect } => report::check(&config, connect).await,
         Command::Run => daemon::run_daemon(config, path).await,
         Command::Poll { force } => match try_open_store(&config)? {
-            Some(store) => Ok(commands::poll_once_with(&config, &store, force, true)
+            Some(store) => commands::poll_once_with(&config, &store, force, true)
                 .await?
-                .print()),
-            None => Ok(remote(control::Request::Poll { force }).await?.print()),
+                .print(),
+            None => remote(control::Request::Poll { force }).await?.print(),
         },
         Command::Send { subscribers } => match try_open_store(&config)? {
-            Some(store) => Ok(commands::send_now_with(&config, &store, &subscribers, true)
+            Some(store) => commands::send_now_with(&config, &store, &subscribers, true)
                 .await?
-                .print()),
-            None => Ok(remote(control::Request::Send { subscribers }).await?.print()),
+                .print(),
+            None => remote(control::Request::Send { subscribers }).await?.print(),
         },
         Command::Preview {
             subscriber,
@@ -306,19 +397,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::show_preview(&subscriber, preview, output.as_deref())
         }
         Command::Status { json } => match try_open_store(&config)? {
-            Some(store) => Ok(report::status(&config, &store, json)?.print()),
-            None => Ok(remote(control::Request::Status { json }).await?.print()),
+            Some(store) => report::status(&config, &store, json)?.print(),
+            None => remote(control::Request::Status { json }).await?.print(),
         },
         Command::Topics {
             command: TopicsCommand::Explain { query },
         } => match try_open_store(&config)? {
-            Some(store) => Ok(report::explain(&config, &store, &query)?.print()),
-            None => Ok(remote(control::Request::TopicsExplain { query }).await?.print()),
+            Some(store) => report::explain(&config, &store, &query)?.print(),
+            None => remote(control::Request::TopicsExplain { query }).await?.print(),
         },
         Command::Store { command } => match command {
             StoreCommand::Check => match try_open_store(&config)? {
-                Some(store) => Ok(commands::store_check(&store)?.print()),
-                None => Ok(remote(control::Request::StoreCheck).await?.print()),
+                Some(store) => commands::store_check(&store)?.print(),
+                None => remote(control::Request::StoreCheck).await?.print(),
             },
             StoreCommand::Export { output } => {
                 let export = match try_open_store(&config)? {

@@ -5,63 +5,75 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use feed_digest::config::{Config, Delivery};
+use feed_digest::config::{Config, Delivery, SmtpSecurity};
 use feed_digest::digest::feed_display_name;
 use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
 use feed_digest::store::{FeedState, Store};
+use feed_digest::text::count;
 
 use super::commands::Output;
 use super::exit;
 
 pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<ExitCode> {
-    println!("config OK");
-    println!("state_dir: {}", config.state_dir.display());
+    outln!("config OK")?;
+    outln!("state_dir: {}", config.state_dir.display())?;
     match &config.delivery {
-        Delivery::Smtp(smtp) => println!(
-            "delivery: SMTP {}:{} ({:?}{})",
+        Delivery::Smtp(smtp) => outln!(
+            "delivery: SMTP {}:{} ({}{})",
             smtp.host,
             smtp.port,
-            smtp.security,
+            match smtp.security {
+                SmtpSecurity::StartTls => "STARTTLS",
+                SmtpSecurity::Tls => "TLS",
+                SmtpSecurity::None => "no TLS",
+            },
             if smtp.credentials.is_some() {
                 ", with AUTH"
             } else {
                 ""
             }
-        ),
-        Delivery::File { dir } => println!("delivery: files in {}", dir.display()),
+        )?,
+        Delivery::File { dir } => outln!("delivery: files in {}", dir.display())?,
     }
-    println!("feeds ({}):", config.feeds.len());
+    outln!("feeds ({}):", config.feeds.len())?;
     for feed in &config.feeds {
         let topics = if feed.topics.is_empty() {
             String::new()
         } else {
             format!(" [topics: {}]", feed.topics.join(", "))
         };
-        let name = feed.name.as_deref().map(|n| format!("{n}: ")).unwrap_or_default();
-        println!("  {name}{}{topics}", feed.key);
-    }
-    println!("topics ({}):", config.topics.len());
-    for topic in &config.topics {
-        if topic.keywords.is_empty() {
-            println!("  {} (assigned by feeds)", topic.name);
-        } else {
-            println!("  {}: {}", topic.name, topic.keywords.join(", "));
+        // Without a store, an unnamed feed's title is unknown here; say so, as
+        // poll and status show it by that title.
+        match feed.name.as_deref() {
+            Some(name) => outln!("  {name}: {}{topics}", feed.key)?,
+            None => outln!(
+                "  {}{topics} (no name: poll and status show its feed title)",
+                feed.key
+            )?,
         }
     }
-    println!("subscribers ({}):", config.subscribers.len());
+    outln!("topics ({}):", config.topics.len())?;
+    for topic in &config.topics {
+        if topic.keywords.is_empty() {
+            outln!("  {} (assigned by feeds)", topic.name)?;
+        } else {
+            outln!("  {}: {}", topic.name, topic.keywords.join(", "))?;
+        }
+    }
+    outln!("subscribers ({}):", config.subscribers.len())?;
     let now = Utc::now();
     for subscriber in &config.subscribers {
         let next = subscriber
             .schedule
             .next_after(now, subscriber.timezone)
             .map_or_else(|| "never".to_owned(), |t| local(t, subscriber.timezone));
-        println!(
+        outln!(
             "  {} ({}, {}): next digest {next}",
             subscriber.mailbox,
             subscriber.schedule.describe(),
             subscriber.timezone
-        );
+        )?;
     }
     if !connect {
         return Ok(ExitCode::SUCCESS);
@@ -73,21 +85,21 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
 /// without touching the store.
 async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
-    println!("connecting:");
+    outln!("connecting:")?;
     match Mailer::new(&config.delivery)?.test_connection().await {
-        Ok(()) => println!("  delivery: OK"),
+        Ok(()) => outln!("  delivery: OK")?,
         Err(err) => {
             failed += 1;
-            println!("  delivery: FAILED: {err}");
+            outln!("  delivery: FAILED: {err}")?;
         }
     }
     let fetcher = Fetcher::new(&config.fetch)?;
     for feed in &config.feeds {
-        let name = feed.name.as_deref().unwrap_or(&feed.key);
         let outcome = fetcher
             .fetch(&feed.source, &Default::default(), Connection::Close)
             .await;
-        let items = outcome.map_err(|err| err.to_string()).and_then(|o| match o {
+        // (title, items): the title names an unnamed feed, as poll and status do.
+        let parsed = outcome.map_err(|err| err.to_string()).and_then(|o| match o {
             feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
                 feed_digest::parse::parse_response(
                     &body,
@@ -95,16 +107,19 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
                     info.base_url(&feed.source).as_deref(),
                     &feed.strip,
                 )
-                .map(|p| p.items.len())
+                .map(|p| (p.title, p.items.len()))
                 .map_err(|err| err.to_string())
             }
-            feed_digest::fetch::FetchOutcome::NotModified(_) => Ok(0),
+            feed_digest::fetch::FetchOutcome::NotModified(_) => Ok((None, 0)),
         });
-        match items {
-            Ok(items) => println!("  {name}: OK, {items} items"),
+        match parsed {
+            Ok((title, items)) => {
+                let name = feed_display_name(feed, title.as_deref());
+                outln!("  {name}: OK, {}", count(items, "item", "items"))?;
+            }
             Err(err) => {
                 failed += 1;
-                println!("  {name}: FAILED: {err}");
+                outln!("  {}: FAILED: {err}", feed_display_name(feed, None))?;
             }
         }
     }
@@ -294,8 +309,8 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
     for sub in &report.subscribers {
         let mut note = match (&sub.last_failure, sub.retry_at) {
             (Some(err), Some(retry)) => format!(
-                "{} failures, retry after {}: {err}",
-                sub.failures,
+                "{}, retry after {}: {err}",
+                count(sub.failures as usize, "failure", "failures"),
                 when(Some(retry))
             ),
             (Some(err), None) => err.clone(),
@@ -318,11 +333,7 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
 
 /// Columns padded by display width: CJK characters take two columns.
 fn print_table(out: &mut String, rows: &[Vec<String>]) {
-    let width = |text: &str| {
-        text.chars()
-            .map(|c| if is_wide(c) { 2 } else { 1 })
-            .sum::<usize>()
-    };
+    let width = feed_digest::text::columns;
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
@@ -345,14 +356,12 @@ fn print_table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
-fn is_wide(c: char) -> bool {
-    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6)
-}
-
 /// Where a feed's items went when not into a digest, e.g. "not queued: 59
 /// baseline (older than first_poll_window), 2 regenerated guids".
 fn not_queued_note(counts: &feed_digest::store::NotQueued) -> Option<String> {
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural = |n: u64, one: &str, many: &str| {
+        feed_digest::text::count(usize::try_from(n).unwrap_or(usize::MAX), one, many)
+    };
     let parts: Vec<String> = [
         (
             counts.baseline,

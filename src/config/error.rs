@@ -20,7 +20,7 @@ pub enum ConfigError {
     },
     #[error("{origin}: environment override: {message}")]
     Environment { origin: String, message: String },
-    #[error("{origin}: {} problem(s):\n{}", problems.len(), ProblemList(problems))]
+    #[error("{origin}: {}:\n{}", crate::text::count(problems.len(), "problem", "problems"), ProblemList(problems))]
     Invalid { origin: String, problems: Vec<Problem> },
 }
 

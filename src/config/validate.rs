@@ -13,6 +13,7 @@ use crate::schedule::parse_cron;
 mod delivery;
 mod entries;
 mod sections;
+mod unknown;
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/feed-digest";
 const DEFAULT_FROM: &str = "Feed Digest <feed-digest@localhost>";
@@ -27,12 +28,13 @@ pub(super) fn parse(
     let origin_name = origin.map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
     // The file alone first: toml's errors carry the line and the list of valid keys.
     if let Err(err) = toml::from_str::<RawConfig>(text) {
-        let (line, column) = err.span().map_or((1, 1), |span| line_column(text, span.start));
+        let start = err.span().map_or(0, |span| span.start);
+        let (line, column) = err.span().map_or((1, 1), |_| line_column(text, start));
         return Err(ConfigError::Syntax {
             origin: origin_name,
             line,
             column,
-            message: err.message().trim().to_owned(),
+            message: unknown::explain(text, start, err.message().trim()),
         });
     }
     let raw = merge_environment(text, env).map_err(|message| ConfigError::Environment {

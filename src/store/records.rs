@@ -207,8 +207,8 @@ impl FeedState {
         }
         self.next_attempt.filter(|at| *at > now).map(|at| {
             format!(
-                "backing off after {} failures until {} (`--force` tries now)",
-                self.failures,
+                "backing off after {} until {} (`--force` tries now)",
+                crate::text::count(self.failures as usize, "failure", "failures"),
                 at.format("%Y-%m-%d %H:%M UTC")
             )
         })

@@ -99,6 +99,23 @@ fn unknown_key_names_the_key_the_line_and_the_valid_ones() {
 }
 
 #[test]
+fn unknown_key_names_the_entry_and_suggests_the_closest_key() {
+    let message = error_after("schedule = \"07:00\"", "schedul = \"07:00\"");
+    assert_contains(
+        &message,
+        &[
+            "subscribers[0] (alice@example.org): unknown field `schedul`",
+            "did you mean `schedule`?",
+        ],
+    );
+    let message = error_after("port = 587", "prot = 587");
+    assert_contains(&message, &["smtp: unknown field `prot`", "did you mean `port`?"]);
+    // Nothing close: no guess.
+    let message = error_after("name = \"Alice\"", "colour = \"blue\"");
+    assert!(!message.contains("did you mean"), "{message}");
+}
+
+#[test]
 fn toml_syntax_error_names_the_line() {
     let message = error_after("poll = \"30m\"", "poll = \"30m");
     assert_contains(&message, &["config.toml:3:"]);

@@ -41,7 +41,7 @@ fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
     );
     let status = daemon.notification();
     assert!(
-        status.starts_with("STATUS=polling 2 feeds for 1 subscribers"),
+        status.starts_with("STATUS=polling 2 feeds for 1 subscriber;"),
         "{status}"
     );
     assert!(
@@ -61,6 +61,12 @@ fn the_daemon_catches_up_with_one_digest_and_stops_cleanly_on_sigterm() {
         smtp.messages().len(),
         1,
         "three missed slots make one digest, not three"
+    );
+    // The scheduler's own start-up chatter stays out of the log.
+    assert!(log.contains("digest sent"), "{log}");
+    assert!(
+        !log.contains("Uninited") && !log.contains("Job creator created"),
+        "{log}"
     );
 }
 
@@ -89,7 +95,7 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_invalid() {
     assert!(
         daemon
             .wait_for_notification("STATUS=")
-            .contains("for 1 subscribers")
+            .contains("for 1 subscriber;")
     );
 
     // A new subscriber: taken without a restart.

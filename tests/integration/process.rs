@@ -108,6 +108,8 @@ fn check_connect_reports_what_works() {
         out.contains("delivery: OK") && out.contains("OK, 4 items") && out.contains("OK, 3 items"),
         "{out}"
     );
+    // An unnamed feed goes by its title, as in poll and status.
+    assert!(out.contains("  Example Tech Weekly: OK, 3 items"), "{out}");
 
     // Nothing listens on the relay's port any more: exit 75, and the feeds still checked.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -261,4 +263,146 @@ fn preview_json_shows_the_grouping_without_consuming_anything() {
     // Nothing consumed: the digest still goes out.
     assert!(stdout(&feed_digest(&config, &["send"], &[])).contains("alice@example.org: sent"));
     assert_eq!(smtp.messages().len(), 1);
+}
+
+/// Runs the binary with its standard output a pipe whose reading end is
+/// already closed, as `feed-digest … | head -0` leaves it.
+fn into_closed_pipe(config: &Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEED_DIGEST_FAULT")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run feed-digest");
+    child.wait_with_output().expect("feed-digest exits")
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let preview = ["preview", "--subscriber", "alice@example.org"];
+    for args in [
+        &["check"][..],
+        &preview[..],
+        &["status"][..],
+        &["completions", "bash"][..],
+    ] {
+        let output = into_closed_pipe(&config, args);
+        assert_eq!(
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
+    // Nothing was consumed by the cut-off preview.
+    let html = stdout(&feed_digest(&config, &preview, &[]));
+    assert!(html.contains("<html"), "{html}");
+}
+
+#[test]
+fn a_missing_config_file_says_where_the_config_is_looked_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nowhere.toml");
+    let by_flag = feed_digest(&missing, &["check"], &[]);
+    let by_variable = Command::new(BIN)
+        .arg("check")
+        .env("FEED_DIGEST_CONFIG", &missing)
+        .output()
+        .expect("run feed-digest");
+    for (output, origin) in [
+        (by_flag, "from --config"),
+        (by_variable, "from $FEED_DIGEST_CONFIG"),
+    ] {
+        assert_eq!(output.status.code(), Some(78));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("no config file at {} ({origin})", missing.display())),
+            "{stderr}"
+        );
+        for part in [
+            "--config PATH",
+            "$FEED_DIGEST_CONFIG",
+            "/etc/feed-digest/config.toml",
+            "feed-digest demo",
+        ] {
+            assert!(stderr.contains(part), "{part:?} missing from {stderr}");
+        }
+        assert!(!stderr.contains("invalid configuration"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_refused_smtp_connection_names_the_relay_and_says_nothing_was_sent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A port nothing listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = write_config(dir.path(), closed, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let output = feed_digest(&config, &["send"], &[]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(75), "{out}");
+    assert!(
+        out.contains(&format!("cannot connect to the SMTP relay 127.0.0.1:{closed}"))
+            && out.contains("nothing was sent")
+            && out.contains("[smtp] host and port"),
+        "{out}"
+    );
+    assert!(!out.contains("outcome unknown"), "{out}");
+    let status = stdout(&feed_digest(&config, &["status"], &[]));
+    assert!(status.contains("1 failure, retry after"), "{status}");
+}
+
+#[test]
+fn feeds_skipped_while_failing_keep_the_exit_code_and_the_summary_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    std::fs::remove_file(dir.path().join("tech-en.atom")).expect("remove a feed file");
+    let first = feed_digest(&config, &["poll"], &[]);
+    assert_eq!(first.status.code(), Some(75));
+    assert!(
+        stdout(&first).contains("2 feeds polled, 1 failed"),
+        "{}",
+        stdout(&first)
+    );
+    // Now in backoff: skipped, and still not a success.
+    let second = feed_digest(&config, &["poll"], &[]);
+    let out = stdout(&second);
+    assert_eq!(second.status.code(), Some(75), "{out}");
+    assert!(
+        out.contains("1 feed polled, 0 failed, 1 skipped (1 still failing)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("new of 4 items") || out.contains("not modified"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_says_plainly_how_mail_goes_and_how_feeds_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    let output = feed_digest(&config, &["check"], &[]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("delivery: SMTP 127.0.0.1:25 (no TLS)\n"), "{out}");
+    assert!(!out.contains("None"), "{out}");
+    assert!(
+        out.contains("/world-zh.xml (no name: poll and status show its feed title)"),
+        "{out}"
+    );
 }

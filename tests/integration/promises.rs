@@ -604,7 +604,7 @@ async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_ba
         "{second:?}"
     );
     assert!(
-        matches!(&second[1], Ok(FeedOutcome::Skipped { reason }) if reason.contains("backing off after 1 failures")),
+        matches!(&second[1], Ok(FeedOutcome::Skipped { reason }) if reason.contains("backing off after 1 failure until")),
         "{second:?}"
     );
     assert_eq!(h.feeds.requests().len(), requests, "no request went out");

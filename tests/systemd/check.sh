@@ -10,7 +10,9 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed "s|/usr/local/bin/feed-digest|$PWD/target/debug/feed-digest|" systemd/feed-digest.service > "$work/feed-digest.service"
+# Where cargo put it: CARGO_TARGET_DIR when set (a shared target), else ./target.
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+sed "s|/usr/local/bin/feed-digest|$target/debug/feed-digest|" systemd/feed-digest.service > "$work/feed-digest.service"
 if ! out=$(systemd-analyze verify --man=false "$work/feed-digest.service" 2>&1) || [ -n "$out" ]; then
     echo "$out"
     echo "systemd unit check: 0 passed, 1 failed"

@@ -1,7 +1,8 @@
-//! caniemail's support data (`caniemail/caniemail-data.json` in the shared
-//! corpora): loading it, mapping the features [`super::html_scan`] finds to
-//! caniemail slugs, the latest tested support in each checked Gmail and
-//! Outlook client, and the support table the template test prints.
+//! caniemail's support data (the npm package's `data/caniemail.json`, under
+//! [`super::test_data`]): loading it, mapping the features
+//! [`super::html_scan`] finds to caniemail slugs, the latest tested support in
+//! each checked Gmail and Outlook client, and the support table the template
+//! test prints.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -42,7 +43,7 @@ impl<V> Ordered<V> {
     }
 }
 
-/// caniemail's `caniemail-data.json`.
+/// caniemail's `caniemail.json`.
 #[derive(Deserialize)]
 pub struct CanIEmail {
     data: Vec<CaniFeature>,
@@ -61,10 +62,10 @@ pub struct CaniFeature {
 }
 
 impl CanIEmail {
-    /// Reads `caniemail-data.json` at `path`, panicking when it cannot.
+    /// Reads `caniemail.json` at `path`, panicking when it cannot.
     pub fn load(path: &Path) -> CanIEmail {
-        let bytes = std::fs::read(path).expect("read caniemail-data.json");
-        serde_json::from_slice(&bytes).expect("caniemail-data.json has the documented shape")
+        let bytes = std::fs::read(path).expect("read caniemail.json");
+        serde_json::from_slice(&bytes).expect("caniemail.json has the documented shape")
     }
 
     /// The feature page for `slug`.

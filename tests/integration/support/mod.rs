@@ -7,9 +7,25 @@ pub mod http;
 pub mod smtp;
 pub mod world;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use feed_digest::config::Config;
+
+/// A third-party corpus fetched by `scripts/test-data.sh` (feedparser's test
+/// suite, caniemail's data), under `target/test-data/`: the one place that
+/// knows where they are. Panics with the path and the fix when it is missing.
+#[track_caller]
+pub fn test_data(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-data")
+        .join(relative);
+    assert!(
+        path.exists(),
+        "test data missing: {} (run scripts/test-data.sh once to fetch it; scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
 
 /// Parses config text anchored in `dir`, panicking with the message on error.
 #[track_caller]
