@@ -320,7 +320,14 @@ fn item_of(
         .find(|l| l.rel.as_deref().is_none_or(|rel| rel == "alternate"))
         .or_else(|| entry.links.first())
         .map(|l| l.href.trim().to_owned())
-        .filter(|href| !href.is_empty() && href != dialect::NO_LINK);
+        .filter(|href| !href.is_empty() && href != dialect::NO_LINK)
+        // An RSS guid is a permalink unless it says otherwise: without a
+        // <link>, a guid that is an http(s) URL is the item's page.
+        .or_else(|| {
+            guid.as_deref()
+                .filter(|g| url::Url::parse(g).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+                .map(str::to_owned)
+        });
     let title = entry
         .title
         .as_ref()

@@ -419,9 +419,7 @@ async fn poll_one(
     if held_back > 0 {
         tracing::warn!(feed = %feed.key, held_back, "flood cap: some new items wait for the next poll");
     }
-    store
-        .ingest(&feed.key, state, &batch, now)
-        .map_err(store_error)?;
+    store.ingest(&feed.key, state, &batch, now).map_err(store_error)?;
     Ok(FeedOutcome::Fetched {
         new_articles,
         baseline,

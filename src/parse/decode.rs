@@ -76,16 +76,16 @@ pub fn decode_for(bytes: &[u8], http_charset: Option<&str>, host: Option<&str>) 
     if let Some(encoding) = sniff_utf16(bytes) {
         return finish(bytes, encoding, How::Utf16Detected);
     }
-    let ibm855 = |label: &str| label_is_ibm855(label).then_some(());
-    if let Some(how) = [
-        (http_charset, How::HttpCharset),
-        (declared_encoding(bytes), How::XmlDeclaration),
-    ]
-    .into_iter()
-    .find_map(|(label, how)| label.and_then(ibm855).map(|()| how))
-    .filter(|_| std::str::from_utf8(bytes).is_err())
+    // A code page encoding_rs lacks, declared on bytes that are not UTF-8.
+    if std::str::from_utf8(bytes).is_err()
+        && let Some((page, how)) = [
+            (http_charset, How::HttpCharset),
+            (declared_encoding(bytes), How::XmlDeclaration),
+        ]
+        .into_iter()
+        .find_map(|(label, how)| label.and_then(code_page).map(|page| (page, how)))
     {
-        return finish_ibm855(bytes, how);
+        return finish_code_page(bytes, page, how);
     }
     let http = http_charset
         .and_then(encoding_for_label)
@@ -139,52 +139,32 @@ fn detect(bytes: &[u8], host: Option<&str>) -> &'static Encoding {
     }
 }
 
-/// IBM855 (DOS Cyrillic): encoding_rs does not have it, real feeds do.
-fn label_is_ibm855(label: &str) -> bool {
-    matches!(
-        label
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'')
-            .to_ascii_lowercase()
-            .as_str(),
-        "ibm855" | "cp855" | "855" | "csibm855"
-    )
+/// The code page encoding_rs lacks that `label` names (IBM437, IBM850,
+/// IBM855, Mac Central European, …), if any.
+fn code_page(label: &str) -> Option<&'static codepages::CodePage> {
+    let label = label
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_ascii_lowercase()
+        .replace('_', "-");
+    codepages::CODE_PAGES
+        .iter()
+        .find(|page| page.labels.contains(&label.as_str()))
 }
 
-/// Bytes 0x80..=0xFF of IBM855 (Python's `cp855` codec, from the Unicode
-/// consortium's mapping).
-const IBM855_HIGH: [char; 128] = [
-    '\u{0452}', '\u{0402}', '\u{0453}', '\u{0403}', '\u{0451}', '\u{0401}', '\u{0454}', '\u{0404}',
-    '\u{0455}', '\u{0405}', '\u{0456}', '\u{0406}', '\u{0457}', '\u{0407}', '\u{0458}', '\u{0408}',
-    '\u{0459}', '\u{0409}', '\u{045a}', '\u{040a}', '\u{045b}', '\u{040b}', '\u{045c}', '\u{040c}',
-    '\u{045e}', '\u{040e}', '\u{045f}', '\u{040f}', '\u{044e}', '\u{042e}', '\u{044a}', '\u{042a}',
-    '\u{0430}', '\u{0410}', '\u{0431}', '\u{0411}', '\u{0446}', '\u{0426}', '\u{0434}', '\u{0414}',
-    '\u{0435}', '\u{0415}', '\u{0444}', '\u{0424}', '\u{0433}', '\u{0413}', '\u{00ab}', '\u{00bb}',
-    '\u{2591}', '\u{2592}', '\u{2593}', '\u{2502}', '\u{2524}', '\u{0445}', '\u{0425}', '\u{0438}',
-    '\u{0418}', '\u{2563}', '\u{2551}', '\u{2557}', '\u{255d}', '\u{0439}', '\u{0419}', '\u{2510}',
-    '\u{2514}', '\u{2534}', '\u{252c}', '\u{251c}', '\u{2500}', '\u{253c}', '\u{043a}', '\u{041a}',
-    '\u{255a}', '\u{2554}', '\u{2569}', '\u{2566}', '\u{2560}', '\u{2550}', '\u{256c}', '\u{00a4}',
-    '\u{043b}', '\u{041b}', '\u{043c}', '\u{041c}', '\u{043d}', '\u{041d}', '\u{043e}', '\u{041e}',
-    '\u{043f}', '\u{2518}', '\u{250c}', '\u{2588}', '\u{2584}', '\u{041f}', '\u{044f}', '\u{2580}',
-    '\u{042f}', '\u{0440}', '\u{0420}', '\u{0441}', '\u{0421}', '\u{0442}', '\u{0422}', '\u{0443}',
-    '\u{0423}', '\u{0436}', '\u{0416}', '\u{0432}', '\u{0412}', '\u{044c}', '\u{042c}', '\u{2116}',
-    '\u{00ad}', '\u{044b}', '\u{042b}', '\u{0437}', '\u{0417}', '\u{0448}', '\u{0428}', '\u{044d}',
-    '\u{042d}', '\u{0449}', '\u{0429}', '\u{0447}', '\u{0427}', '\u{00a7}', '\u{25a0}', '\u{00a0}',
-];
-
-fn finish_ibm855(bytes: &[u8], how: How) -> Decoded {
+/// Decodes by table, then as UTF-8 text with its declaration rewritten.
+fn finish_code_page(bytes: &[u8], page: &'static codepages::CodePage, how: How) -> Decoded {
     let text: String = bytes
         .iter()
         .map(|&b| {
-            if b < 0x80 {
-                char::from(b)
-            } else {
-                IBM855_HIGH[usize::from(b - 0x80)]
-            }
+            page.high
+                .get(usize::from(b).wrapping_sub(0x80))
+                .copied()
+                .unwrap_or(char::from(b))
         })
         .collect();
     let mut decoded = finish(text.as_bytes(), encoding_rs::UTF_8, how);
-    decoded.name = "IBM855";
+    decoded.name = page.name;
     decoded
 }
 
@@ -231,6 +211,13 @@ fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
         "cp1251" | "cp-1251" => "windows-1251",
         "cp1252" | "cp-1252" => "windows-1252",
         "cp1255" => "windows-1255",
+        "macroman" | "mac-roman" | "x-mac-roman" | "mac" => "macintosh",
+        "ms-cyrl" => "windows-1251",
+        "ms-ee" => "windows-1250",
+        "ms-greek" => "windows-1253",
+        "ms-turk" => "windows-1254",
+        "ms-hebr" => "windows-1255",
+        "ms-arab" => "windows-1256",
         "koi8r" => "koi8-r",
         "koi8u" => "koi8-u",
         "big-5" | "big5-hkscs" => "big5",
@@ -345,5 +332,7 @@ fn declaration_encoding_span(bytes: &[u8]) -> Option<(usize, usize)> {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+mod codepages;
+
 #[cfg(test)]
 mod tests;

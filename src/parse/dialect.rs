@@ -4,7 +4,7 @@
 //! JSON Feed. Real feeds also come as Atom 0.3 (old Blogger, LiveJournal,
 //! Japanese and Chinese blog hosts), RSS whose elements sit in a default
 //! namespace (`http://backend.userland.com/rss2`), RSS 0.90 (Netscape's
-//! namespace), RSS with versions it refuses (0.93, 0.94, 2.01), items outside
+//! namespace), items outside
 //! `<channel>`, RSS 1.0 items without `<link>`, and Atom text constructs with
 //! a MIME type in `type` (base64 bodies, `application/xhtml+xml`). Each of
 //! these yields no items at all, silently, or rejects the whole document. The
@@ -119,8 +119,6 @@ struct Plan {
     drop_prefix: Option<String>,
     /// Items straight under `<rss>`: a `<channel>` around them.
     wrap_channel: bool,
-    /// The `version` to give `<rss>`.
-    rss_version: Option<&'static str>,
     rss_090: bool,
     /// RSS 1.0 items without `<link>` get their `rdf:about`.
     rdf_links: bool,
@@ -147,13 +145,7 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
                 plan.drop_namespace = true;
                 changes.push(format!("RSS elements in the namespace {ns} read as plain RSS"));
             }
-            match root.version.as_deref() {
-                Some("2.0" | "0.91" | "0.92") | None => {}
-                Some(other) => {
-                    plan.rss_version = Some("2.0");
-                    changes.push(format!("RSS version {other} read as RSS 2.0"));
-                }
-            }
+            // (Versions feed-rs refuses, 0.93 or 2.01, are `repair`'s.)
             let mut channel = "<channel".to_owned();
             if let Some((prefix, ns)) = &root.prefix {
                 plan.drop_prefix = Some(prefix.clone());
@@ -188,7 +180,6 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
         || plan.drop_namespace
         || plan.drop_prefix.is_some()
         || plan.wrap_channel
-        || plan.rss_version.is_some()
         || plan.rss_090
         || plan.rdf_links
         || plan.items_into_channel);
@@ -473,7 +464,6 @@ fn root_start(start: &BytesStart<'_>, plan: &Plan) -> BytesStart<'static> {
             b"xmlns" if plan.atom03 => Some(ATOM_10.into()),
             b"xmlns" if plan.rss_090 => Some(RSS_10.into()),
             b"version" if plan.atom03 => continue,
-            b"version" => plan.rss_version.map(Cow::from),
             _ => None,
         };
         let key = String::from_utf8_lossy(key).into_owned();

@@ -50,6 +50,8 @@ pub enum Fix {
     /// The document stopped before its root element's end: a partial last tag was dropped
     /// and the elements still open were closed.
     Truncated { closed: usize },
+    /// The document's last end tag lacked only its '>' (`…</rss`).
+    EndTagCompleted,
 }
 
 impl fmt::Display for Fix {
@@ -88,6 +90,7 @@ impl fmt::Display for Fix {
             Fix::RssVersion { was: Some(was) } => {
                 write!(f, "changed <rss version=\"{was}\"> to version=\"2.0\"")
             }
+            Fix::EndTagCompleted => write!(f, "completed the last end tag, which lacked its '>'"),
             Fix::Truncated { closed: 0 } => {
                 write!(f, "dropped an unfinished tag at the end of a truncated document")
             }
@@ -127,6 +130,11 @@ const RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
 /// Repairs `xml` (already decoded), or `None` when none of the repairs applies.
 /// JSON is left alone.
 pub fn repair(xml: &str) -> Option<Repaired> {
+    repair_with(xml, true)
+}
+
+fn repair_with(xml: &str, complete_end_tag: bool) -> Option<Repaired> {
+    let original = xml;
     let start = xml.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     if start.starts_with('{') || start.starts_with('[') {
         return None;
@@ -141,6 +149,16 @@ pub fn repair(xml: &str) -> Option<Repaired> {
     let xml = if controls > 0 {
         cleaned = xml.chars().filter(|c| !is_control(*c)).collect();
         cleaned.as_str()
+    } else {
+        xml
+    };
+    // `…</rss` at the very end: only the '>' is missing, nothing of the
+    // content. (When more is missing, the root stays open: refused below.)
+    let completed: String;
+    let end_tag_completed = complete_end_tag && unfinished_end_tag(xml);
+    let xml = if end_tag_completed {
+        completed = format!("{}>", xml.trim_end());
+        completed.as_str()
     } else {
         xml
     };
@@ -198,10 +216,30 @@ pub fn repair(xml: &str) -> Option<Repaired> {
     if let Some(was) = rss_version {
         fixes.push(Fix::RssVersion { was });
     }
+    if end_tag_completed {
+        if closed.is_some() || repairer.implicitly_closed > 0 {
+            // Elements were left open anyway: a document cut short, read as
+            // one without the completion.
+            return repair_with(original, false);
+        }
+        fixes.push(Fix::EndTagCompleted);
+    }
     if let Some(closed) = closed {
         fixes.push(Fix::Truncated { closed });
     }
     (!fixes.is_empty()).then_some(Repaired { text: out, fixes })
+}
+
+/// Whether `xml` ends in an end tag without its '>' (`</rss`, `</rdf:RDF`).
+fn unfinished_end_tag(xml: &str) -> bool {
+    let end = xml.trim_end();
+    end.rfind("</").is_some_and(|at| {
+        let name = &end[at + 2..];
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.'))
+    })
 }
 
 /// Scanner state and counters; `out` receives the repaired text.
@@ -218,6 +256,8 @@ struct Repairer {
     truncated: bool,
     /// Elements open at this point, for closing a truncated document.
     open: Vec<String>,
+    /// Elements an end tag closed without their own end tag.
+    implicitly_closed: usize,
     /// A comment, CDATA section or processing instruction the end cut off: its terminator.
     unterminated: Option<&'static str>,
     /// A partial tag at the very end was dropped.
@@ -369,6 +409,7 @@ impl Repairer {
     /// An end tag: closes its element and any left open inside it; a stray one closes nothing.
     fn close(&mut self, name: &str) {
         if let Some(i) = self.open.iter().rposition(|open| open == name) {
+            self.implicitly_closed += self.open.len() - 1 - i;
             self.open.truncate(i);
         }
     }

@@ -2,6 +2,7 @@
 //! HTTP and SMTP servers on loopback and real sled stores in temp dirs.
 
 mod config_errors;
+mod corpus;
 mod crash;
 mod daemon;
 mod dialects;

@@ -444,4 +444,20 @@ fn labels_real_feeds_use() {
     assert_eq!((decoded.name, decoded.how), ("IBM855", How::XmlDeclaration));
     assert!(decoded.text.contains("<title>Привет</title>"), "{}", decoded.text);
     assert!(decoded.text.contains("encoding=\"utf-8\""));
+    // DOS and old Mac code pages, by table too.
+    for (label, byte, expected) in [
+        ("437", 0x80, 'Ç'),
+        ("cp850", 0x9B, 'ø'),
+        ("MacCentralEurope", 0x80, 'Ä'),
+    ] {
+        let mut bytes = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><t>").into_bytes();
+        bytes.push(byte);
+        bytes.extend_from_slice(b"</t>");
+        let decoded = decode(&bytes, None);
+        assert!(
+            decoded.text.contains(&format!("<t>{expected}</t>")),
+            "{label}: {}",
+            decoded.text
+        );
+    }
 }

@@ -279,3 +279,19 @@ fn entity_table_is_sorted_and_complete() {
     assert_eq!(html_entity("apos"), None);
     assert_eq!(html_entity("NBSP"), None);
 }
+
+#[test]
+fn a_document_lacking_only_its_last_gt_is_completed_not_refused() {
+    let repaired = repair("<rss version=\"2.0\"><channel><title>T</title></channel></rss")
+        .map(|r| (r.text, r.fixes.iter().map(Fix::describe).collect::<Vec<_>>()));
+    assert_eq!(
+        repaired,
+        Some((
+            "<rss version=\"2.0\"><channel><title>T</title></channel></rss>".to_owned(),
+            vec!["completed the last end tag, which lacked its '>'".to_owned()]
+        ))
+    );
+    // Cut short anywhere else, it stays a truncated document.
+    let cut = repair("<rss version=\"2.0\"><channel><title>T</title></chan").map(|r| r.fixes);
+    assert!(cut.is_some_and(|fixes| fixes.iter().any(|f| matches!(f, Fix::Truncated { .. }))));
+}

@@ -2,6 +2,7 @@
 
 pub mod caniemail;
 pub mod cli;
+pub mod expect;
 pub mod html_scan;
 pub mod http;
 pub mod smtp;
