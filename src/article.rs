@@ -175,7 +175,8 @@ impl Article {
 mod tests {
     use super::*;
 
-    fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
+    /// An item with only these fields (for this module's tests and `identity`'s).
+    pub(super) fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
         Item {
             guid: guid.map(str::to_owned),
             link: link.map(str::to_owned),

@@ -243,19 +243,7 @@ fn link_keys(items: &[Item], guid_counts: &HashMap<&str, usize>) -> Vec<Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
-        Item {
-            guid: guid.map(str::to_owned),
-            link: link.map(str::to_owned),
-            title: title.to_owned(),
-            text: String::new(),
-            published: None,
-            updated: None,
-            categories: Vec::new(),
-            image: None,
-        }
-    }
+    use crate::article::tests::item;
 
     fn distinct(ids: &[Identity]) -> usize {
         ids.iter()

@@ -413,36 +413,26 @@ fn rewrite(text: &str, plan: &Plan) -> Option<(String, Vec<String>)> {
             other => writer.write_event(other).ok()?,
         }
     }
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    if decoded > 0 {
-        changes.push(format!(
-            "{} decoded from base64",
-            plural(decoded, "text", "texts")
-        ));
-    }
-    if inlined > 0 {
-        changes.push(format!(
-            "{} of inline XML read as HTML",
-            plural(inlined, "text", "texts")
-        ));
-    }
-    if retyped > 0 {
-        let texts = plural(retyped, "text", "texts");
-        changes.push(format!(
-            "{texts} with a media type or mode read as plain text or HTML"
-        ));
-    }
-    if moved > 0 {
-        changes.push(format!(
-            "{} after </channel> read as the channel's",
-            plural(moved, "item", "items")
-        ));
-    }
-    if linked > 0 {
-        changes.push(format!(
-            "{} without <link> kept (linked by rdf:about where it has one)",
-            plural(linked, "item", "items")
-        ));
+    for (n, one, many, what) in [
+        (decoded, "text", "texts", "decoded from base64"),
+        (inlined, "text", "texts", "of inline XML read as HTML"),
+        (
+            retyped,
+            "text",
+            "texts",
+            "with a media type or mode read as plain text or HTML",
+        ),
+        (moved, "item", "items", "after </channel> read as the channel's"),
+        (
+            linked,
+            "item",
+            "items",
+            "without <link> kept (linked by rdf:about where it has one)",
+        ),
+    ] {
+        if n > 0 {
+            changes.push(format!("{} {what}", crate::text::count(n, one, many)));
+        }
     }
     let text = String::from_utf8(writer.into_inner()).ok()?;
     Some((text, changes))

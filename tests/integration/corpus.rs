@@ -5,32 +5,17 @@
 //! comes from feedparser's PyPI sdist (`scripts/test-data.sh`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use feed_digest::boilerplate::StripRules;
 use feed_digest::parse::{ParsedFeed, parse_response};
 use feed_digest::text;
 
 use crate::support::expect::{Check, checks};
-use crate::support::test_data;
+use crate::support::{self, test_data};
 
 /// The share of counted cases that must pass: 96.0 % measured (see
 /// docs/parsing.md), a floor that catches a regression in reading.
 const FLOOR: f64 = 0.95;
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "xml") {
-            out.push(path);
-        }
-    }
-}
 
 /// As feedparser compares it: text, one line (its titles may be HTML).
 fn normal(value: &str) -> String {
@@ -68,7 +53,8 @@ fn content_type(text: &str) -> Option<String> {
 fn feedparser_cases_on_titles_links_and_counts_pass() {
     let root = test_data("feedparser/tests");
     let mut paths = Vec::new();
-    files(&root, &mut paths);
+    support::files(&root, &mut paths);
+    paths.retain(|p| p.extension().is_some_and(|e| e == "xml"));
     paths.sort();
     // folder → (passed, counted, failed cases)
     let mut by_folder: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();

@@ -3,7 +3,7 @@
 //! HTTP gives, an HTML page instead of a feed, `feed-digest fetch`, and the
 //! feedparser corpus fetched by `scripts/test-data.sh` (never a panic).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use feed_digest::boilerplate::StripRules;
 use feed_digest::parse;
@@ -293,26 +293,12 @@ async fn fetch_shows_status_encoding_repairs_and_items_without_a_store() {
     );
 }
 
-fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            corpus_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn every_corpus_feed_parses_or_fails_cleanly_never_panics() {
     let root = support::test_data("feedparser/tests");
     let mut files = Vec::new();
-    corpus_files(&root, &mut files);
-    corpus_files(
+    support::files(&root, &mut files);
+    support::files(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/feeds"),
         &mut files,
     );

@@ -28,6 +28,21 @@ pub fn test_data(relative: &str) -> PathBuf {
     path
 }
 
+/// Every file below `dir`, recursively, appended to `out`.
+pub fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
 /// Parses config text anchored in `dir`, panicking with the message on error.
 #[track_caller]
 pub fn config(text: &str, dir: &Path) -> Config {
