@@ -9,17 +9,19 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, FeedConfig, FeedSource};
-use crate::fetch::{Connection, FetchError, FetchOutcome, Fetcher, Validators};
+use crate::fetch::{Connection, FetchError, Fetcher, Validators};
 use crate::ingest;
-use crate::parse::{ParseError, parse_response};
+use crate::parse::ParseError;
 use crate::store::{FeedState, IngestBatch, Store, StoreError};
 
 mod bookkeeping;
 mod lanes;
+mod read;
 
 pub use bookkeeping::reschedule;
 use bookkeeping::{record_failure, record_fetch_failure, record_success};
 use lanes::HostQueue;
+pub use read::{Read, ReadError, fetch_and_parse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -67,11 +69,6 @@ pub struct FeedReport {
     pub name: String,
     pub result: Result<FeedOutcome, PollError>,
 }
-
-/// Parses running at once, process-wide: one per core.
-static PARSE_SLOTS: std::sync::LazyLock<Semaphore> = std::sync::LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-});
 
 /// Which feeds a poll fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,51 +317,36 @@ async fn poll_one(
         }
     };
     let source = source_of(feed, state);
-    let outcome = match fetcher.fetch(&source, &known, connection).await {
-        Ok(outcome) => outcome,
-        Err(source) => {
-            record_fetch_failure(config, feed, state, &source, now);
-            store.put_feed_state(&feed.key, state).map_err(store_error)?;
-            return Err(PollError::Fetch {
-                feed: feed.key.clone(),
-                source,
-            });
-        }
-    };
-    let info = outcome.info().clone();
-    let (body, validators) = match outcome {
-        FetchOutcome::NotModified(_) => {
-            record_success(config, feed, state, &info, now);
-            store.put_feed_state(&feed.key, state).map_err(store_error)?;
-            return Ok(FeedOutcome::NotModified);
-        }
-        FetchOutcome::Fetched { body, validators, .. } => (body, validators),
-    };
-    let base = info.base_url(&source);
-    // Parsing is CPU work: off the async workers, so fetches keep flowing;
-    // no more parses at once than cores (more only costs memory and threads).
-    let strip = feed.strip.clone();
-    let content_type = info.content_type.clone();
-    let parsed = {
-        let _core = PARSE_SLOTS.acquire().await;
-        tokio::task::spawn_blocking(move || {
-            parse_response(&body, content_type.as_deref(), base.as_deref(), &strip)
-        })
-        .await
-        .unwrap_or_else(|join_error| Err(ParseError::crashed(&join_error)))
-    };
-    let parsed = match parsed {
-        Ok(parsed) => parsed,
-        Err(source) => {
-            // Old validators stay, so the next poll fetches the body again.
-            record_failure(config, feed, state, source.to_string(), now);
-            store.put_feed_state(&feed.key, state).map_err(store_error)?;
-            return Err(PollError::Parse {
-                feed: feed.key.clone(),
-                source,
-            });
-        }
-    };
+    let (parsed, info, validators) =
+        match fetch_and_parse(fetcher, &source, &known, connection, &feed.strip).await {
+            Ok(Read::Parsed {
+                parsed,
+                info,
+                validators,
+            }) => (parsed, info, validators),
+            Ok(Read::NotModified(info)) => {
+                record_success(config, feed, state, &info, now);
+                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                return Ok(FeedOutcome::NotModified);
+            }
+            Err(ReadError::Fetch(source)) => {
+                record_fetch_failure(config, feed, state, &source, now);
+                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                return Err(PollError::Fetch {
+                    feed: feed.key.clone(),
+                    source,
+                });
+            }
+            Err(ReadError::Parse(source)) => {
+                // Old validators stay, so the next poll fetches the body again.
+                record_failure(config, feed, state, source.to_string(), now);
+                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                return Err(PollError::Parse {
+                    feed: feed.key.clone(),
+                    source,
+                });
+            }
+        };
     if !parsed.reading.repairs.is_empty() {
         tracing::warn!(
             feed = %feed.key,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use feed_digest::article;
 use feed_digest::boilerplate::StripRules;
 use feed_digest::config::{Config, FeedSource, FetchSettings};
-use feed_digest::fetch::{Connection, FetchOutcome, Fetcher, Validators};
+use feed_digest::fetch::{Connection, Fetcher, Validators};
 use feed_digest::parse;
 
 use super::exit;
@@ -83,19 +83,31 @@ pub async fn fetch(config: Option<&Config>, target: &str, json: bool) -> anyhow:
         .and_then(|c| c.feeds.iter().find(|f| f.source == source || f.key == target))
         .map_or_else(StripRules::default, |f| f.strip.clone());
     let fetcher = Fetcher::new(&settings)?;
-    // The error's text already names its cause; anyhow's chain would repeat it.
-    let outcome = fetcher
-        .fetch(&source, &Validators::default(), Connection::Close)
-        .await
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let (body, info) = match outcome {
-        FetchOutcome::Fetched { body, info, .. } => (body, info),
-        // Without validators only an unchanged local file can say this.
-        FetchOutcome::NotModified(info) => (Vec::new(), info),
+    // Read as polls read it. The error's text already names its cause;
+    // anyhow's chain would repeat it.
+    let read = feed_digest::poll::fetch_and_parse(
+        &fetcher,
+        &source,
+        &Validators::default(),
+        Connection::Close,
+        &strip,
+    )
+    .await
+    .map_err(|err| match err {
+        feed_digest::poll::ReadError::Parse(err) => anyhow::anyhow!("{target}: {err}"),
+        feed_digest::poll::ReadError::Fetch(err) => anyhow::anyhow!("{err}"),
+    })?;
+    let (parsed, info) = match read {
+        feed_digest::poll::Read::Parsed { parsed, info, .. } => (parsed, info),
+        // Without validators only an unchanged local file can say this: read it as empty.
+        feed_digest::poll::Read::NotModified(info) => (
+            Box::new(
+                parse::parse_response(&[], None, None, &strip)
+                    .map_err(|err| anyhow::anyhow!("{target}: {err}"))?,
+            ),
+            info,
+        ),
     };
-    let base = info.base_url(&source);
-    let parsed = parse::parse_response(&body, info.content_type.as_deref(), base.as_deref(), &strip)
-        .map_err(|err| anyhow::anyhow!("{target}: {err}"))?;
     // The feed key only salts the stored id; the readable identity is what shows.
     let identities = article::identify(target, &parsed.items);
     let report = Report {

@@ -95,23 +95,21 @@ async fn connect_check(config: &Config) -> anyhow::Result<ExitCode> {
     }
     let fetcher = Fetcher::new(&config.fetch)?;
     for feed in &config.feeds {
-        let outcome = fetcher
-            .fetch(&feed.source, &Default::default(), Connection::Close)
-            .await;
+        // Read as polls read it: the same fetch, charset, base URL and strip rules.
+        let read = feed_digest::poll::fetch_and_parse(
+            &fetcher,
+            &feed.source,
+            &Default::default(),
+            Connection::Close,
+            &feed.strip,
+        )
+        .await;
         // (title, items): the title names an unnamed feed, as poll and status do.
-        let parsed = outcome.map_err(|err| err.to_string()).and_then(|o| match o {
-            feed_digest::fetch::FetchOutcome::Fetched { body, info, .. } => {
-                feed_digest::parse::parse_response(
-                    &body,
-                    info.content_type.as_deref(),
-                    info.base_url(&feed.source).as_deref(),
-                    &feed.strip,
-                )
-                .map(|p| (p.title, p.items.len()))
-                .map_err(|err| err.to_string())
-            }
-            feed_digest::fetch::FetchOutcome::NotModified(_) => Ok((None, 0)),
-        });
+        let parsed = match read {
+            Ok(feed_digest::poll::Read::Parsed { parsed, .. }) => Ok((parsed.title, parsed.items.len())),
+            Ok(feed_digest::poll::Read::NotModified(_)) => Ok((None, 0)),
+            Err(err) => Err(err.to_string()),
+        };
         match parsed {
             Ok((title, items)) => {
                 let name = feed_display_name(feed, title.as_deref());
