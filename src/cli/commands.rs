@@ -239,7 +239,7 @@ pub fn store_check(store: &Store) -> anyhow::Result<Output> {
     let mut out = Output::default();
     let _ = writeln!(
         out.text,
-        "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers",
+        "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers, {} sent stories",
         report.schema_version,
         report.seen,
         report.articles,
@@ -247,7 +247,8 @@ pub fn store_check(store: &Store) -> anyhow::Result<Output> {
         report.pending,
         report.outbox,
         report.feeds,
-        report.subscribers
+        report.subscribers,
+        report.sent
     );
     for problem in &report.problems {
         let _ = writeln!(out.text, "PROBLEM: {problem}");
@@ -281,7 +282,11 @@ pub fn show_export(export: Output, path: Option<&Path>) -> anyhow::Result<ExitCo
 }
 
 pub async fn store_import(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(config)?;
+    // Not `open_store`: registering the config's subscribers first would make
+    // the new store non-empty, and a restore must start from nothing.
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
+    let store = Store::open(&config.state_dir)?;
     let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let count = store
         .import(&mut std::io::BufReader::new(reader))

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, SeenRecord, Store, StoreError,
-    SubscriberState, decode, decode_link, encode, hex, seen_record, unhex,
+    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, SeenRecord, SentStory, Store,
+    StoreError, SubscriberState, decode, decode_link, encode, hex, seen_record, unhex,
 };
 use crate::article::{Article, ArticleId};
 
@@ -32,6 +32,8 @@ pub struct CheckReport {
     pub outbox: usize,
     pub feeds: usize,
     pub subscribers: usize,
+    /// What subscribers were sent lately (for follow-ups).
+    pub sent: usize,
     pub problems: Vec<String>,
 }
 
@@ -57,7 +59,7 @@ struct LinkValue {
     feed_tag: String,
 }
 
-const TREES: [&str; 8] = [
+const TREES: [&str; 9] = [
     "meta",
     "seen",
     "articles",
@@ -66,6 +68,7 @@ const TREES: [&str; 8] = [
     "subscribers",
     "pending",
     "outbox",
+    "sent",
 ];
 
 impl Store {
@@ -222,6 +225,13 @@ impl Store {
                 problems.push(err.to_string());
             }
         }
+        for row in self.sent.iter() {
+            let (key, bytes) = row?;
+            report.sent += 1;
+            if let Err(err) = decode::<SentStory>("sent", &key, &bytes) {
+                problems.push(err.to_string());
+            }
+        }
         Ok(report)
     }
 
@@ -259,6 +269,12 @@ impl Store {
             })?;
             write("links", hex(&key).as_bytes(), value)?;
         }
+        for row in self.sent.iter() {
+            let (key, bytes) = row?;
+            let value: Value = decode("sent", &key, &bytes)?;
+            // Sent keys hold a NUL and a binary time: hex keeps them text.
+            write("sent", hex(&key).as_bytes(), value)?;
+        }
         for (name, tree) in [
             ("articles", &self.articles),
             ("feeds", &self.feeds),
@@ -289,11 +305,20 @@ impl Store {
             key: format!("line {line}"),
             message,
         };
-        if !self.seen.is_empty() || !self.feeds.is_empty() || !self.subscribers.is_empty() {
-            return Err(invalid(
-                0,
-                "the store is not empty; import into a new state_dir".to_owned(),
-            ));
+        let trees = [
+            &self.seen,
+            &self.articles,
+            &self.links,
+            &self.feeds,
+            &self.subscribers,
+            &self.pending,
+            &self.outbox,
+            &self.sent,
+        ];
+        if trees.iter().any(|tree| !tree.is_empty()) {
+            return Err(StoreError::NotEmpty {
+                path: self.path().to_path_buf(),
+            });
         }
         let mut count = 0;
         for (index, line) in input.lines().enumerate() {
@@ -332,6 +357,12 @@ impl Store {
                     let mut value = link.id.as_str().as_bytes().to_vec();
                     value.extend_from_slice(link.feed_tag.as_bytes());
                     self.links.insert(key, value)?;
+                }
+                "sent" => {
+                    let _: SentStory = serde_json::from_value(record.value.clone()).map_err(bad)?;
+                    let key = unhex(&record.key)
+                        .ok_or_else(|| invalid(number, "sent key is not hex".to_owned()))?;
+                    self.sent.insert(key, encode(&record.value)?)?;
                 }
                 "pending" => {
                     let key: Vec<u8> = key.iter().map(|b| if *b == b'/' { 0 } else { *b }).collect();

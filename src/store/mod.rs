@@ -76,6 +76,8 @@ pub enum StoreError {
     },
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("the store in {} is not empty: import a backup into a new state_dir", path.display())]
+    NotEmpty { path: PathBuf },
 }
 
 impl From<TransactionError<StoreError>> for StoreError {

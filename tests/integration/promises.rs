@@ -632,3 +632,134 @@ async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_ba
         "a success resets the backoff"
     );
 }
+
+/// What a store holds, kind by kind, through its own API: what a restore
+/// must reproduce.
+fn contents(store: &Store, emails: &[&str], feeds: &[&str]) -> String {
+    let report = store.check().expect("check");
+    let mut out = format!(
+        "seen {} articles {} links {} pending {} outbox {} feeds {} subscribers {} sent {}\n",
+        report.seen,
+        report.articles,
+        report.links,
+        report.pending,
+        report.outbox,
+        report.feeds,
+        report.subscribers,
+        report.sent
+    );
+    let epoch = chrono::DateTime::from_timestamp(0, 0).unwrap_or_default();
+    for email in emails {
+        let pending = store.pending(email).expect("pending");
+        out += &format!("{email} pending {pending:?}\n");
+        for id in &pending {
+            out += &format!("  {:?}\n", store.article(id).expect("article"));
+        }
+        out += &format!(
+            "{email} sent {:?}\n",
+            store.sent_since(email, epoch).expect("sent")
+        );
+        out += &format!(
+            "{email} state {:?}\n",
+            store.subscriber_state(email).expect("state")
+        );
+        out += &format!("{email} outbox {:?}\n", store.outbox(email).expect("outbox"));
+    }
+    for feed in feeds {
+        out += &format!("{feed} {:?}\n", store.feed_state(feed).expect("feed"));
+    }
+    out
+}
+
+#[test]
+fn a_backup_restores_every_record_through_the_binary() {
+    use crate::support::cli::{feed_digest, stdout, write_config};
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    // A second subscriber who is not sent to keeps articles pending.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        format!("{text}[[subscribers]]\nemail = \"bob@example.org\"\n"),
+    )
+    .expect("config");
+    for args in [&["poll"][..], &["send", "--subscriber", "alice@example.org"]] {
+        let out = feed_digest(&config, args, &[]);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let backup = dir.path().join("backup.jsonl");
+    let out = feed_digest(
+        &config,
+        &["store", "export", "-o", &backup.display().to_string()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same config with a state_dir that does not exist yet.
+    let restored_dir = tempfile::tempdir().expect("temp dir");
+    let restored_config = restored_dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let moved = text.replace(
+        "state_dir = \"state\"",
+        &format!(
+            "state_dir = {:?}",
+            restored_dir.path().join("new-state").display().to_string()
+        ),
+    );
+    let moved = moved
+        .replace(
+            "\"world-zh.xml\"",
+            &format!("{:?}", dir.path().join("world-zh.xml").display().to_string()),
+        )
+        .replace(
+            "\"tech-en.atom\"",
+            &format!("{:?}", dir.path().join("tech-en.atom").display().to_string()),
+        );
+    std::fs::write(&restored_config, &moved).expect("config");
+    let out = feed_digest(
+        &restored_config,
+        &["store", "import", &backup.display().to_string()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("records imported"), "{}", stdout(&out));
+    // Into a store that is not empty: refused, saying just that.
+    let again = feed_digest(
+        &restored_config,
+        &["store", "import", &backup.display().to_string()],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(
+        stderr.contains("is not empty: import a backup into a new state_dir"),
+        "{stderr}"
+    );
+    // Kind by kind, the restored store holds what the original did, `sent` included.
+    let emails = ["alice@example.org", "bob@example.org"];
+    let original = Store::open(&dir.path().join("state")).expect("open the original");
+    let feeds: Vec<String> = ["world-zh.xml", "tech-en.atom"]
+        .iter()
+        .map(|f| dir.path().join(f).display().to_string())
+        .collect();
+    let feed_keys: Vec<&str> = feeds.iter().map(String::as_str).collect();
+    let before = contents(&original, &emails, &feed_keys);
+    drop(original);
+    let restored = Store::open(&restored_dir.path().join("new-state")).expect("open the restored");
+    let after = contents(&restored, &emails, &feed_keys);
+    assert!(
+        before.contains("sent [SentStory"),
+        "alice was sent something: {before}"
+    );
+    assert!(!before.contains("sent 0\n"), "{before}");
+    assert_eq!(
+        before.matches("Some(FeedState").count(),
+        2,
+        "both feeds' records: {before}"
+    );
+    assert_eq!(before, after);
+}
