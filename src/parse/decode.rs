@@ -156,11 +156,13 @@ fn code_page(label: &str) -> Option<&'static codepages::CodePage> {
 fn finish_code_page(bytes: &[u8], page: &'static codepages::CodePage, how: How) -> Decoded {
     let text: String = bytes
         .iter()
-        .map(|&b| {
-            page.high
-                .get(usize::from(b).wrapping_sub(0x80))
-                .copied()
-                .unwrap_or(char::from(b))
+        .map(|&b| match page.high.get(usize::from(b).wrapping_sub(0x80)) {
+            Some(c) => *c,
+            None => page
+                .low
+                .iter()
+                .find(|(byte, _)| *byte == b)
+                .map_or(char::from(b), |(_, c)| *c),
         })
         .collect();
     let mut decoded = finish(text.as_bytes(), encoding_rs::UTF_8, how);

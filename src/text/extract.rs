@@ -82,7 +82,8 @@ pub(super) fn blocks(html: &str) -> Vec<String> {
         let name = tag_name(tag);
         let raw = is_raw_text(&name);
         // Browsers ignore the "/" of `<script/>`: its content follows all the same.
-        if !closing && (raw || !tag.ends_with('/')) && SKIPPED.contains(&name.as_str()) {
+        let skipped_element = SKIPPED.contains(&name.as_str()) || is_caption(tag);
+        if !closing && (raw || !tag.ends_with('/')) && skipped_element {
             let skipped = if raw {
                 // Script content is not markup: only its end tag ends it (or the end).
                 Some(raw_text_end(rest, &name).unwrap_or(""))
@@ -133,6 +134,30 @@ fn end_block(blocks: &mut Vec<String>, current: &mut String) {
     } else {
         current.clear();
     }
+}
+
+/// An image caption by its class (`wp-caption-text`, `image-caption`): the
+/// caption of a picture the digest does not show is not the article's text.
+fn is_caption(tag: &str) -> bool {
+    let lower = tag.to_ascii_lowercase();
+    let Some(at) = lower.find("class=") else {
+        return false;
+    };
+    let value = &lower[at + "class=".len()..];
+    let value = match value.chars().next() {
+        Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or_default(),
+        _ => value
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap_or_default(),
+    };
+    // `caption`, `wp-caption`, `wp-caption-text`, `image__caption`; not a
+    // wrapper that merely has one (`has-caption`).
+    value.split_whitespace().any(|class| {
+        (class.ends_with("caption") || class.ends_with("caption-text"))
+            && !class.starts_with("has-")
+            && !class.starts_with("with-")
+    })
 }
 
 /// Where a tag that starts `text` ends (the index of its '>'), past quoted
@@ -247,6 +272,15 @@ mod tests {
             ("trailing <", &["trailing <"]),
             ("<P CLASS=x>Upper</P><TIME>2023</TIME>", &["Upper"]),
             ("<ul><li>Apples</li><li>Pears</li></ul>", &["• Apples", "• Pears"]),
+            (
+                "<div class=\"wp-caption\"><img src=x><p class=\"wp-caption-text\">A harbour at dawn</p></div><p>Story</p>",
+                &["Story"],
+            ),
+            (
+                "<p class='lead'>Lead</p><span class=caption>Photo</span>",
+                &["Lead"],
+            ),
+            ("<div class=\"post has-caption\"><p>Kept</p></div>", &["Kept"]),
             ("<ul><li><p>Nested</p></li></ul>", &["Nested"]),
         ];
         for (html, expected) in cases {

@@ -445,13 +445,16 @@ fn labels_real_feeds_use() {
     assert!(decoded.text.contains("<title>Привет</title>"), "{}", decoded.text);
     assert!(decoded.text.contains("encoding=\"utf-8\""));
     // DOS and old Mac code pages, by table too.
-    for (label, byte, expected) in [
-        ("437", 0x80, 'Ç'),
-        ("cp850", 0x9B, 'ø'),
-        ("MacCentralEurope", 0x80, 'Ä'),
+    for (label, body, expected) in [
+        ("437", &[0x80][..], "Ç"),
+        ("cp850", &[0x9B][..], "ø"),
+        ("MacCentralEurope", &[0x80][..], "Ä"),
+        // Pages whose low half is not all ASCII (the high byte makes it not UTF-8).
+        ("IBM864", &[0x80, 0x25][..], "°\u{066a}"),
+        ("VISCII", &[0x80, 0x02][..], "ẠẲ"),
     ] {
         let mut bytes = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><t>").into_bytes();
-        bytes.push(byte);
+        bytes.extend_from_slice(body);
         bytes.extend_from_slice(b"</t>");
         let decoded = decode(&bytes, None);
         assert!(
