@@ -107,8 +107,10 @@ pub fn strip_selected<'a>(html: &'a str, selectors: &[scraper::Selector]) -> std
 /// too short for [`strip_common`] to see them repeat.
 static READ_MORE: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\s*(?:\[(?:…|\.\.\.)\]|…|\.\.\.)?\s*",
-        r"(?:continue reading|read more|read the full (?:story|article|post)|read the rest of this (?:entry|post)|keep reading",
+        // At the start of the block, or after a sentence's end (kept).
+        r"(?i)(?:^|(?P<end>[.!?。！？…])\s*)",
+        r"(?:\[(?:…|\.\.\.)\]|…|\.\.\.)?\s*",
+        r"(?:(?:continue reading|read more|read the full (?:story|article|post)|read the rest of this (?:entry|post)|keep reading)\b",
         r"|继续阅读|阅读全文|阅读更多|查看全文|点击阅读全文|繼續閱讀|閱讀全文|閱讀更多)",
         r"[^.!?。！？]{0,120}$"
     ))
@@ -133,9 +135,11 @@ pub fn strip_read_more(blocks: &mut Vec<String>) {
         blocks.pop();
     }
     if let Some(last) = blocks.last_mut()
-        && let Some(found) = read_more.find(last)
+        && let Some(found) = read_more.captures(last)
     {
-        last.truncate(found.start());
+        // Keep the sentence end before the phrase; all of it at the start.
+        let cut = found.name("end").map_or(0, |end| end.end());
+        last.truncate(cut);
         let kept = last.trim_end().len();
         last.truncate(kept);
         if last.is_empty() {
@@ -190,6 +194,14 @@ mod tests {
                 &["Read more books, she said. Then she left."],
             ),
             (&["He told me to read more."], &["He told me to read more."]),
+            (
+                &["We will keep reading the logs and report back"],
+                &["We will keep reading the logs and report back"],
+            ),
+            (
+                &["It lets you thread more calls"],
+                &["It lets you thread more calls"],
+            ),
         ];
         for (input, expected) in cases {
             let mut blocks: Vec<String> = input.iter().map(|s| (*s).to_owned()).collect();

@@ -3,7 +3,7 @@
 //! link in another feed), and which subscribers each new article goes to.
 //! Pure: the store is asked only through [`Known`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -19,8 +19,15 @@ pub trait Known {
     fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error>;
     /// The article that already has this canonical link, if any.
     fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error>;
-    /// The title of a stored article, while its body is kept.
-    fn stored_title(&self, id: &ArticleId) -> Result<Option<String>, Self::Error>;
+    /// The title and date of a stored article, while its body is kept.
+    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error>;
+}
+
+/// What a stored article says of the item it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub title: String,
+    pub published: Option<DateTime<Utc>>,
 }
 
 impl Known for crate::store::Store {
@@ -34,8 +41,11 @@ impl Known for crate::store::Store {
         crate::store::Store::link_owner(self, canonical_link)
     }
 
-    fn stored_title(&self, id: &ArticleId) -> Result<Option<String>, Self::Error> {
-        Ok(self.article(id)?.map(|article| article.title))
+    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error> {
+        Ok(self.article(id)?.map(|article| Stored {
+            title: article.title,
+            published: article.published,
+        }))
     }
 }
 
@@ -52,11 +62,13 @@ pub fn plan<K: Known>(
     let mut batch = IngestBatch::default();
     let mut ids_this_fetch = HashSet::new();
     let mut candidates = Vec::new();
-    for (item, identity) in parsed.items.iter().zip(identify(&feed.key, &parsed.items)) {
+    let siblings = Siblings::of(&parsed.items);
+    'items: for (item, identity) in parsed.items.iter().zip(identify(&feed.key, &parsed.items)) {
         let Identity {
-            id,
+            mut id,
             alternates,
             shared,
+            confirm,
             link_key,
             told_apart,
             duplicate,
@@ -67,13 +79,32 @@ pub fn plan<K: Known>(
             batch.duplicates += 1;
             continue;
         }
-        if known.is_seen(&id)? {
-            batch.still_present.push(id);
-            continue;
-        }
         // Before its first poll a feed has nothing recorded under any form.
         let mut recovered = false;
-        if !first_poll {
+        if known.is_seen(&id)? {
+            if !confirm || siblings.confirms(known.stored_article(&id)?.as_ref(), item) {
+                batch.still_present.push(id);
+                continue;
+            }
+            // An earlier version gave this id to a sibling as well: this item
+            // is not that one, and takes the next finer id.
+            match alternates.first() {
+                Some(finer) if !known.is_seen(finer)? => {
+                    id = finer.clone();
+                    ids_this_fetch.insert(id.clone());
+                    recovered = true;
+                }
+                Some(finer) => {
+                    batch.still_present.push(finer.clone());
+                    continue;
+                }
+                None => {
+                    batch.still_present.push(id);
+                    continue;
+                }
+            }
+        }
+        if !first_poll && !recovered {
             // Recorded under another form of its identity (by an earlier
             // document, or an earlier version): known; it takes the new id.
             if let Some(old) = first_known(known, &alternates)? {
@@ -81,20 +112,25 @@ pub fn plan<K: Known>(
                 continue;
             }
             // A form it shares with siblings is known: it is this item if
-            // the stored title says so; otherwise one of them was recorded
-            // and this one may be new, or may be old and lost to an earlier
-            // version that merged them: treated like a first poll.
-            if let Some(shared) = shared
-                && known.is_seen(&shared)?
-            {
-                if known.stored_title(&shared)?.is_some_and(|t| t == item.title) {
-                    batch.renamed.push((id, shared));
-                    continue;
+            // the stored article says so and no sibling matches it as well;
+            // otherwise one of them was recorded, and this one may be new, or
+            // old and lost to an earlier version that merged them: treated
+            // like a first poll.
+            for form in shared {
+                if known.is_seen(&form)? {
+                    if siblings.confirms(known.stored_article(&form)?.as_ref(), item) {
+                        batch.renamed.push((id, form));
+                        continue 'items;
+                    }
+                    recovered = true;
+                    break;
                 }
-                recovered = true;
             }
         }
-        if (first_poll || recovered) && !in_first_window(config.first_poll_window, item, now) {
+        // A recovered item is held back as old only when its date says so:
+        // an undated one may well be new (never miss an article).
+        let old = !in_first_window(config.first_poll_window, item, now);
+        if (first_poll && old) || (recovered && old && item.published.is_some()) {
             batch.baseline.push((id, link_key));
             continue;
         }
@@ -109,12 +145,13 @@ pub fn plan<K: Known>(
                 // unless the stored article has another title: then it is a
                 // new item that reuses a link. (Without a guid there is no
                 // guid to regenerate: another id means another item.)
-                let title = if owner.has_body {
-                    known.stored_title(&owner.id)?
+                // Without the stored title it cannot be told: delivered.
+                let stored = if owner.has_body {
+                    known.stored_article(&owner.id)?
                 } else {
                     None
                 };
-                if item.guid.is_some() && title.is_none_or(|t| t == item.title) {
+                if item.guid.is_some() && stored.is_some_and(|s| same_title(&s.title, &item.title)) {
                     batch.churned.push((id, owner.id));
                     continue;
                 }
@@ -153,6 +190,50 @@ pub fn plan<K: Known>(
     candidates.truncate(config.max_new_per_poll);
     batch.deliver = candidates;
     Ok(batch)
+}
+
+/// Titles compared as a reader sees them: entities decoded, whitespace folded.
+fn same_title(a: &str, b: &str) -> bool {
+    a == b || normal_title(a) == normal_title(b)
+}
+
+fn normal_title(title: &str) -> String {
+    crate::text::one_line(&html_escape::decode_html_entities(title))
+}
+
+/// The items of one document by title and date, to tell whether a stored
+/// article names exactly one of them.
+struct Siblings {
+    by_title: HashMap<String, usize>,
+    by_title_date: HashMap<(String, Option<DateTime<Utc>>), usize>,
+}
+
+impl Siblings {
+    fn of(items: &[Item]) -> Siblings {
+        let mut siblings = Siblings {
+            by_title: HashMap::new(),
+            by_title_date: HashMap::new(),
+        };
+        for item in items {
+            let title = normal_title(&item.title);
+            *siblings.by_title.entry(title.clone()).or_default() += 1;
+            *siblings.by_title_date.entry((title, item.published)).or_default() += 1;
+        }
+        siblings
+    }
+
+    /// `stored` is `item`, and no other item of the document matches it.
+    fn confirms(&self, stored: Option<&Stored>, item: &Item) -> bool {
+        let Some(stored) = stored else { return false };
+        if !same_title(&stored.title, &item.title) {
+            return false;
+        }
+        let title = normal_title(&item.title);
+        match (stored.published, item.published) {
+            (Some(a), Some(b)) => a == b && self.by_title_date.get(&(title, Some(b))) == Some(&1),
+            _ => self.by_title.get(&title) == Some(&1),
+        }
+    }
 }
 
 /// The first of `ids` that is known.

@@ -30,9 +30,13 @@ pub struct Identity {
     pub id: ArticleId,
     /// Other forms that name this item and no other in this document.
     pub alternates: Vec<ArticleId>,
-    /// A form this item would have had alone, now shared with other items of
-    /// the document: known under it, the item may be this one or a sibling.
-    pub shared: Option<ArticleId>,
+    /// Coarser forms it may have had in an earlier document, finest first,
+    /// that other items of this document share: known under one, the item
+    /// may be this one or a sibling.
+    pub shared: Vec<ArticleId>,
+    /// Its id is one an earlier version gave a sibling too: a hit must be
+    /// confirmed like a shared form.
+    pub confirm: bool,
     /// The link that finds this item's copies in other feeds and its own
     /// regenerated guids: `None` when that link repeats in the document.
     pub link_key: Option<String>,
@@ -179,15 +183,18 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
             if legacy_alone && forms.legacy != text && !forms.levels[chosen + 1..].contains(&forms.legacy) {
                 alternates.push(hash(&forms.legacy));
             }
-            let shared = if chosen > 0 {
-                Some(hash(&forms.levels[0]))
-            } else if !legacy_alone && forms.legacy != text {
-                Some(hash(&forms.legacy))
-            } else {
-                None
-            };
+            // Coarser forms, finest first: each may be this item's from an
+            // earlier document, or a sibling's; the old form when siblings share it.
+            let mut shared: Vec<ArticleId> = forms.levels[..chosen].iter().rev().map(|f| hash(f)).collect();
+            if !legacy_alone && forms.legacy != text && !forms.levels[..chosen].contains(&forms.legacy) {
+                shared.push(hash(&forms.legacy));
+            }
             Identity {
                 id: hash(&text),
+                // The old form, shared with a sibling, is this item's id: an
+                // old store may hold it for the sibling (`day.html#p1` and
+                // `day.html` were one id).
+                confirm: !legacy_alone && forms.legacy == text,
                 text,
                 alternates,
                 shared,
@@ -266,7 +273,7 @@ mod tests {
         );
         // Each may have been recorded under the bare link: confirmation needed.
         let bare = ArticleId::hash("f", "link:https://nixos.org/news.html");
-        assert!(ids.iter().all(|i| i.shared.as_ref() == Some(&bare)));
+        assert!(ids.iter().all(|i| i.shared == [bare.clone()]));
     }
 
     #[test]
@@ -288,7 +295,7 @@ mod tests {
         // Together, the bare link is shared: it needs confirming.
         assert_eq!(
             ids[0].shared,
-            Some(ArticleId::hash("f", "link:https://s.com/26.html"))
+            [ArticleId::hash("f", "link:https://s.com/26.html")]
         );
         assert_eq!(ids[0].link_key.as_deref(), Some("https://s.com/26.html#a080605"));
         // Alone on its page, it is found under the page's link, as copies in
@@ -318,7 +325,7 @@ mod tests {
         );
         assert_eq!(ids[0].text, "guid:g1");
         assert_eq!(ids[0].id, ArticleId::for_item("f", &items_g1(), false));
-        assert_eq!(ids[0].shared, None, "a unique guid names only its item");
+        assert!(ids[0].shared.is_empty(), "a unique guid names only its item");
         assert!(ids[0].link_key.is_none(), "the link repeats in the document");
     }
 

@@ -307,9 +307,9 @@ fn already_got(earlier: &[crate::store::SentStory], article: &Article) -> bool {
 }
 
 /// Which of the pending `articles` a digest of at most `max` carries, and how
-/// many wait: the newest first, taken in turn from every section (a topic, or
-/// the feed when no topic takes it), so that one busy or old feed cannot fill
-/// the digest and leave a topic out.
+/// many wait: the oldest waiting one, then the newest first, taken in turn
+/// from every section (a topic, or the feed when no topic takes it), so that
+/// one busy or old feed cannot fill the digest and leave a topic out.
 pub fn choose(
     config: &Config,
     subscriber: &Subscriber,
@@ -319,6 +319,15 @@ pub fn choose(
     let waiting = articles.len().saturating_sub(max);
     if waiting == 0 {
         return (articles, 0);
+    }
+    let mut articles = articles;
+    // The oldest waiting article always has a place, so that a subscriber
+    // whose feeds bring more than `max` a day never leaves one waiting forever.
+    let mut chosen = Vec::with_capacity(max);
+    if max >= 2
+        && let Some(oldest) = (0..articles.len()).min_by_key(|&i| articles[i].time())
+    {
+        chosen.push(articles.swap_remove(oldest));
     }
     let mut sections: Vec<(String, Vec<Article>)> = Vec::new();
     for article in articles {
@@ -344,7 +353,6 @@ pub fn choose(
     for (_, list) in &mut sections {
         list.sort_by_key(Article::time);
     }
-    let mut chosen = Vec::with_capacity(max);
     while chosen.len() < max {
         // One round: the section with the newest article left goes first.
         sections.sort_by_key(|(_, list)| std::cmp::Reverse(list.last().map(Article::time)));

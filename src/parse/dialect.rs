@@ -171,7 +171,7 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
                 changes.push("RSS 0.90 read as RSS 1.0".to_owned());
             }
             // Only when some item may lack a link (the channel has one too).
-            plan.rdf_links = text.matches("<link").count() <= text.matches("<item").count();
+            plan.rdf_links = text.matches("<link").count() <= count_items(text);
         }
         _ => return Ok(None),
     }
@@ -194,6 +194,25 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
         return Ok(None);
     }
     Ok(Some(Rewritten { text, changes }))
+}
+
+/// `<item>` and `<item …>` start tags (not `<items>`, RSS 1.0's list of them).
+fn count_items(text: &str) -> usize {
+    text.match_indices("<item")
+        .filter(|(at, m)| {
+            text.get(at + m.len()..)
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
+        })
+        .count()
+}
+
+/// An entity reference as text: a predefined or numeric one decoded, any
+/// other kept as written (an HTML `&nbsp;` in escaped content must not cost
+/// the rewrite of the whole document).
+fn entity_text(reference: &[u8]) -> String {
+    let entity = format!("&{};", String::from_utf8_lossy(reference));
+    quick_xml::escape::unescape(&entity).map_or(entity.clone(), |text| text.into_owned())
 }
 
 /// How an Atom text construct's content is carried over.
@@ -529,10 +548,7 @@ fn inner_text(reader: &mut Reader<&[u8]>, name: &[u8]) -> Option<String> {
         match reader.read_event().ok()? {
             Event::Text(text) => out.push_str(&text.xml_content(quick_xml::XmlVersion::Implicit1_0).ok()?),
             Event::CData(data) => out.push_str(&String::from_utf8_lossy(&data)),
-            Event::GeneralRef(reference) => {
-                let name = String::from_utf8_lossy(&reference).into_owned();
-                out.push_str(&quick_xml::escape::unescape(&format!("&{name};")).ok()?);
-            }
+            Event::GeneralRef(reference) => out.push_str(&entity_text(&reference)),
             Event::Start(_) => depth += 1,
             Event::End(end) if depth == 0 && end.name().as_ref() == name => return Some(out),
             Event::End(_) => depth = depth.saturating_sub(1),
@@ -560,10 +576,7 @@ fn inner_markup(reader: &mut Reader<&[u8]>, name: &[u8]) -> Option<String> {
             Event::End(_) => depth = depth.saturating_sub(1),
             Event::Text(t) => text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0).ok()?),
             Event::CData(data) => text.push_str(&String::from_utf8_lossy(data)),
-            Event::GeneralRef(reference) => {
-                let entity = format!("&{};", String::from_utf8_lossy(reference));
-                text.push_str(&quick_xml::escape::unescape(&entity).ok()?);
-            }
+            Event::GeneralRef(reference) => text.push_str(&entity_text(reference)),
             Event::Eof => return None,
             _ => {}
         }

@@ -110,8 +110,25 @@ fn plain_feeds_are_not_rewritten() {
     for text in [
         r#"<rss version="2.0"><channel><title>T</title><item><title>I</title></item></channel></rss>"#,
         r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title></feed>"#,
-        r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel><link>x</link></channel><item><link>y</link></item></rdf:RDF>"#,
+        r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel><link>x</link><items><rdf:Seq><rdf:li resource="y"/></rdf:Seq></items></channel><item><link>y</link></item></rdf:RDF>"#,
     ] {
         assert_eq!(normalise(text, true), Ok(None), "{text}");
     }
+}
+
+#[test]
+fn an_unknown_entity_in_atom_0_3_content_keeps_the_rewrite() {
+    let out = rewritten(
+        r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title>T</title><content type="application/xhtml+xml">caf&eacute;&nbsp;&amp; bar</content></entry></feed>"#,
+    );
+    assert!(
+        out.text.contains(r#"xmlns="http://www.w3.org/2005/Atom""#),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("&amp;eacute;&amp;nbsp;&amp; bar"),
+        "{}",
+        out.text
+    );
 }
