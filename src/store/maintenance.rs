@@ -320,6 +320,9 @@ impl Store {
                 path: self.path().to_path_buf(),
             });
         }
+        // Every line is read and checked before the first write, so a bad
+        // backup leaves the new store empty, ready for another try.
+        let mut rows: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut count = 0;
         for (index, line) in input.lines().enumerate() {
             let number = index + 1;
@@ -344,11 +347,11 @@ impl Store {
                     }
                 }
                 "meta" => {
-                    self.db.insert(key, encode(&record.value)?)?;
+                    rows.push((&self.db, key.to_vec(), encode(&record.value)?));
                 }
                 "seen" => {
                     let seen: SeenRecord = serde_json::from_value(record.value).map_err(bad)?;
-                    self.seen.insert(key, seen.to_bytes().as_slice())?;
+                    rows.push((&self.seen, key.to_vec(), seen.to_bytes().to_vec()));
                 }
                 "links" => {
                     let link: LinkValue = serde_json::from_value(record.value).map_err(bad)?;
@@ -356,17 +359,17 @@ impl Store {
                         .ok_or_else(|| invalid(number, "link key is not hex".to_owned()))?;
                     let mut value = link.id.as_str().as_bytes().to_vec();
                     value.extend_from_slice(link.feed_tag.as_bytes());
-                    self.links.insert(key, value)?;
+                    rows.push((&self.links, key, value));
                 }
                 "sent" => {
                     let _: SentStory = serde_json::from_value(record.value.clone()).map_err(bad)?;
                     let key = unhex(&record.key)
                         .ok_or_else(|| invalid(number, "sent key is not hex".to_owned()))?;
-                    self.sent.insert(key, encode(&record.value)?)?;
+                    rows.push((&self.sent, key, encode(&record.value)?));
                 }
                 "pending" => {
                     let key: Vec<u8> = key.iter().map(|b| if *b == b'/' { 0 } else { *b }).collect();
-                    self.pending.insert(key, encode(&record.value)?)?;
+                    rows.push((&self.pending, key, encode(&record.value)?));
                 }
                 tree @ ("articles" | "feeds" | "subscribers" | "outbox") => {
                     let target = match tree {
@@ -375,7 +378,7 @@ impl Store {
                         "subscribers" => &self.subscribers,
                         _ => &self.outbox,
                     };
-                    target.insert(key, encode(&record.value)?)?;
+                    rows.push((target, key.to_vec(), encode(&record.value)?));
                 }
                 other => {
                     return Err(invalid(
@@ -385,6 +388,9 @@ impl Store {
                 }
             }
             count += 1;
+        }
+        for (tree, key, value) in rows {
+            tree.insert(key, value)?;
         }
         self.db.flush()?;
         Ok(count)

@@ -763,3 +763,21 @@ fn a_backup_restores_every_record_through_the_binary() {
     );
     assert_eq!(before, after);
 }
+
+#[test]
+fn a_backup_with_a_bad_line_leaves_the_new_store_empty_for_another_try() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let good = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":2}\n\
+        {\"tree\":\"seen\",\"key\":\"00112233445566778899aabbccddeeff\",\"value\":{\"first_seen\":\"2026-11-01T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:00Z\",\"delivered\":true}}\n";
+    let broken = format!("{good}{{\"tree\":\"seen\",\"key\":\"x\",\"value\":\"not a record\"}}\n");
+    let err = store
+        .import(&mut broken.as_bytes())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("line 3"), "{err}");
+    assert_eq!(store.check().expect("check").seen, 0, "nothing was written");
+    assert_eq!(store.import(&mut good.as_bytes()).expect("the retry works"), 2);
+    assert_eq!(store.check().expect("check").seen, 1);
+}
