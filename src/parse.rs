@@ -165,6 +165,30 @@ pub fn parse_response(
     Ok(parsed)
 }
 
+/// Start tags of the element `name`, with or without a prefix: `<item>`,
+/// `<rss:item …>`, `<item/>`; never `<items>` or `</item>`.
+pub(crate) fn start_tags(text: &str, name: &str) -> usize {
+    text.match_indices(name)
+        .filter(|(at, _)| {
+            let ends_name = text
+                .get(at + name.len()..)
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace());
+            // Between the tag's '<' and the name: nothing, or a prefix and ':'.
+            let opens = text.get(..*at).and_then(|before| {
+                let prefix = before.get(before.rfind('<')? + 1..)?;
+                Some(
+                    prefix.is_empty()
+                        || prefix.ends_with(':')
+                            && !prefix.starts_with('/')
+                            && !prefix.contains(char::is_whitespace),
+                )
+            });
+            ends_name && opens == Some(true)
+        })
+        .count()
+}
+
 /// How many item-like elements (`<item>`, `<entry>`, JSON `items`) a
 /// document holds, when it holds any.
 fn unread_items(text: &str) -> Option<usize> {
@@ -173,26 +197,7 @@ fn unread_items(text: &str) -> Option<usize> {
         let n = value.get("items")?.as_array()?.len();
         return (n > 0).then_some(n);
     }
-    let mut n = 0;
-    for name in ["item", "entry"] {
-        for (at, _) in text.match_indices(name) {
-            let before = text.get(..at).and_then(|b| b.chars().next_back());
-            let after = text.get(at + name.len()..).and_then(|a| a.chars().next());
-            // `<item>`, `<rss:item …>`, never `<items>` or `</item>`.
-            let opens = before.is_some_and(|c| c == '<' || c == ':')
-                && after.is_some_and(|c| c == '>' || c == '/' || c.is_whitespace());
-            let closing = text.get(..at).is_some_and(|b| {
-                b.ends_with("</")
-                    || b.ends_with(':') && {
-                        let start = b.rfind('<').unwrap_or(0);
-                        b.get(start..).is_some_and(|tag| tag.starts_with("</"))
-                    }
-            });
-            if opens && !closing {
-                n += 1;
-            }
-        }
-    }
+    let n = start_tags(text, "item") + start_tags(text, "entry");
     (n > 0).then_some(n)
 }
 

@@ -16,7 +16,7 @@
 //! are trusted as they are; [`Identity::shared`] may name a sibling too, and
 //! the caller confirms it (by the stored title) before trusting it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -164,7 +164,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
         *legacy_counts.entry(forms.legacy.as_str()).or_default() += 1;
     }
     let link_keys = link_keys(items, &guid_counts);
-    let mut seen_final: HashMap<&str, ()> = HashMap::new();
+    let mut seen_final: HashSet<&str> = HashSet::new();
     all.iter()
         .zip(link_keys)
         .map(|(forms, link_key)| {
@@ -175,7 +175,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
             let text = forms.levels[chosen].clone();
             let duplicate = chosen == last
                 && counts.get(text.as_str()).is_some_and(|&n| n > 1)
-                && seen_final.insert(forms.levels[last].as_str(), ()).is_some();
+                && !seen_final.insert(forms.levels[last].as_str());
             let hash = |form: &str| ArticleId::hash(feed_key, form);
             // Finer forms, and the old form where it names this item alone.
             let mut alternates: Vec<ArticleId> = forms.levels[chosen + 1..].iter().map(|f| hash(f)).collect();

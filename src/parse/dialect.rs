@@ -171,7 +171,7 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
                 changes.push("RSS 0.90 read as RSS 1.0".to_owned());
             }
             // Only when some item may lack a link (the channel has one too).
-            plan.rdf_links = text.matches("<link").count() <= count_items(text);
+            plan.rdf_links = text.matches("<link").count() <= super::start_tags(text, "item");
         }
         _ => return Ok(None),
     }
@@ -194,17 +194,6 @@ pub fn normalise(text: &str, strict_atom: bool) -> Result<Option<Rewritten>, Dia
         return Ok(None);
     }
     Ok(Some(Rewritten { text, changes }))
-}
-
-/// `<item>` and `<item …>` start tags (not `<items>`, RSS 1.0's list of them).
-fn count_items(text: &str) -> usize {
-    text.match_indices("<item")
-        .filter(|(at, m)| {
-            text.get(at + m.len()..)
-                .and_then(|rest| rest.chars().next())
-                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
-        })
-        .count()
 }
 
 /// An entity reference as text: a predefined or numeric one decoded, any

@@ -132,3 +132,10 @@ fn an_unknown_entity_in_atom_0_3_content_keeps_the_rewrite() {
         out.text
     );
 }
+
+#[test]
+fn start_tags_count_items_not_their_list_or_ends() {
+    let text = r#"<rdf:RDF><channel><items><rdf:Seq/></items></channel><item a="1"><title>x</title></item><rss:item/><item>"#;
+    assert_eq!(super::super::start_tags(text, "item"), 3);
+    assert_eq!(super::super::start_tags("<entry></entry><x:entry >", "entry"), 2);
+}
