@@ -13,9 +13,13 @@ use feed_digest::text;
 use crate::support::expect::{Check, checks};
 use crate::support::{self, test_data};
 
-/// The share of counted cases that must pass: 96.8 % measured (see
+/// The share of counted cases that must pass: 97.3 % measured (see
 /// docs/parsing.md), a floor that catches a regression in reading.
 const FLOOR: f64 = 0.95;
+
+/// The target for legacy-encoded feeds (feedparser's `encoding`
+/// folder): titles decoded right in at least 98 % of them (111 of 111 measured).
+const ENCODING_FLOOR: f64 = 0.98;
 
 /// As feedparser compares it: text, one line (its titles may be HTML).
 fn normal(value: &str) -> String {
@@ -99,6 +103,13 @@ fn feedparser_cases_on_titles_links_and_counts_pass() {
         let shown = if all { failed.len() } else { failed.len().min(3) };
         println!("  {folder:<28} {ok:>4} / {n:<4} {}", failed[..shown].join(" "));
     }
+    let (encoded_ok, encoded, _) = by_folder.get("encoding").cloned().unwrap_or_default();
+    let encoded_share = encoded_ok as f64 / encoded.max(1) as f64;
+    assert!(
+        encoded > 100 && encoded_share >= ENCODING_FLOOR,
+        "legacy encodings: {encoded_ok} of {encoded} titles decoded right, below {:.0} %",
+        ENCODING_FLOOR * 100.0
+    );
     let share = passed as f64 / counted.max(1) as f64;
     println!(
         "  {:<28} {passed:>4} / {counted:<4} ({:.1} %)",

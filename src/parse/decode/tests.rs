@@ -452,6 +452,9 @@ fn labels_real_feeds_use() {
         // Pages whose low half is not all ASCII (the high byte makes it not UTF-8).
         ("IBM864", &[0x80, 0x25][..], "°\u{066a}"),
         ("VISCII", &[0x80, 0x02][..], "ẠẲ"),
+        // TCVN 5712 (VN3): "Việt Nam Đà" and a low byte (0x01 is Ú).
+        ("tcvn", b"Vi\xd6t Nam \xa7\xb5 \x01"[..].as_ref(), "Việt Nam Đà Ú"),
+        ("TCVN5712-1", &[0x80][..], "À"),
     ] {
         let mut bytes = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><t>").into_bytes();
         bytes.extend_from_slice(body);
