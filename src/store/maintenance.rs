@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, SeenRecord, SentStory, Store,
-    StoreError, SubscriberState, decode, decode_link, encode, hex, seen_record, unhex,
+    Kind, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode, decode_link,
+    encode, seen_record,
 };
-use crate::article::{Article, ArticleId};
+use crate::article::Article;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
@@ -52,24 +52,25 @@ pub struct ExportedRecord {
     pub value: Value,
 }
 
-/// A `links` value as exported: the article id and the 16-hex feed tag.
-#[derive(Serialize, Deserialize)]
-struct LinkValue {
-    id: ArticleId,
-    feed_tag: String,
-}
+/// A stored key and value, as sled holds them.
+pub type RawRecord = (Vec<u8>, Vec<u8>);
 
-const TREES: [&str; 9] = [
-    "meta",
-    "seen",
-    "articles",
-    "links",
-    "feeds",
-    "subscribers",
-    "pending",
-    "outbox",
-    "sent",
-];
+impl CheckReport {
+    /// The count of one kind (`meta` is not counted).
+    fn count_mut(&mut self, kind: Kind) -> Option<&mut usize> {
+        match kind {
+            Kind::Meta => None,
+            Kind::Seen => Some(&mut self.seen),
+            Kind::Articles => Some(&mut self.articles),
+            Kind::Links => Some(&mut self.links),
+            Kind::Feeds => Some(&mut self.feeds),
+            Kind::Subscribers => Some(&mut self.subscribers),
+            Kind::Pending => Some(&mut self.pending),
+            Kind::Outbox => Some(&mut self.outbox),
+            Kind::Sent => Some(&mut self.sent),
+        }
+    }
+}
 
 impl Store {
     /// Ids (and everything about them) that left their feed more than
@@ -154,48 +155,42 @@ impl Store {
                 .map_or(0, u32::from_be_bytes),
             ..CheckReport::default()
         };
-        let problems = &mut report.problems;
         if report.schema_version != SCHEMA_VERSION {
-            problems.push(format!(
+            report.problems.push(format!(
                 "schema version {} (expected {SCHEMA_VERSION})",
                 report.schema_version
             ));
         }
-        for row in self.seen.iter() {
-            let (key, bytes) = row?;
-            report.seen += 1;
-            if let Err(err) = seen_record(&key, &bytes) {
-                problems.push(err.to_string());
+        for kind in Kind::ALL {
+            for row in self.tree(kind).iter() {
+                let (key, bytes) = row?;
+                if let Some(count) = report.count_mut(kind) {
+                    *count += 1;
+                }
+                if let Err(err) = kind.json_value(&key, &bytes) {
+                    report.problems.push(err.to_string());
+                }
             }
         }
+        // Across kinds.
+        let problems = &mut report.problems;
         for row in self.articles.iter() {
             let (key, bytes) = row?;
-            report.articles += 1;
-            match decode::<Article>("articles", &key, &bytes) {
-                Ok(article) if article.id.as_str().as_bytes() != key.as_ref() => {
-                    problems.push(format!(
-                        "article {} stored under key {}",
-                        article.id,
-                        String::from_utf8_lossy(&key)
-                    ));
-                }
-                Ok(article) if !self.seen.contains_key(&key)? => {
-                    problems.push(format!("article {} has a body but is not in seen", article.id));
-                }
-                Ok(_) => {}
-                Err(err) => problems.push(err.to_string()),
-            }
-        }
-        for row in self.links.iter() {
-            let (key, bytes) = row?;
-            report.links += 1;
-            if let Err(err) = decode_link(&key, &bytes) {
-                problems.push(err.to_string());
+            let Ok(article) = decode::<Article>("articles", &key, &bytes) else {
+                continue; // said above
+            };
+            if article.id.as_str().as_bytes() != key.as_ref() {
+                problems.push(format!(
+                    "article {} stored under key {}",
+                    article.id,
+                    String::from_utf8_lossy(&key)
+                ));
+            } else if !self.seen.contains_key(&key)? {
+                problems.push(format!("article {} has a body but is not in seen", article.id));
             }
         }
         for key in self.pending.iter().keys() {
             let key = key?;
-            report.pending += 1;
             let id = key.rsplit(|b| *b == 0).next().unwrap_or_default();
             if !self.articles.contains_key(id)? {
                 problems.push(format!(
@@ -204,94 +199,24 @@ impl Store {
                 ));
             }
         }
-        for row in self.outbox.iter() {
-            let (key, bytes) = row?;
-            report.outbox += 1;
-            if let Err(err) = decode::<OutboxEntry>("outbox", &key, &bytes) {
-                problems.push(err.to_string());
-            }
-        }
-        for row in self.feeds.iter() {
-            let (key, bytes) = row?;
-            report.feeds += 1;
-            if let Err(err) = decode::<FeedState>("feeds", &key, &bytes) {
-                problems.push(err.to_string());
-            }
-        }
-        for row in self.subscribers.iter() {
-            let (key, bytes) = row?;
-            report.subscribers += 1;
-            if let Err(err) = decode::<SubscriberState>("subscribers", &key, &bytes) {
-                problems.push(err.to_string());
-            }
-        }
-        for row in self.sent.iter() {
-            let (key, bytes) = row?;
-            report.sent += 1;
-            if let Err(err) = decode::<SentStory>("sent", &key, &bytes) {
-                problems.push(err.to_string());
-            }
-        }
         Ok(report)
     }
 
-    /// Writes every record as one JSON object per line; returns how many.
+    /// Writes every record of every kind as one JSON object per line; returns how many.
     pub fn export(&self, out: &mut dyn Write) -> Result<usize, StoreError> {
         let mut count = 0;
-        let mut write = |tree: &str, key: &[u8], value: Value| -> Result<(), StoreError> {
-            let record = ExportedRecord {
-                tree: tree.to_owned(),
-                key: String::from_utf8_lossy(key).into_owned(),
-                value,
-            };
-            serde_json::to_writer(&mut *out, &record)?;
-            out.write_all(b"\n")
-                .map_err(|e| StoreError::Encode(serde_json::Error::io(e)))?;
-            count += 1;
-            Ok(())
-        };
-        write("meta", SCHEMA_KEY, Value::from(SCHEMA_VERSION))?;
-        if let Some(at) = self.last_prune()? {
-            write("meta", LAST_PRUNE_KEY, serde_json::to_value(at)?)?;
-        }
-        for row in self.seen.iter() {
-            let (key, bytes) = row?;
-            write("seen", &key, serde_json::to_value(seen_record(&key, &bytes)?)?)?;
-        }
-        for row in self.links.iter() {
-            let (key, bytes) = row?;
-            let owner = decode_link(&key, &bytes)?;
-            let feed_tag = String::from_utf8_lossy(&bytes[32..]).into_owned();
-            // Link keys are hashes: hex keeps the export readable text.
-            let value = serde_json::to_value(LinkValue {
-                id: owner.id,
-                feed_tag,
-            })?;
-            write("links", hex(&key).as_bytes(), value)?;
-        }
-        for row in self.sent.iter() {
-            let (key, bytes) = row?;
-            let value: Value = decode("sent", &key, &bytes)?;
-            // Sent keys hold a NUL and a binary time: hex keeps them text.
-            write("sent", hex(&key).as_bytes(), value)?;
-        }
-        for (name, tree) in [
-            ("articles", &self.articles),
-            ("feeds", &self.feeds),
-            ("subscribers", &self.subscribers),
-            ("pending", &self.pending),
-            ("outbox", &self.outbox),
-        ] {
-            for row in tree.iter() {
+        for kind in Kind::ALL {
+            for row in self.tree(kind).iter() {
                 let (key, bytes) = row?;
-                let value: Value = decode(name, &key, &bytes)?;
-                // Pending keys hold a NUL between address and id; `/` reads better.
-                let key = if name == "pending" {
-                    key.iter().map(|b| if *b == 0 { b'/' } else { *b }).collect()
-                } else {
-                    key.to_vec()
+                let record = ExportedRecord {
+                    tree: kind.name().to_owned(),
+                    key: kind.key_text(&key),
+                    value: kind.json_value(&key, &bytes)?,
                 };
-                write(name, &key, value)?;
+                serde_json::to_writer(&mut *out, &record)?;
+                out.write_all(b"\n")
+                    .map_err(|e| StoreError::Encode(serde_json::Error::io(e)))?;
+                count += 1;
             }
         }
         Ok(count)
@@ -305,24 +230,18 @@ impl Store {
             key: format!("line {line}"),
             message,
         };
-        let trees = [
-            &self.seen,
-            &self.articles,
-            &self.links,
-            &self.feeds,
-            &self.subscribers,
-            &self.pending,
-            &self.outbox,
-            &self.sent,
-        ];
-        if trees.iter().any(|tree| !tree.is_empty()) {
+        // `meta` holds the schema version of any open store.
+        if Kind::ALL
+            .into_iter()
+            .any(|kind| kind != Kind::Meta && !self.tree(kind).is_empty())
+        {
             return Err(StoreError::NotEmpty {
                 path: self.path().to_path_buf(),
             });
         }
         // Every line is read and checked before the first write, so a bad
         // backup leaves the new store empty, ready for another try.
-        let mut rows: Vec<(&sled::Tree, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut rows: Vec<(Kind, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut count = 0;
         for (index, line) in input.lines().enumerate() {
             let number = index + 1;
@@ -332,67 +251,49 @@ impl Store {
             }
             let record: ExportedRecord =
                 serde_json::from_str(&line).map_err(|e| invalid(number, e.to_string()))?;
-            let key = record.key.as_bytes();
-            let bad = |e: serde_json::Error| invalid(number, e.to_string());
-            match record.tree.as_str() {
-                "meta" if key == SCHEMA_KEY => {
-                    if record.value.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
-                        return Err(invalid(
-                            number,
-                            format!(
-                                "export has schema {}, this feed-digest {SCHEMA_VERSION}",
-                                record.value
-                            ),
-                        ));
-                    }
-                }
-                "meta" => {
-                    rows.push((&self.db, key.to_vec(), encode(&record.value)?));
-                }
-                "seen" => {
-                    let seen: SeenRecord = serde_json::from_value(record.value).map_err(bad)?;
-                    rows.push((&self.seen, key.to_vec(), seen.to_bytes().to_vec()));
-                }
-                "links" => {
-                    let link: LinkValue = serde_json::from_value(record.value).map_err(bad)?;
-                    let key = unhex(&record.key)
-                        .ok_or_else(|| invalid(number, "link key is not hex".to_owned()))?;
-                    let mut value = link.id.as_str().as_bytes().to_vec();
-                    value.extend_from_slice(link.feed_tag.as_bytes());
-                    rows.push((&self.links, key, value));
-                }
-                "sent" => {
-                    let _: SentStory = serde_json::from_value(record.value.clone()).map_err(bad)?;
-                    let key = unhex(&record.key)
-                        .ok_or_else(|| invalid(number, "sent key is not hex".to_owned()))?;
-                    rows.push((&self.sent, key, encode(&record.value)?));
-                }
-                "pending" => {
-                    let key: Vec<u8> = key.iter().map(|b| if *b == b'/' { 0 } else { *b }).collect();
-                    rows.push((&self.pending, key, encode(&record.value)?));
-                }
-                tree @ ("articles" | "feeds" | "subscribers" | "outbox") => {
-                    let target = match tree {
-                        "articles" => &self.articles,
-                        "feeds" => &self.feeds,
-                        "subscribers" => &self.subscribers,
-                        _ => &self.outbox,
-                    };
-                    rows.push((target, key.to_vec(), encode(&record.value)?));
-                }
-                other => {
+            let Some(kind) = Kind::from_name(&record.tree) else {
+                let valid: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                return Err(invalid(
+                    number,
+                    format!("unknown tree {:?}; valid: {}", record.tree, valid.join(", ")),
+                ));
+            };
+            let key = kind
+                .key_bytes(&record.key)
+                .ok_or_else(|| invalid(number, format!("{kind} key {:?} is not hex", record.key)))?;
+            if kind == Kind::Meta && key == SCHEMA_KEY {
+                if record.value.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
                     return Err(invalid(
                         number,
-                        format!("unknown tree {other:?}; valid: {}", TREES.join(", ")),
+                        format!(
+                            "export has schema {}, this feed-digest {SCHEMA_VERSION}",
+                            record.value
+                        ),
                     ));
                 }
+            } else {
+                let value = kind
+                    .stored_bytes(&key, record.value)
+                    .map_err(|e| invalid(number, format!("{kind}: {e}")))?;
+                rows.push((kind, key, value));
             }
             count += 1;
         }
-        for (tree, key, value) in rows {
-            tree.insert(key, value)?;
+        for (kind, key, value) in rows {
+            self.tree(kind).insert(key, value)?;
         }
         self.db.flush()?;
         Ok(count)
+    }
+
+    /// Every record of one kind, raw, in key order: what a restore must reproduce.
+    pub fn records(&self, kind: Kind) -> Result<Vec<RawRecord>, StoreError> {
+        self.tree(kind)
+            .iter()
+            .map(|row| {
+                let (key, value) = row?;
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
     }
 }

@@ -20,6 +20,7 @@
 //!   outbox entry whose message the server accepted.
 
 mod ingest;
+mod kinds;
 mod maintenance;
 mod migrate;
 mod records;
@@ -66,6 +67,13 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store operation failed: {0}")]
     Db(#[from] sled::Error),
     #[error("corrupt record in tree {tree:?} at key {key:?}: {message}")]
@@ -90,6 +98,7 @@ impl From<TransactionError<StoreError>> for StoreError {
 }
 
 pub use ingest::{CrossFeed, IngestBatch, NewArticle};
+pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
 
 #[derive(Clone)]
@@ -224,23 +233,23 @@ fn subscriber_key(email: &str) -> Vec<u8> {
 /// Takes `state_dir/lock` exclusively, so a second process is refused with a
 /// clear message before it touches sled's files.
 fn lock_state_dir(dir: &Path, store_path: &Path) -> Result<std::fs::File, StoreError> {
-    let open_error = |source: std::io::Error| StoreError::Open {
-        path: store_path.to_path_buf(),
-        source: sled::Error::Io(source),
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { action, path, source }
     };
-    std::fs::create_dir_all(dir).map_err(open_error)?;
+    std::fs::create_dir_all(dir).map_err(io("create the state directory", dir))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("lock"))
-        .map_err(open_error)?;
+        .map_err(io("open the lock file", &dir.join("lock")))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
             path: store_path.to_path_buf(),
         }),
-        Err(std::fs::TryLockError::Error(err)) => Err(open_error(err)),
+        Err(std::fs::TryLockError::Error(err)) => Err(io("lock", &dir.join("lock"))(err)),
     }
 }
 
@@ -297,9 +306,10 @@ fn remove_unfinished_snapshots(store_path: &Path) -> Result<(), StoreError> {
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
             tracing::warn!(file = %entry.path().display(), "removing a snapshot left unfinished by a crash");
-            std::fs::remove_file(entry.path()).map_err(|source| StoreError::Open {
-                path: store_path.to_path_buf(),
-                source: sled::Error::Io(source),
+            std::fs::remove_file(entry.path()).map_err(|source| StoreError::Io {
+                action: "remove the unfinished snapshot",
+                path: entry.path(),
+                source,
             })?;
         }
     }
@@ -336,16 +346,17 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        let tree = |kind: Kind| db.open_tree(kind.name());
         let store = Store {
             _lock: std::sync::Arc::new(lock),
-            seen: db.open_tree("seen")?,
-            articles: db.open_tree("articles")?,
-            feeds: db.open_tree("feeds")?,
-            subscribers: db.open_tree("subscribers")?,
-            pending: db.open_tree("pending")?,
-            outbox: db.open_tree("outbox")?,
-            links: db.open_tree("links")?,
-            sent: db.open_tree("sent")?,
+            seen: tree(Kind::Seen)?,
+            articles: tree(Kind::Articles)?,
+            feeds: tree(Kind::Feeds)?,
+            subscribers: tree(Kind::Subscribers)?,
+            pending: tree(Kind::Pending)?,
+            outbox: tree(Kind::Outbox)?,
+            links: tree(Kind::Links)?,
+            sent: tree(Kind::Sent)?,
             db,
             path,
         };
@@ -359,6 +370,21 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The tree that holds `kind`.
+    fn tree(&self, kind: Kind) -> &sled::Tree {
+        match kind {
+            Kind::Meta => &self.db,
+            Kind::Seen => &self.seen,
+            Kind::Articles => &self.articles,
+            Kind::Links => &self.links,
+            Kind::Feeds => &self.feeds,
+            Kind::Subscribers => &self.subscribers,
+            Kind::Pending => &self.pending,
+            Kind::Outbox => &self.outbox,
+            Kind::Sent => &self.sent,
+        }
     }
 
     /// Makes everything written so far durable.

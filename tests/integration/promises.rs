@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use feed_digest::deliver::{DeliverError, Delivered};
 use feed_digest::mail::SendError;
 use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::store::{Store, StoreError};
+use feed_digest::store::{Kind, Store, StoreError};
 
 use crate::support::world::{World, config_top};
 use crate::support::{atom, rss};
@@ -762,6 +762,39 @@ fn a_backup_restores_every_record_through_the_binary() {
         "both feeds' records: {before}"
     );
     assert_eq!(before, after);
+    // And record by record, every kind of the one table, raw bytes included.
+    let original = Store::open(&dir.path().join("state")).expect("open the original");
+    let raw_before: Vec<_> = Kind::ALL
+        .iter()
+        .map(|kind| (*kind, original.records(*kind).expect("records")))
+        .collect();
+    drop(original);
+    let raw_after: Vec<_> = Kind::ALL
+        .iter()
+        .map(|kind| (*kind, restored.records(*kind).expect("records")))
+        .collect();
+    drop(restored);
+    for ((kind, before), (_, after)) in raw_before.iter().zip(&raw_after) {
+        assert_eq!(before.len(), after.len(), "{kind}: as many records");
+        assert_eq!(before, after, "{kind}: the same records");
+    }
+    // The daemon runs on the restored store: bob's waiting articles go out
+    // once, alice (sent before the backup) gets nothing again.
+    let mails_before = smtp.messages().len();
+    let notify = tempfile::tempdir().expect("temp dir");
+    let daemon = crate::support::cli::Daemon::start(&restored_config, Some(notify.path()), &[]);
+    assert_eq!(daemon.notification(), "READY=1");
+    let sent = stdout(&feed_digest(&restored_config, &["send"], &[]));
+    assert!(sent.contains("bob@example.org: sent"), "{sent}");
+    assert!(!sent.contains("alice@example.org: sent"), "{sent}");
+    let (clean, log) = daemon.stop();
+    assert!(clean, "{log}");
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), mails_before + 1, "one digest, bob's");
+    assert_eq!(
+        mails.last().map(|m| m.to.clone()),
+        Some(vec!["bob@example.org".to_owned()])
+    );
 }
 
 #[test]

@@ -1,0 +1,201 @@
+//! The one table of record kinds. Open, export, import and check go through
+//! [`Kind::ALL`] and the exhaustive matches below, so a kind added later
+//! cannot be left out of any of them: the compiler names every place.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SeenRecord, SentStory, StoreError, SubscriberState,
+    decode, decode_link, encode, hex, seen_record, unhex,
+};
+use crate::article::{Article, ArticleId};
+
+/// A kind of record, and the sled tree it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// The default tree: `schema_version`, `last_prune`.
+    Meta,
+    Seen,
+    Articles,
+    Links,
+    Feeds,
+    Subscribers,
+    Pending,
+    Outbox,
+    Sent,
+}
+
+/// A `links` value as exported: the article id and the 16-hex feed tag.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LinkValue {
+    id: ArticleId,
+    feed_tag: String,
+}
+
+impl Kind {
+    /// Every kind, in export order.
+    pub const ALL: [Kind; 9] = [
+        Kind::Meta,
+        Kind::Seen,
+        Kind::Articles,
+        Kind::Links,
+        Kind::Feeds,
+        Kind::Subscribers,
+        Kind::Pending,
+        Kind::Outbox,
+        Kind::Sent,
+    ];
+
+    /// The name exports and errors use; also the sled tree's name (but for `meta`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Meta => "meta",
+            Kind::Seen => "seen",
+            Kind::Articles => "articles",
+            Kind::Links => "links",
+            Kind::Feeds => "feeds",
+            Kind::Subscribers => "subscribers",
+            Kind::Pending => "pending",
+            Kind::Outbox => "outbox",
+            Kind::Sent => "sent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// A stored key as an export writes it: text a person can read.
+    pub(super) fn key_text(self, key: &[u8]) -> String {
+        match self {
+            // Hashes, and a NUL with a binary time: hex keeps them text.
+            Kind::Links | Kind::Sent => hex(key),
+            // A NUL between address and id; `/` reads better.
+            Kind::Pending => String::from_utf8_lossy(key).replace('\0', "/"),
+            Kind::Meta | Kind::Seen | Kind::Articles | Kind::Feeds | Kind::Subscribers | Kind::Outbox => {
+                String::from_utf8_lossy(key).into_owned()
+            }
+        }
+    }
+
+    /// The stored key an export's text names.
+    pub(super) fn key_bytes(self, text: &str) -> Option<Vec<u8>> {
+        match self {
+            Kind::Links | Kind::Sent => unhex(text),
+            Kind::Pending => Some(text.replace('/', "\0").into_bytes()),
+            Kind::Meta | Kind::Seen | Kind::Articles | Kind::Feeds | Kind::Subscribers | Kind::Outbox => {
+                Some(text.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// A stored record read as its type and written as JSON; an error if it
+    /// does not read (so `check` and `export` see the same problems).
+    pub(super) fn json_value(self, key: &[u8], bytes: &[u8]) -> Result<Value, StoreError> {
+        let name = self.name();
+        Ok(match self {
+            Kind::Meta if key == SCHEMA_KEY => <[u8; 4]>::try_from(bytes)
+                .map(|b| Value::from(u32::from_be_bytes(b)))
+                .map_err(|_| corrupt(self, key, "not a 4-byte version"))?,
+            Kind::Meta if key == LAST_PRUNE_KEY => json(decode::<DateTime<Utc>>(name, key, bytes)?)?,
+            Kind::Meta => return Err(corrupt(self, key, "not a key this feed-digest writes")),
+            Kind::Seen => json(seen_record(key, bytes)?)?,
+            Kind::Articles => json(decode::<Article>(name, key, bytes)?)?,
+            Kind::Links => {
+                let owner = decode_link(key, bytes)?;
+                let feed_tag = String::from_utf8_lossy(bytes.get(32..).unwrap_or_default()).into_owned();
+                json(LinkValue {
+                    id: owner.id,
+                    feed_tag,
+                })?
+            }
+            Kind::Feeds => json(decode::<FeedState>(name, key, bytes)?)?,
+            Kind::Subscribers => json(decode::<SubscriberState>(name, key, bytes)?)?,
+            Kind::Pending => json(decode::<DateTime<Utc>>(name, key, bytes)?)?,
+            Kind::Outbox => json(decode::<OutboxEntry>(name, key, bytes)?)?,
+            Kind::Sent => json(decode::<SentStory>(name, key, bytes)?)?,
+        })
+    }
+
+    /// An exported record back into the bytes the store keeps, through its
+    /// type: a restored record is byte for byte what was exported.
+    pub(super) fn stored_bytes(self, key: &[u8], value: Value) -> Result<Vec<u8>, String> {
+        match self {
+            Kind::Meta if key == SCHEMA_KEY => value
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .map(|v| v.to_be_bytes().to_vec())
+                .ok_or_else(|| format!("schema version {value} is not a number")),
+            Kind::Meta if key == LAST_PRUNE_KEY => typed::<DateTime<Utc>>(value),
+            Kind::Meta => Err(format!(
+                "meta key {:?} is not one this feed-digest writes",
+                String::from_utf8_lossy(key)
+            )),
+            Kind::Seen => serde_json::from_value::<SeenRecord>(value)
+                .map(|seen| seen.to_bytes().to_vec())
+                .map_err(|e| e.to_string()),
+            Kind::Articles => typed::<Article>(value),
+            Kind::Links => {
+                let link: LinkValue = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                let mut bytes = link.id.as_str().as_bytes().to_vec();
+                bytes.extend_from_slice(link.feed_tag.as_bytes());
+                decode_link(key, &bytes).map_err(|e| e.to_string())?;
+                Ok(bytes)
+            }
+            Kind::Feeds => typed::<FeedState>(value),
+            Kind::Subscribers => typed::<SubscriberState>(value),
+            Kind::Pending => typed::<DateTime<Utc>>(value),
+            Kind::Outbox => typed::<OutboxEntry>(value),
+            Kind::Sent => typed::<SentStory>(value),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn json<T: Serialize>(value: T) -> Result<Value, StoreError> {
+    Ok(serde_json::to_value(value)?)
+}
+
+fn typed<T: Serialize + DeserializeOwned>(value: Value) -> Result<Vec<u8>, String> {
+    let record: T = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    encode(&record).map_err(|e| e.to_string())
+}
+
+fn corrupt(kind: Kind, key: &[u8], message: &str) -> StoreError {
+    StoreError::Corrupt {
+        tree: kind.name(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_named_once_and_its_keys_survive_the_text_form() {
+        let mut names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Kind::ALL.len());
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_name(kind.name()), Some(kind));
+            // A key with a NUL and non-UTF-8 bytes where the kind allows them.
+            let key: Vec<u8> = match kind {
+                Kind::Links | Kind::Sent => vec![0x00, 0xff, 0x10, b'a'],
+                Kind::Pending => b"ann@example.org\x000123456789abcdef0123456789abcdef".to_vec(),
+                _ => "订阅者@example.org".as_bytes().to_vec(),
+            };
+            assert_eq!(kind.key_bytes(&kind.key_text(&key)), Some(key), "{kind}");
+        }
+    }
+}
