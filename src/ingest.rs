@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use crate::article::{Article, ArticleId, Identity, Item, identify};
 use crate::config::{Config, FeedConfig, FirstPollWindow};
 use crate::parse::ParsedFeed;
-use crate::store::{CrossFeed, IngestBatch, LinkOwner, NewArticle};
 use crate::topics;
 
 /// What the plan needs to know about the past.
@@ -18,7 +17,7 @@ pub trait Known {
     type Error;
     fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error>;
     /// The article that already has this canonical link, if any.
-    fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error>;
+    fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error>;
     /// The title and date of a stored article, while its body is kept.
     fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error>;
 }
@@ -30,23 +29,54 @@ pub struct Stored {
     pub published: Option<DateTime<Utc>>,
 }
 
-impl Known for crate::store::Store {
-    type Error = crate::store::StoreError;
+/// A new article and the subscribers it goes to.
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    pub article: Article,
+    pub recipients: Vec<String>,
+    /// Its canonical link, indexed so churn and copies in other feeds are recognised.
+    pub canonical_link: Option<String>,
+}
 
-    fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error> {
-        crate::store::Store::is_seen(self, id)
-    }
+/// An item of this feed whose link another feed's article already has.
+#[derive(Debug, Clone)]
+pub struct CrossFeed {
+    pub id: ArticleId,
+    pub original: ArticleId,
+    pub feed_key: String,
+    pub recipients: Vec<String>,
+}
 
-    fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error> {
-        crate::store::Store::link_owner(self, canonical_link)
-    }
+/// What one poll of one feed changes, as planned by [`plan`].
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub deliver: Vec<NewArticle>,
+    /// Recorded as seen, never delivered (first-poll baseline), with canonical links.
+    pub baseline: Vec<(ArticleId, Option<String>)>,
+    /// Known ids still in the feed: their `last_seen` moves on.
+    pub still_present: Vec<ArticleId>,
+    /// `(new id, article it repeats)`: the feed regenerated the GUID of a known link.
+    pub churned: Vec<(ArticleId, ArticleId)>,
+    /// `(new id, id it was known under)`: a known item whose identity took
+    /// another form (its document changed, or an earlier version named it).
+    pub renamed: Vec<(ArticleId, ArticleId)>,
+    /// Items listed twice in the document (same guid, link, title and date).
+    pub duplicates: usize,
+    /// Items whose guid or link repeats in the document, told apart by more.
+    pub told_apart: usize,
+    pub cross_feed: Vec<CrossFeed>,
+    /// New items left for later polls by the flood cap.
+    pub held_back: usize,
+}
 
-    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error> {
-        Ok(self.article(id)?.map(|article| Stored {
-            title: article.title,
-            published: article.published,
-        }))
-    }
+/// Who already has a canonical link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOwner {
+    pub id: ArticleId,
+    /// The article came from the feed that asks.
+    pub same_feed: bool,
+    /// Its body is still stored.
+    pub has_body: bool,
 }
 
 /// Sorts the items of `parsed` for one poll. `first_poll` is true until the
@@ -138,9 +168,9 @@ pub fn plan<K: Known>(
             topics::classify(&config.topics, feed, &item.title, &item.text, &item.categories);
         let recipients = recipients(config, feed, &article_topics, item);
         if let Some(link) = &link_key
-            && let Some(owner) = known.link_owner(link)?
+            && let Some(owner) = known.link_owner(&feed.key, link)?
         {
-            if owner.is_from(&feed.key) {
+            if owner.same_feed {
                 // The publisher regenerated the GUID of an article we know,
                 // unless the stored article has another title: then it is a
                 // new item that reuses a link. (Without a guid there is no

@@ -29,6 +29,7 @@ pub mod demo;
 pub mod digest;
 pub mod fetch;
 mod fnv;
+pub mod i18n;
 pub mod images;
 pub mod ingest;
 pub mod mail;

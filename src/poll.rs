@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, FeedConfig, FeedSource};
 use crate::fetch::{Connection, FetchError, Fetcher, Validators};
 use crate::ingest;
+use crate::ingest::IngestBatch;
 use crate::parse::ParseError;
-use crate::store::{FeedState, IngestBatch, Store, StoreError};
+use crate::store::{FeedState, Store, StoreError};
 
 mod bookkeeping;
 mod lanes;

@@ -20,7 +20,7 @@ use url::Url;
 pub use error::{ConfigError, Problem};
 pub use secret::Secret;
 
-use crate::digest::i18n::Language;
+use crate::i18n::Language;
 use crate::schedule::Schedule;
 
 /// Where `feed-digest` looks when neither `--config` nor `FEED_DIGEST_CONFIG` is given.

@@ -4,7 +4,7 @@
 //! articles and rendered by [`render`]; nothing here knows SMTP.
 
 pub mod fold;
-pub mod i18n;
+
 pub mod render;
 
 use std::collections::HashMap;
@@ -15,9 +15,9 @@ use url::Url;
 
 use crate::article::Article;
 use crate::config::{Config, FeedConfig, Images, Subscriber};
+use crate::i18n::{self, Labels};
 use crate::text;
 use crate::topics;
-use i18n::Labels;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Digest {

@@ -7,47 +7,9 @@ use super::{
     FeedState, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, link_key, pending_key,
     seen_record,
 };
-use crate::article::{Article, ArticleId};
-
-/// A new article and the subscribers it goes to.
-#[derive(Debug, Clone)]
-pub struct NewArticle {
-    pub article: Article,
-    pub recipients: Vec<String>,
-    /// Its canonical link, indexed so churn and copies in other feeds are recognised.
-    pub canonical_link: Option<String>,
-}
-
-/// An item of this feed whose link another feed's article already has.
-#[derive(Debug, Clone)]
-pub struct CrossFeed {
-    pub id: ArticleId,
-    pub original: ArticleId,
-    pub feed_key: String,
-    pub recipients: Vec<String>,
-}
-
-/// What one poll of one feed changes, as planned by [`crate::ingest::plan`].
-#[derive(Debug, Default)]
-pub struct IngestBatch {
-    pub deliver: Vec<NewArticle>,
-    /// Recorded as seen, never delivered (first-poll baseline), with canonical links.
-    pub baseline: Vec<(ArticleId, Option<String>)>,
-    /// Known ids still in the feed: their `last_seen` moves on.
-    pub still_present: Vec<ArticleId>,
-    /// `(new id, article it repeats)`: the feed regenerated the GUID of a known link.
-    pub churned: Vec<(ArticleId, ArticleId)>,
-    /// `(new id, id it was known under)`: a known item whose identity took
-    /// another form (its document changed, or an earlier version named it).
-    pub renamed: Vec<(ArticleId, ArticleId)>,
-    /// Items listed twice in the document (same guid, link, title and date).
-    pub duplicates: usize,
-    /// Items whose guid or link repeats in the document, told apart by more.
-    pub told_apart: usize,
-    pub cross_feed: Vec<CrossFeed>,
-    /// New items left for later polls by the flood cap.
-    pub held_back: usize,
-}
+use crate::article::Article;
+use crate::article::ArticleId;
+use crate::ingest::{IngestBatch, LinkOwner, Stored};
 
 impl Store {
     /// Records one poll of one feed atomically: new articles with their pending
@@ -163,5 +125,24 @@ impl Store {
                 Ok(())
             })?;
         Ok(())
+    }
+}
+
+impl crate::ingest::Known for Store {
+    type Error = StoreError;
+
+    fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error> {
+        Store::is_seen(self, id)
+    }
+
+    fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error> {
+        Store::link_owner(self, feed_key, canonical_link)
+    }
+
+    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error> {
+        Ok(self.article(id)?.map(|article| Stored {
+            title: article.title,
+            published: article.published,
+        }))
     }
 }

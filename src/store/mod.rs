@@ -35,6 +35,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, ArticleId};
+use crate::ingest::LinkOwner;
 pub use records::{FeedState, NotQueued, OutboxEntry, SeenRecord, SentStory, SubscriberState};
 
 /// The default tree's key of the last background prune.
@@ -97,7 +98,6 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-pub use ingest::{CrossFeed, IngestBatch, NewArticle};
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
 
@@ -137,19 +137,10 @@ fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
     })
 }
 
-/// Who owns a canonical link: the article id, a tag of its feed, and whether
-/// its body is still stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkOwner {
-    pub id: ArticleId,
+/// A `links` record: the article that has a canonical link, and a tag of its feed.
+struct StoredLink {
+    id: ArticleId,
     feed_tag: String,
-    pub has_body: bool,
-}
-
-impl LinkOwner {
-    pub fn is_from(&self, feed_key: &str) -> bool {
-        self.feed_tag == feed_tag(feed_key)
-    }
 }
 
 fn sha256_prefix(text: &str, bytes: usize) -> Vec<u8> {
@@ -178,7 +169,7 @@ fn encode_link(id: &ArticleId, feed_key: &str) -> Vec<u8> {
     value
 }
 
-fn decode_link(key: &[u8], bytes: &[u8]) -> Result<LinkOwner, StoreError> {
+fn decode_link(key: &[u8], bytes: &[u8]) -> Result<StoredLink, StoreError> {
     let corrupt = || StoreError::Corrupt {
         tree: "links",
         key: hex(key),
@@ -189,10 +180,9 @@ fn decode_link(key: &[u8], bytes: &[u8]) -> Result<LinkOwner, StoreError> {
     }
     let text = std::str::from_utf8(bytes).map_err(|_| corrupt())?;
     let id = ArticleId::from_stored(&text[..32]).ok_or_else(corrupt)?;
-    Ok(LinkOwner {
+    Ok(StoredLink {
         id,
         feed_tag: text[32..].to_owned(),
-        has_body: false,
     })
 }
 
@@ -404,15 +394,19 @@ impl Store {
             .transpose()
     }
 
-    /// The article that already owns `canonical_link`, and its feed.
-    pub fn link_owner(&self, canonical_link: &str) -> Result<Option<LinkOwner>, StoreError> {
+    /// The article that already owns `canonical_link`, and whether it came
+    /// from `feed_key`.
+    pub fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, StoreError> {
         let key = link_key(canonical_link);
         let Some(bytes) = self.links.get(&key)? else {
             return Ok(None);
         };
-        let owner = decode_link(&key, &bytes)?;
-        let has_body = self.articles.contains_key(owner.id.as_str())?;
-        Ok(Some(LinkOwner { has_body, ..owner }))
+        let link = decode_link(&key, &bytes)?;
+        Ok(Some(LinkOwner {
+            has_body: self.articles.contains_key(link.id.as_str())?,
+            same_feed: link.feed_tag == feed_tag(feed_key),
+            id: link.id,
+        }))
     }
 
     pub fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {

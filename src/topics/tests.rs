@@ -171,7 +171,7 @@ fn subscribers_can_exclude_topics_and_keywords() {
         topics: None,
         feeds: None,
         max_items: 100,
-        language: crate::digest::i18n::Language::En,
+        language: crate::i18n::Language::En,
         exclude_topics: vec!["Sports".to_owned()],
         exclude_keywords: words(&["足球", "Crypto"]),
     };

@@ -11,7 +11,7 @@ use url::Url;
 use super::super::raw::{RawFeed, RawSubscriber, RawTopic};
 use super::super::{FeedConfig, FeedSource, Subscriber, Topic};
 use super::{Checker, Seg, feed_url_matches, or_none, unknown_zone_message};
-use crate::digest::i18n::Language;
+use crate::i18n::Language;
 use crate::schedule::Schedule;
 
 impl Checker<'_> {

@@ -8,7 +8,7 @@ use url::Url;
 use super::super::raw::{OneOrMany, RawConfig};
 use super::super::{DigestSettings, FetchSettings, Images};
 use super::{Checker, MAX_INTERVAL, Seg, parse_size};
-use crate::digest::i18n::SUBJECT_PLACEHOLDERS;
+use crate::i18n::SUBJECT_PLACEHOLDERS;
 
 impl Checker<'_> {
     pub(super) fn digest(&mut self, raw: &RawConfig, from: &Mailbox) -> DigestSettings {
