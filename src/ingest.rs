@@ -164,8 +164,13 @@ pub fn plan<K: Known>(
             batch.baseline.push((id, link_key));
             continue;
         }
-        let article_topics =
-            topics::classify(&config.topics, feed, &item.title, &item.text, &item.categories);
+        let article_topics = topics::classify(
+            &config.topics,
+            feed.topic_source(),
+            &item.title,
+            &item.text,
+            &item.categories,
+        );
         let recipients = recipients(config, feed, &article_topics, item);
         if let Some(link) = &link_key
             && let Some(owner) = known.link_owner(&feed.key, link)?
@@ -292,7 +297,7 @@ fn recipients(config: &Config, feed: &FeedConfig, article_topics: &[String], ite
     config
         .subscribers
         .iter()
-        .filter(|s| topics::wants(s, &feed.key, article_topics, &item.title, &item.text))
+        .filter(|s| topics::wants(&s.filter, &feed.key, article_topics, &item.title, &item.text))
         .map(|s| s.email().to_lowercase())
         .collect()
 }

@@ -8,8 +8,6 @@
 //! always apply. An article is shown once, in the first of its topics — by
 //! `priority`, then config order — that the reader follows.
 
-use crate::config::{FeedConfig, Subscriber, Topic};
-
 /// What a topic looks at; `summary` and `content` are both the article text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fields {
@@ -53,15 +51,70 @@ pub struct Match {
     pub reason: String,
 }
 
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: String,
+    /// Normalized ([`normalize`]); any one matches.
+    pub keywords: Vec<String>,
+    /// Normalized; every one must be there.
+    pub all: Vec<String>,
+    /// Normalized; none may be there.
+    pub exclude: Vec<String>,
+    /// Case-insensitive, matched against normalized text; any one matches.
+    pub regex: Vec<regex::Regex>,
+    pub fields: Fields,
+    /// Higher wins over config order when an article matches several topics.
+    pub priority: i32,
+    /// Feed categories (normalized) that put an article in this topic.
+    pub categories: Vec<String>,
+}
+
+impl Topic {
+    /// A topic that only feeds assign.
+    pub fn named(name: &str) -> Topic {
+        Topic {
+            name: name.to_owned(),
+            keywords: Vec::new(),
+            all: Vec::new(),
+            exclude: Vec::new(),
+            regex: Vec::new(),
+            fields: Fields::default(),
+            priority: 0,
+            categories: Vec::new(),
+        }
+    }
+}
+
+/// Which articles a subscriber wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `None`: every topic (and unmatched articles).
+    pub topics: Option<Vec<String>>,
+    /// `None`: every feed. Otherwise feed keys.
+    pub feeds: Option<Vec<String>>,
+    /// Articles in these topics never reach this subscriber.
+    pub exclude_topics: Vec<String>,
+    /// Normalized; articles whose title or text has one never reach this subscriber.
+    pub exclude_keywords: Vec<String>,
+}
+
+/// What topic rules read of a feed: its name (for `fields = ["feed"]`) and
+/// the topics it assigns to every article.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedTopics<'a> {
+    pub name: &'a str,
+    pub topics: &'a [String],
+}
+
 /// Every topic that matches, highest priority first, then config order.
 pub fn explain(
     topics: &[Topic],
-    feed: &FeedConfig,
+    feed: FeedTopics<'_>,
     title: &str,
     text: &str,
     categories: &[String],
 ) -> Vec<Match> {
-    let feed_name = feed.name.as_deref().unwrap_or(&feed.key);
+    let feed_name = feed.name;
     let normalized_categories: Vec<String> = categories.iter().map(|c| normalize(c)).collect();
     let mut matches: Vec<(usize, Match)> = Vec::new();
     for (index, topic) in topics.iter().enumerate() {
@@ -149,7 +202,7 @@ fn rule_reason(
 /// Topic names of an article: highest priority first, then config order.
 pub fn classify(
     topics: &[Topic],
-    feed: &FeedConfig,
+    feed: FeedTopics<'_>,
     title: &str,
     text: &str,
     categories: &[String],
@@ -162,7 +215,7 @@ pub fn classify(
 
 /// Does the subscriber want an article from `feed_key` with these topics and text?
 pub fn wants(
-    subscriber: &Subscriber,
+    subscriber: &Filter,
     feed_key: &str,
     article_topics: &[String],
     title: &str,
@@ -191,7 +244,7 @@ pub fn wants(
 
 /// The section an article goes to for this subscriber: its first topic the
 /// subscriber follows, or `None` (grouped by feed after the topics).
-pub fn section_for<'a>(subscriber: &Subscriber, article_topics: &'a [String]) -> Option<&'a str> {
+pub fn section_for<'a>(subscriber: &Filter, article_topics: &'a [String]) -> Option<&'a str> {
     article_topics
         .iter()
         .find(|t| subscriber.topics.as_ref().is_none_or(|wanted| wanted.contains(t)))

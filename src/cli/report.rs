@@ -419,7 +419,7 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
         };
         let matches = feed_digest::topics::explain(
             &config.topics,
-            feed,
+            feed.topic_source(),
             &article.title,
             &article.text,
             &article.categories,
@@ -444,9 +444,15 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
         }
         for subscriber in &config.subscribers {
             let topics: Vec<String> = matches.iter().map(|m| m.topic.clone()).collect();
-            let wants =
-                feed_digest::topics::wants(subscriber, &feed.key, &topics, &article.title, &article.text);
-            let section = feed_digest::topics::section_for(subscriber, &topics).unwrap_or("(by feed)");
+            let wants = feed_digest::topics::wants(
+                &subscriber.filter,
+                &feed.key,
+                &topics,
+                &article.title,
+                &article.text,
+            );
+            let section =
+                feed_digest::topics::section_for(&subscriber.filter, &topics).unwrap_or("(by feed)");
             let verdict = if wants {
                 format!("in {section}")
             } else {

@@ -22,6 +22,7 @@ pub use secret::Secret;
 
 use crate::i18n::Language;
 use crate::schedule::Schedule;
+use crate::topics::Topic;
 
 /// Where `feed-digest` looks when neither `--config` nor `FEED_DIGEST_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/feed-digest/config.toml";
@@ -186,25 +187,15 @@ pub struct FeedConfig {
     pub strip: crate::boilerplate::StripRules,
 }
 
-#[derive(Debug, Clone)]
-pub struct Topic {
-    pub name: String,
-    /// Normalized ([`crate::topics::normalize`]); any one matches.
-    pub keywords: Vec<String>,
-    /// Normalized; every one must be there.
-    pub all: Vec<String>,
-    /// Normalized; none may be there.
-    pub exclude: Vec<String>,
-    /// Case-insensitive, matched against normalized text; any one matches.
-    pub regex: Vec<regex::Regex>,
-    pub fields: crate::topics::Fields,
-    /// Higher wins over config order when an article matches several topics.
-    pub priority: i32,
-    /// Feed categories (normalized) that put an article in this topic.
-    pub categories: Vec<String>,
-}
-
 impl FeedConfig {
+    /// What topic rules read of this feed: its name and the topics it assigns.
+    pub fn topic_source(&self) -> crate::topics::FeedTopics<'_> {
+        crate::topics::FeedTopics {
+            name: self.name.as_deref().unwrap_or(&self.key),
+            topics: &self.topics,
+        }
+    }
+
     /// How the feed is named to people: its configured name, else the
     /// feed's own title (as last read), else its URL.
     pub fn display_name(&self, stored_title: Option<&str>) -> String {
@@ -215,38 +206,16 @@ impl FeedConfig {
     }
 }
 
-impl Topic {
-    /// A topic that only feeds assign.
-    pub fn named(name: &str) -> Topic {
-        Topic {
-            name: name.to_owned(),
-            keywords: Vec::new(),
-            all: Vec::new(),
-            exclude: Vec::new(),
-            regex: Vec::new(),
-            fields: crate::topics::Fields::default(),
-            priority: 0,
-            categories: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub mailbox: Mailbox,
     pub schedule: Schedule,
     pub timezone: Tz,
-    /// `None`: every topic (and unmatched articles).
-    pub topics: Option<Vec<String>>,
-    /// `None`: every feed. Otherwise feed keys.
-    pub feeds: Option<Vec<String>>,
+    /// Which articles this subscriber wants.
+    pub filter: crate::topics::Filter,
     /// At most this many articles per digest.
     pub max_items: usize,
     pub language: Language,
-    /// Articles in these topics never reach this subscriber.
-    pub exclude_topics: Vec<String>,
-    /// Normalized; articles whose title or text has one never reach this subscriber.
-    pub exclude_keywords: Vec<String>,
 }
 
 impl Subscriber {

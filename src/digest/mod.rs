@@ -154,7 +154,7 @@ pub fn build(
         let matches = match config.feed(&article.feed_key) {
             Some(feed) => topics::explain(
                 &config.topics,
-                feed,
+                feed.topic_source(),
                 &article.title,
                 &article.text,
                 &article.categories,
@@ -162,7 +162,7 @@ pub fn build(
             None => Vec::new(),
         };
         let article_topics: Vec<String> = matches.iter().map(|m| m.topic.clone()).collect();
-        match topics::section_for(subscriber, &article_topics) {
+        match topics::section_for(&subscriber.filter, &article_topics) {
             Some(topic) => {
                 if let Some(m) = matches.iter().find(|m| m.topic == topic) {
                     rules.insert(article.id.as_str(), format!("{}: {}", m.topic, m.reason));
@@ -336,12 +336,12 @@ pub fn choose(
             .and_then(|feed| {
                 let found = topics::classify(
                     &config.topics,
-                    feed,
+                    feed.topic_source(),
                     &article.title,
                     &article.text,
                     &article.categories,
                 );
-                topics::section_for(subscriber, &found).map(|t| format!("topic:{t}"))
+                topics::section_for(&subscriber.filter, &found).map(|t| format!("topic:{t}"))
             })
             .unwrap_or_else(|| format!("feed:{}", article.feed_key));
         match sections.iter_mut().find(|(name, _)| *name == section) {

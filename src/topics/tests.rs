@@ -1,7 +1,7 @@
 //! Table-driven tests of the topic rules, Chinese and English.
 
 use super::*;
-use crate::config::FeedSource;
+use crate::config::{FeedConfig, FeedSource};
 
 fn topic(name: &str) -> Topic {
     Topic::named(name)
@@ -25,7 +25,14 @@ fn feed(topics: &[&str]) -> FeedConfig {
 #[track_caller]
 fn check(rule: &Topic, title: &str, text: &str, categories: &[&str], expected: bool) {
     let categories: Vec<String> = categories.iter().map(|c| (*c).to_owned()).collect();
-    let found = !classify(std::slice::from_ref(rule), &feed(&[]), title, text, &categories).is_empty();
+    let found = !classify(
+        std::slice::from_ref(rule),
+        feed(&[]).topic_source(),
+        title,
+        text,
+        &categories,
+    )
+    .is_empty();
     assert_eq!(
         found, expected,
         "{:?} on title {title:?} text {text:?}",
@@ -155,25 +162,19 @@ fn priority_beats_config_order_and_feed_topics_always_apply() {
         ..topic("安全")
     };
     let topics = [general, urgent, topic("来源")];
-    let found = classify(&topics, &feed(&["来源"]), "朝鲜发射导弹", "", &[]);
+    let found = classify(&topics, feed(&["来源"]).topic_source(), "朝鲜发射导弹", "", &[]);
     assert_eq!(found, ["安全", "国际", "来源"]);
-    let why = explain(&topics, &feed(&["来源"]), "朝鲜发射导弹", "", &[]);
+    let why = explain(&topics, feed(&["来源"]).topic_source(), "朝鲜发射导弹", "", &[]);
     assert_eq!(why[0].reason, "keyword \"导弹\"");
     assert_eq!(why[2].reason, "feed \"Example Feed\" assigns it");
 }
 
 #[test]
 fn subscribers_can_exclude_topics_and_keywords() {
-    let subscriber = Subscriber {
-        mailbox: "a@example.org".parse().unwrap_or_else(|e| panic!("{e}")),
-        schedule: crate::schedule::Schedule::parse("07:00").unwrap_or_else(|e| panic!("{e}")),
-        timezone: chrono_tz::Tz::UTC,
-        topics: None,
-        feeds: None,
-        max_items: 100,
-        language: crate::i18n::Language::En,
+    let subscriber = Filter {
         exclude_topics: vec!["Sports".to_owned()],
         exclude_keywords: words(&["足球", "Crypto"]),
+        ..Filter::default()
     };
     assert!(wants(&subscriber, "f", &["World".to_owned()], "Talks resume", ""));
     assert!(!wants(

@@ -69,7 +69,7 @@ fn the_issue_example_parses() {
     let names: Vec<_> = config.topics.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["朝鲜半岛", "国际"]);
     assert_eq!(
-        config.subscribers[0].feeds.as_deref(),
+        config.subscribers[0].filter.feeds.as_deref(),
         Some(&["https://example.cn/rss/world.xml".to_owned()][..])
     );
 }

@@ -9,10 +9,11 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use super::super::raw::{RawFeed, RawSubscriber, RawTopic};
-use super::super::{FeedConfig, FeedSource, Subscriber, Topic};
+use super::super::{FeedConfig, FeedSource, Subscriber};
 use super::{Checker, Seg, feed_url_matches, or_none, unknown_zone_message};
 use crate::i18n::Language;
 use crate::schedule::Schedule;
+use crate::topics::Topic;
 
 impl Checker<'_> {
     pub(super) fn feeds(&mut self, raw: &[RawFeed]) -> Vec<FeedConfig> {
@@ -315,17 +316,19 @@ impl Checker<'_> {
                 mailbox: Mailbox::new(sub.name.clone(), address),
                 schedule,
                 timezone,
-                topics: topic_filter,
-                feeds: feed_filter,
+                filter: crate::topics::Filter {
+                    topics: topic_filter,
+                    feeds: feed_filter,
+                    exclude_topics: sub.exclude_topics.clone(),
+                    exclude_keywords: sub
+                        .exclude_keywords
+                        .iter()
+                        .map(|k| crate::topics::normalize(k.trim()))
+                        .filter(|k| !k.is_empty())
+                        .collect(),
+                },
                 max_items: max_items.max(1),
                 language,
-                exclude_topics: sub.exclude_topics.clone(),
-                exclude_keywords: sub
-                    .exclude_keywords
-                    .iter()
-                    .map(|k| crate::topics::normalize(k.trim()))
-                    .filter(|k| !k.is_empty())
-                    .collect(),
             });
         }
         subscribers
