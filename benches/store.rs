@@ -229,7 +229,7 @@ fn churn(args: &Args) {
 }
 
 fn drain(store: &Store, email: &str, ids: Vec<feed_digest::article::ArticleId>, now: DateTime<Utc>) {
-    let entry = feed_digest::store::OutboxEntry {
+    let entry = feed_digest::outbox::OutboxEntry {
         message_id: String::new(),
         article_ids: ids,
         created_at: now,

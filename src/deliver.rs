@@ -14,7 +14,8 @@ use crate::config::{Config, Subscriber};
 use crate::digest;
 use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
-use crate::store::{OutboxEntry, Store, StoreError};
+use crate::outbox::OutboxEntry;
+use crate::store::{Store, StoreError};
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
 /// commit (for the crash tests).

@@ -37,6 +37,7 @@ pub(crate) mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod opml;
+pub mod outbox;
 pub mod parse;
 pub mod poll;
 pub mod schedule;

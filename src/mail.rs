@@ -19,7 +19,7 @@ use url::Url;
 use crate::article::ArticleId;
 use crate::config::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::digest::render::Rendered;
-use crate::store::OutboxEntry;
+use crate::outbox::OutboxEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

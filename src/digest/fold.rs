@@ -2,8 +2,10 @@
 //! already got lately from another feed (follow-ups). Pure: the caller gives
 //! the articles and what was sent; [`crate::stories`] judges similarity.
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use crate::article::Article;
-use crate::store::SentStory;
 use crate::stories::{self, Corpus, Terms, Vector};
 
 /// One entry of the digest: its lead article, the same story from other
@@ -24,6 +26,34 @@ pub fn unfolded(articles: &[Article]) -> Vec<Story> {
             follow_up: None,
         })
         .collect()
+}
+
+/// An article a subscriber received: enough to recognise its story again
+/// when another outlet reports it later (a follow-up, not news).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentStory {
+    pub sent_at: DateTime<Utc>,
+    pub feed_key: String,
+    pub title: String,
+    pub link: Option<String>,
+    /// The beginning of its text.
+    pub lede: String,
+}
+
+/// How much of an article's text is kept to recognise its story.
+const LEDE_CHARS: usize = 400;
+
+impl SentStory {
+    /// What is remembered of `article`, sent at `sent_at`.
+    pub fn of(article: &Article, sent_at: DateTime<Utc>) -> SentStory {
+        SentStory {
+            sent_at,
+            feed_key: article.feed_key.clone(),
+            title: article.title.clone(),
+            link: article.link.clone(),
+            lede: crate::text::truncate_chars(&article.text, LEDE_CHARS),
+        }
+    }
 }
 
 /// Folds `articles` into stories (the earliest report leads) and marks the

@@ -5,6 +5,8 @@
 
 pub mod fold;
 
+pub use fold::SentStory;
+
 pub mod render;
 
 use std::collections::HashMap;
@@ -111,7 +113,7 @@ pub struct Context {
     /// last document held items but yielded none.
     pub failing: Vec<(String, String)>,
     /// What the subscriber got within the follow-up window.
-    pub earlier: Vec<crate::store::SentStory>,
+    pub earlier: Vec<SentStory>,
 }
 
 /// The display name of a feed: see [`FeedConfig::display_name`].
@@ -296,7 +298,7 @@ pub fn build(
 
 /// Whether the reader got this article in an earlier digest (same feed, and
 /// the same link or, without one, the same title).
-fn already_got(earlier: &[crate::store::SentStory], article: &Article) -> bool {
+fn already_got(earlier: &[SentStory], article: &Article) -> bool {
     earlier.iter().any(|sent| {
         sent.feed_key == article.feed_key
             && match (&sent.link, &article.link) {

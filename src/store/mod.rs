@@ -8,7 +8,7 @@
 //!   and the same article in two feeds;
 //! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
-//! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`], what a
+//! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`](crate::digest::SentStory), what a
 //!   subscriber received lately, for follow-ups (kept a week);
 //! - the default tree: `schema_version`, `last_prune`.
 //!
@@ -35,8 +35,10 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, ArticleId};
+use crate::digest::SentStory;
 use crate::ingest::LinkOwner;
-pub use records::{FeedState, NotQueued, OutboxEntry, SeenRecord, SentStory, SubscriberState};
+use crate::outbox::OutboxEntry;
+pub use records::{FeedState, NotQueued, SeenRecord, SubscriberState};
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";

@@ -4,8 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::article::ArticleId;
-
 /// Every article id ever seen. Kept while its item is in the feed and for the
 /// retention period after it left (a tombstone), so it never comes back as new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,31 +248,6 @@ impl SubscriberState {
     pub fn in_retry_backoff(&self, now: DateTime<Utc>) -> bool {
         self.retry_at().is_some_and(|at| now < at)
     }
-}
-
-/// An article a subscriber received: enough to recognise its story again
-/// when another outlet reports it later (a follow-up, not news).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentStory {
-    pub sent_at: DateTime<Utc>,
-    pub feed_key: String,
-    pub title: String,
-    pub link: Option<String>,
-    /// The beginning of its text.
-    pub lede: String,
-}
-
-/// A rendered digest waiting for the server's 2xx. It survives a crash so the
-/// very same message (same Message-ID) is sent again on restart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    pub message_id: String,
-    pub article_ids: Vec<ArticleId>,
-    pub created_at: DateTime<Utc>,
-    /// The whole RFC 5322 message; ASCII because lettre encodes every part.
-    pub message: String,
-    /// The HTML part, for the file transport's `.html` copy.
-    pub html: String,
 }
 
 #[cfg(test)]

@@ -5,13 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, decode, encode, pending_prefix};
 use crate::article::ArticleId;
-use crate::store::SentStory;
+use crate::digest::SentStory;
 
 /// A key and its encoded record, ready for a transaction.
 type Row = (Vec<u8>, Vec<u8>);
-
-/// How much of an article's text is kept to recognise its story.
-const LEDE_CHARS: usize = 400;
 
 fn sent_key(email: &str, at: DateTime<Utc>, id: &ArticleId) -> Vec<u8> {
     let mut key = pending_prefix(email);
@@ -40,13 +37,7 @@ impl Store {
                     continue;
                 }
             };
-            let story = SentStory {
-                sent_at: now,
-                feed_key: article.feed_key,
-                title: article.title,
-                link: article.link,
-                lede: crate::text::truncate_chars(&article.text, LEDE_CHARS),
-            };
+            let story = SentStory::of(&article, now);
             rows.push((sent_key(email, now, id), encode(&story)?));
         }
         Ok(rows)

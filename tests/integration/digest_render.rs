@@ -296,7 +296,7 @@ fn updated_is_shown_only_to_a_reader_who_got_the_article_before() {
         Some(false),
         "news to this reader is not an update"
     );
-    context.earlier.push(feed_digest::store::SentStory {
+    context.earlier.push(feed_digest::digest::SentStory {
         sent_at: at(24, 7, 0),
         feed_key: EN.to_owned(),
         title: "North Korea launches a satellite".to_owned(),
