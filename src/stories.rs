@@ -10,6 +10,13 @@
 //! articles are compared by cosine similarity. The thresholds come from the
 //! labelled pairs in `tests/fixtures/stories/` (see `docs/stories.md`).
 
+mod encoder;
+
+pub use encoder::{
+    DIM, Embedding, Encoder, EncoderError, NpzError, SpModelError, TOKENIZER_FILE, WEIGHTS_FILE,
+    embedding_cosine,
+};
+
 use std::collections::HashMap;
 
 /// Title + summary cosine at or above this: the same story, for Chinese

@@ -8,6 +8,7 @@ mod daemon;
 mod dialects;
 mod digest_render;
 mod email_html;
+mod encoder;
 mod encodings;
 mod fetching;
 mod folding;
