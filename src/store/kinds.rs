@@ -105,11 +105,10 @@ impl Kind {
             Kind::Seen => json(seen_record(key, bytes)?)?,
             Kind::Articles => json(decode::<Article>(name, key, bytes)?)?,
             Kind::Links => {
-                let owner = decode_link(key, bytes)?;
-                let feed_tag = String::from_utf8_lossy(bytes.get(32..).unwrap_or_default()).into_owned();
+                let link = decode_link(key, bytes)?;
                 json(LinkValue {
-                    id: owner.id,
-                    feed_tag,
+                    id: link.id,
+                    feed_tag: link.feed_tag,
                 })?
             }
             Kind::Feeds => json(decode::<FeedState>(name, key, bytes)?)?,
