@@ -23,6 +23,8 @@ mod tokenizer;
 
 use std::path::{Path, PathBuf};
 
+use model::TOKEN_BUDGET;
+
 pub use model::DIM;
 pub use npz::NpzError;
 pub use tokenizer::SpModelError;
@@ -33,11 +35,6 @@ pub type Embedding = [f32; DIM];
 /// The model's two files, as [`Encoder::load`] finds them in its directory.
 pub const WEIGHTS_FILE: &str = "weights.npz";
 pub const TOKENIZER_FILE: &str = "sp.model";
-
-/// Tokens run through the network together: enough to read each weight
-/// matrix once for many short titles, few enough that the working buffers
-/// (about 18 KB a token) stay a few MB. A longer sentence runs alone.
-const TOKEN_BUDGET: usize = 384;
 
 /// Why the model could not be loaded; each names the file.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,13 @@ const CNN: usize = 256;
 const FEATURES: usize = DIM + 3 * CNN;
 /// (n-gram order, tokens of left context) of the three branches.
 const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
+/// How far a token's features reach: two convolutions, each seeing at most
+/// two tokens to either side.
+const HALO: usize = 4;
+/// Tokens run through the network together: enough to read each weight
+/// matrix once for many short titles, few enough that the working buffers
+/// (about 18 KB a token) stay a few MB.
+pub const TOKEN_BUDGET: usize = 384;
 
 /// One convolution branch.
 #[derive(Debug)]
@@ -130,20 +137,57 @@ impl Model {
     /// The embeddings of the sentences whose token ids are `sentences`
     /// (each non-empty, every id below [`Model::vocab_rows`]), one after
     /// another in `out` (`DIM` values each).
+    ///
+    /// Tokens go through the network at most [`TOKEN_BUDGET`] at a time, so
+    /// memory stays bounded however long a text is: a longer sentence runs
+    /// in chunks, each with [`HALO`] tokens of context on either side that
+    /// are computed again and not counted, which gives the same features
+    /// as the whole sentence at once.
     pub fn forward(&self, sentences: &[&[u32]], out: &mut [f32]) {
-        let tokens: usize = sentences.iter().map(|ids| ids.len()).sum();
-        let mut bounds = Vec::with_capacity(sentences.len());
+        let mut sums = vec![0.0f32; sentences.len() * FEATURES];
+        let mut batch = Vec::new();
+        let mut tokens = 0;
+        for (sentence, ids) in sentences.iter().enumerate() {
+            for own_start in (0..ids.len()).step_by(TOKEN_BUDGET - 2 * HALO) {
+                let own_end = ids.len().min(own_start + TOKEN_BUDGET - 2 * HALO);
+                let start = own_start.saturating_sub(HALO);
+                let segment = Segment {
+                    sentence,
+                    ids: &ids[start..ids.len().min(own_end + HALO)],
+                    own: own_start - start..own_end - start,
+                };
+                if !batch.is_empty() && tokens + segment.ids.len() > TOKEN_BUDGET {
+                    self.accumulate(&batch, &mut sums);
+                    (batch, tokens) = (Vec::new(), 0);
+                }
+                tokens += segment.ids.len();
+                batch.push(segment);
+            }
+        }
+        if !batch.is_empty() {
+            self.accumulate(&batch, &mut sums);
+        }
+        let lens: Vec<usize> = sentences.iter().map(|ids| ids.len()).collect();
+        self.finish(&sums, &lens, out);
+    }
+
+    /// Runs the segments' tokens through the convolutions and adds the
+    /// layer-normed features of each one's own tokens to its sentence's row
+    /// of `sums`.
+    fn accumulate(&self, segments: &[Segment<'_>], sums: &mut [f32]) {
+        let tokens: usize = segments.iter().map(|s| s.ids.len()).sum();
+        let mut bounds = Vec::with_capacity(segments.len());
         let mut start = 0;
-        for ids in sentences {
-            bounds.push((start, start + ids.len()));
-            start += ids.len();
+        for segment in segments {
+            bounds.push((start, start + segment.ids.len()));
+            start += segment.ids.len();
         }
 
         // feats = [embedding | branch 2 | branch 3 | branch 5] per token.
         let mut feats = vec![0.0f32; tokens * FEATURES];
         for (row, &id) in feats
             .chunks_exact_mut(FEATURES)
-            .zip(sentences.iter().flat_map(|ids| ids.iter()))
+            .zip(segments.iter().flat_map(|s| s.ids.iter()))
         {
             let chunk = id as usize % CHUNKS;
             let at = id as usize / CHUNKS * DIM;
@@ -195,21 +239,25 @@ impl Model {
         }
         drop((x, window, input, h, c));
 
-        // Layer norm, then the sum over each sentence: the sum commutes with
-        // the linear projection, which then runs once per sentence.
-        let n = sentences.len();
-        let mut sums = vec![0.0f32; n * FEATURES];
-        for (sum, &(start, end)) in sums.chunks_exact_mut(FEATURES).zip(&bounds) {
-            for row in feats[start * FEATURES..end * FEATURES].chunks_exact_mut(FEATURES) {
+        for (segment, &(start, _)) in segments.iter().zip(&bounds) {
+            let sum = &mut sums[segment.sentence * FEATURES..(segment.sentence + 1) * FEATURES];
+            let own = (start + segment.own.start) * FEATURES..(start + segment.own.end) * FEATURES;
+            for row in feats[own].chunks_exact_mut(FEATURES) {
                 layer_norm(row, &self.ln_g, &self.ln_b, self.eps);
                 add(sum, row);
             }
         }
-        drop(feats);
+    }
+
+    /// From each sentence's feature sum and token count to its embedding.
+    /// The sum commutes with the linear projection, which so runs once per
+    /// sentence rather than once per token.
+    fn finish(&self, sums: &[f32], lens: &[usize], out: &mut [f32]) {
+        let n = lens.len();
         let mut mean = vec![0.0f32; n * DIM];
-        matmul(&sums, &self.cnn_w, &mut mean);
-        for (row, &(start, end)) in mean.chunks_exact_mut(DIM).zip(&bounds) {
-            let len = (end - start) as f32;
+        matmul(sums, &self.cnn_w, &mut mean);
+        for (row, &len) in mean.chunks_exact_mut(DIM).zip(lens) {
+            let len = len as f32;
             let inv = 1.0 / len.sqrt();
             for (value, &b) in row.iter_mut().zip(&self.cnn_b) {
                 *value = (*value + len * b) * inv;
@@ -245,8 +293,18 @@ impl Model {
     }
 }
 
+/// Part of one sentence: its tokens `ids`, of which those in `own` are
+/// counted; the others are context, as in the sentence itself.
+struct Segment<'a> {
+    sentence: usize,
+    ids: &'a [u32],
+    own: std::ops::Range<usize>,
+}
+
 /// The n-gram windows of a branch: row `t` is the `order` inputs starting
-/// `left` tokens before `t`, zeros where that reaches past `t`'s sentence.
+/// `left` tokens before `t`, zeros where that reaches past `t`'s segment
+/// (past its sentence, or into the outer half of a chunk's halo, whose
+/// rows are not counted).
 fn gather(input: &[f32], bounds: &[(usize, usize)], branch: &Branch, window: &mut [f32]) {
     let width = branch.order * CNN;
     for &(start, end) in bounds {
