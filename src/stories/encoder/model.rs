@@ -10,7 +10,9 @@
 //! then a small feed-forward net with skip connections, tanh, and L2 norm.
 //!
 //! Sentences are run as one flat batch of tokens, so each weight matrix is
-//! read once per batch rather than once per sentence.
+//! read once per batch rather than once per sentence; what depends on the
+//! token id alone (through the first convolution's products) is computed
+//! once per distinct id in the batch.
 
 use super::matmul::{Matrix, matmul};
 use super::npz::{Archive, NpzError};
@@ -35,7 +37,9 @@ pub const TOKEN_BUDGET: usize = 384;
 struct Branch {
     order: usize,
     left: usize,
-    w1: Matrix,
+    /// The first convolution's `(order·256) × 256` weights as `256 ×
+    /// (order·256)`: column block `k` is the slice for window offset `k`.
+    w1_by_offset: Matrix,
     b1: Vec<f32>,
     w2: Matrix,
     b2: Vec<f32>,
@@ -76,6 +80,18 @@ fn matrix(npz: &Archive<'_>, name: &str, rows: usize, cols: usize) -> Result<Mat
     Ok(Matrix::new(floats(npz, name, &[rows, cols])?, rows, cols))
 }
 
+/// A convolution's `(order·256) × 256` weights, row block `k` for window
+/// offset `k`, rearranged into `256 × (order·256)` with column block `k`.
+fn by_offset(w: &[f32], order: usize) -> Matrix {
+    let mut out = vec![0.0; w.len()];
+    for (row, values) in w.chunks_exact(CNN).enumerate() {
+        let (k, r) = (row / CNN, row % CNN);
+        let at = r * order * CNN + k * CNN;
+        out[at..at + CNN].copy_from_slice(values);
+    }
+    Matrix::new(out, CNN, order * CNN)
+}
+
 impl Model {
     pub fn from_npz(npz: &Archive<'_>) -> Result<Model, NpzError> {
         let mut table = Vec::with_capacity(CHUNKS);
@@ -99,7 +115,7 @@ impl Model {
             branches.push(Branch {
                 order,
                 left,
-                w1: matrix(npz, &format!("w1_{order}"), order * CNN, CNN)?,
+                w1_by_offset: by_offset(&floats(npz, &format!("w1_{order}"), &[order * CNN, CNN])?, order),
                 b1: floats(npz, &format!("b1_{order}"), &[CNN])?,
                 w2: matrix(npz, &format!("w2_{order}"), order * CNN, CNN)?,
                 b2: floats(npz, &format!("b2_{order}"), &[CNN])?,
@@ -183,34 +199,50 @@ impl Model {
             start += segment.ids.len();
         }
 
-        // feats = [embedding | branch 2 | branch 3 | branch 5] per token.
-        let mut feats = vec![0.0f32; tokens * FEATURES];
-        for (row, &id) in feats
-            .chunks_exact_mut(FEATURES)
-            .zip(segments.iter().flat_map(|s| s.ids.iter()))
-        {
+        // What depends on the token alone is computed once per distinct id
+        // in the batch (a third of a batch of titles repeats: <s>, </s>,
+        // punctuation, common words): the embedding, its projection, and
+        // its products with each offset's slice of the first convolution.
+        let mut distinct: Vec<u32> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let slots: Vec<usize> = segments
+            .iter()
+            .flat_map(|s| s.ids.iter())
+            .map(|&id| {
+                *index.entry(id).or_insert_with(|| {
+                    distinct.push(id);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        let kinds = distinct.len();
+        let mut embeddings = vec![0.0f32; kinds * DIM];
+        for (row, &id) in embeddings.chunks_exact_mut(DIM).zip(&distinct) {
             let chunk = id as usize % CHUNKS;
             let at = id as usize / CHUNKS * DIM;
             let (scale, lo) = (self.scale[chunk], self.lo[chunk]);
-            for (value, &q) in row[..DIM].iter_mut().zip(&self.table[chunk][at..at + DIM]) {
+            for (value, &q) in row.iter_mut().zip(&self.table[chunk][at..at + DIM]) {
                 *value = f32::from(q) * scale + lo;
             }
         }
-        let mut embeddings = vec![0.0f32; tokens * DIM];
-        for (dst, src) in embeddings.chunks_exact_mut(DIM).zip(feats.chunks_exact(FEATURES)) {
-            dst.copy_from_slice(&src[..DIM]);
-        }
-        let mut x = vec![0.0f32; tokens * 3 * CNN];
+        let mut x = vec![0.0f32; kinds * 3 * CNN];
         matmul(&embeddings, &self.proj, &mut x);
-        drop(embeddings);
         for row in x.chunks_exact_mut(3 * CNN) {
             add(row, &self.proj_b);
             layer_norm(row, &self.proj_ln_g, &self.proj_ln_b, self.eps);
         }
 
+        // feats = [embedding | branch 2 | branch 3 | branch 5] per token.
+        let mut feats = vec![0.0f32; tokens * FEATURES];
+        for (row, &slot) in feats.chunks_exact_mut(FEATURES).zip(&slots) {
+            row[..DIM].copy_from_slice(&embeddings[slot * DIM..(slot + 1) * DIM]);
+        }
+        drop(embeddings);
+
         let widest = ORDERS.iter().map(|(order, _)| order).max().copied().unwrap_or(1);
         let mut window = vec![0.0f32; tokens * widest * CNN];
-        let mut input = vec![0.0f32; tokens * CNN];
+        let mut input = vec![0.0f32; kinds * CNN];
+        let mut products = vec![0.0f32; kinds * widest * CNN];
         let mut h = vec![0.0f32; tokens * CNN];
         let mut c = vec![0.0f32; tokens * CNN];
         for (i, branch) in self.branches.iter().enumerate() {
@@ -218,13 +250,28 @@ impl Model {
                 dst.copy_from_slice(&src[i * CNN..(i + 1) * CNN]);
             }
             let width = branch.order * CNN;
-            let window = &mut window[..tokens * width];
-            // h = relu(window(x) · w1 + b1) + x
-            gather(&input, &bounds, branch, window);
-            matmul(window, &branch.w1, &mut h);
-            for (row, residual) in h.chunks_exact_mut(CNN).zip(input.chunks_exact(CNN)) {
-                add_relu_add(row, &branch.b1, residual);
+            // h = relu(window(x) · w1 + b1) + x, where window(x) · w1 is
+            // the sum over the window's offsets k of x[t - left + k] · w1_k.
+            let products = &mut products[..kinds * width];
+            matmul(&input, &branch.w1_by_offset, products);
+            for &(start, end) in &bounds {
+                for t in start..end {
+                    let row = &mut h[t * CNN..(t + 1) * CNN];
+                    row.fill(0.0);
+                    for k in 0..branch.order {
+                        if let Some(pos) = (t + k)
+                            .checked_sub(branch.left)
+                            .filter(|p| (start..end).contains(p))
+                        {
+                            let at = slots[pos] * width + k * CNN;
+                            add(row, &products[at..at + CNN]);
+                        }
+                    }
+                    let slot = slots[t];
+                    add_relu_add(row, &branch.b1, &input[slot * CNN..(slot + 1) * CNN]);
+                }
             }
+            let window = &mut window[..tokens * width];
             // c = relu(window(h) · w2 + b2) + h
             gather(&h, &bounds, branch, window);
             matmul(window, &branch.w2, &mut c);
@@ -237,7 +284,7 @@ impl Model {
                 feat[DIM + i * CNN..DIM + (i + 1) * CNN].copy_from_slice(row);
             }
         }
-        drop((x, window, input, h, c));
+        drop((x, window, input, products, h, c));
 
         for (segment, &(start, _)) in segments.iter().zip(&bounds) {
             let sum = &mut sums[segment.sentence * FEATURES..(segment.sentence + 1) * FEATURES];
