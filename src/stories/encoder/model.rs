@@ -27,10 +27,12 @@ const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
 /// How far a token's features reach: two convolutions, each seeing at most
 /// two tokens to either side.
 const HALO: usize = 4;
-/// Tokens run through the network together: enough to read each weight
-/// matrix once for many short titles, few enough that the working buffers
-/// (about 18 KB a token) stay a few MB.
-pub const TOKEN_BUDGET: usize = 384;
+/// Tokens run through the network together: enough that each weight matrix
+/// (which the GEMM packs anew on every call) is read once for many titles or
+/// a few leads, few enough that the working buffers (about 18 KB a token)
+/// stay under 20 MB. The package's 384 cost 25 % more CPU time on 300-character
+/// leads; 2048 was no better than 1024 (benches/encoder.rs).
+pub const TOKEN_BUDGET: usize = 1024;
 
 /// One convolution branch.
 #[derive(Debug)]
