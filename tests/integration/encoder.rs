@@ -122,6 +122,11 @@ fn vectors_match_the_reference_for_every_sentence() {
         sum / n as f64
     );
     assert!(min >= 0.999, "cosine {min} for {worst:?}");
+    let threads = std::num::NonZeroUsize::MIN.saturating_add(2);
+    assert!(
+        encoder.encode_batch_on(&texts, threads) == batch,
+        "three threads, other vectors"
+    );
     // One at a time gives the same vectors as the batch (different sentence
     // neighbours must not leak into each other's n-grams).
     for (i, text) in texts.iter().enumerate().step_by(7) {

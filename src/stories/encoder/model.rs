@@ -10,7 +10,9 @@
 //! then a small feed-forward net with skip connections, tanh, and L2 norm.
 //!
 //! Sentences are run as one flat batch of tokens, so each weight matrix is
-//! read once per batch rather than once per sentence.
+//! read once per batch rather than once per sentence; what depends on the
+//! token id alone (through the first convolution's products) is computed
+//! once per distinct id in the batch.
 
 use super::matmul::{Matrix, matmul};
 use super::npz::{Archive, NpzError};
@@ -22,13 +24,24 @@ const CNN: usize = 256;
 const FEATURES: usize = DIM + 3 * CNN;
 /// (n-gram order, tokens of left context) of the three branches.
 const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
+/// How far a token's features reach: two convolutions, each seeing at most
+/// two tokens to either side.
+const HALO: usize = 4;
+/// Tokens run through the network together: enough that each weight matrix
+/// (which the GEMM packs anew on every call) is read once for many titles or
+/// a few leads, few enough that the working buffers (about 18 KB a token)
+/// stay under 20 MB. The package's 384 cost 25 % more CPU time on 300-character
+/// leads; 2048 was no better than 1024 (benches/encoder.rs).
+pub const TOKEN_BUDGET: usize = 1024;
 
 /// One convolution branch.
 #[derive(Debug)]
 struct Branch {
     order: usize,
     left: usize,
-    w1: Matrix,
+    /// The first convolution's `(order·256) × 256` weights as `256 ×
+    /// (order·256)`: column block `k` is the slice for window offset `k`.
+    w1_by_offset: Matrix,
     b1: Vec<f32>,
     w2: Matrix,
     b2: Vec<f32>,
@@ -69,6 +82,18 @@ fn matrix(npz: &Archive<'_>, name: &str, rows: usize, cols: usize) -> Result<Mat
     Ok(Matrix::new(floats(npz, name, &[rows, cols])?, rows, cols))
 }
 
+/// A convolution's `(order·256) × 256` weights, row block `k` for window
+/// offset `k`, rearranged into `256 × (order·256)` with column block `k`.
+fn by_offset(w: &[f32], order: usize) -> Matrix {
+    let mut out = vec![0.0; w.len()];
+    for (row, values) in w.chunks_exact(CNN).enumerate() {
+        let (k, r) = (row / CNN, row % CNN);
+        let at = r * order * CNN + k * CNN;
+        out[at..at + CNN].copy_from_slice(values);
+    }
+    Matrix::new(out, CNN, order * CNN)
+}
+
 impl Model {
     pub fn from_npz(npz: &Archive<'_>) -> Result<Model, NpzError> {
         let mut table = Vec::with_capacity(CHUNKS);
@@ -92,7 +117,7 @@ impl Model {
             branches.push(Branch {
                 order,
                 left,
-                w1: matrix(npz, &format!("w1_{order}"), order * CNN, CNN)?,
+                w1_by_offset: by_offset(&floats(npz, &format!("w1_{order}"), &[order * CNN, CNN])?, order),
                 b1: floats(npz, &format!("b1_{order}"), &[CNN])?,
                 w2: matrix(npz, &format!("w2_{order}"), order * CNN, CNN)?,
                 b2: floats(npz, &format!("b2_{order}"), &[CNN])?,
@@ -130,43 +155,96 @@ impl Model {
     /// The embeddings of the sentences whose token ids are `sentences`
     /// (each non-empty, every id below [`Model::vocab_rows`]), one after
     /// another in `out` (`DIM` values each).
+    ///
+    /// Tokens go through the network at most [`TOKEN_BUDGET`] at a time, so
+    /// memory stays bounded however long a text is: a longer sentence runs
+    /// in chunks, each with [`HALO`] tokens of context on either side that
+    /// are computed again and not counted, which gives the same features
+    /// as the whole sentence at once.
     pub fn forward(&self, sentences: &[&[u32]], out: &mut [f32]) {
-        let tokens: usize = sentences.iter().map(|ids| ids.len()).sum();
-        let mut bounds = Vec::with_capacity(sentences.len());
+        let mut sums = vec![0.0f32; sentences.len() * FEATURES];
+        let mut batch = Vec::new();
+        let mut tokens = 0;
+        for (sentence, ids) in sentences.iter().enumerate() {
+            for own_start in (0..ids.len()).step_by(TOKEN_BUDGET - 2 * HALO) {
+                let own_end = ids.len().min(own_start + TOKEN_BUDGET - 2 * HALO);
+                let start = own_start.saturating_sub(HALO);
+                let segment = Segment {
+                    sentence,
+                    ids: &ids[start..ids.len().min(own_end + HALO)],
+                    own: own_start - start..own_end - start,
+                };
+                if !batch.is_empty() && tokens + segment.ids.len() > TOKEN_BUDGET {
+                    self.accumulate(&batch, &mut sums);
+                    (batch, tokens) = (Vec::new(), 0);
+                }
+                tokens += segment.ids.len();
+                batch.push(segment);
+            }
+        }
+        if !batch.is_empty() {
+            self.accumulate(&batch, &mut sums);
+        }
+        let lens: Vec<usize> = sentences.iter().map(|ids| ids.len()).collect();
+        self.finish(&sums, &lens, out);
+    }
+
+    /// Runs the segments' tokens through the convolutions and adds the
+    /// layer-normed features of each one's own tokens to its sentence's row
+    /// of `sums`.
+    fn accumulate(&self, segments: &[Segment<'_>], sums: &mut [f32]) {
+        let tokens: usize = segments.iter().map(|s| s.ids.len()).sum();
+        let mut bounds = Vec::with_capacity(segments.len());
         let mut start = 0;
-        for ids in sentences {
-            bounds.push((start, start + ids.len()));
-            start += ids.len();
+        for segment in segments {
+            bounds.push((start, start + segment.ids.len()));
+            start += segment.ids.len();
         }
 
-        // feats = [embedding | branch 2 | branch 3 | branch 5] per token.
-        let mut feats = vec![0.0f32; tokens * FEATURES];
-        for (row, &id) in feats
-            .chunks_exact_mut(FEATURES)
-            .zip(sentences.iter().flat_map(|ids| ids.iter()))
-        {
+        // What depends on the token alone is computed once per distinct id
+        // in the batch (a third of a batch of titles repeats: <s>, </s>,
+        // punctuation, common words): the embedding, its projection, and
+        // its products with each offset's slice of the first convolution.
+        let mut distinct: Vec<u32> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let slots: Vec<usize> = segments
+            .iter()
+            .flat_map(|s| s.ids.iter())
+            .map(|&id| {
+                *index.entry(id).or_insert_with(|| {
+                    distinct.push(id);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        let kinds = distinct.len();
+        let mut embeddings = vec![0.0f32; kinds * DIM];
+        for (row, &id) in embeddings.chunks_exact_mut(DIM).zip(&distinct) {
             let chunk = id as usize % CHUNKS;
             let at = id as usize / CHUNKS * DIM;
             let (scale, lo) = (self.scale[chunk], self.lo[chunk]);
-            for (value, &q) in row[..DIM].iter_mut().zip(&self.table[chunk][at..at + DIM]) {
+            for (value, &q) in row.iter_mut().zip(&self.table[chunk][at..at + DIM]) {
                 *value = f32::from(q) * scale + lo;
             }
         }
-        let mut embeddings = vec![0.0f32; tokens * DIM];
-        for (dst, src) in embeddings.chunks_exact_mut(DIM).zip(feats.chunks_exact(FEATURES)) {
-            dst.copy_from_slice(&src[..DIM]);
-        }
-        let mut x = vec![0.0f32; tokens * 3 * CNN];
+        let mut x = vec![0.0f32; kinds * 3 * CNN];
         matmul(&embeddings, &self.proj, &mut x);
-        drop(embeddings);
         for row in x.chunks_exact_mut(3 * CNN) {
             add(row, &self.proj_b);
             layer_norm(row, &self.proj_ln_g, &self.proj_ln_b, self.eps);
         }
 
+        // feats = [embedding | branch 2 | branch 3 | branch 5] per token.
+        let mut feats = vec![0.0f32; tokens * FEATURES];
+        for (row, &slot) in feats.chunks_exact_mut(FEATURES).zip(&slots) {
+            row[..DIM].copy_from_slice(&embeddings[slot * DIM..(slot + 1) * DIM]);
+        }
+        drop(embeddings);
+
         let widest = ORDERS.iter().map(|(order, _)| order).max().copied().unwrap_or(1);
         let mut window = vec![0.0f32; tokens * widest * CNN];
-        let mut input = vec![0.0f32; tokens * CNN];
+        let mut input = vec![0.0f32; kinds * CNN];
+        let mut products = vec![0.0f32; kinds * widest * CNN];
         let mut h = vec![0.0f32; tokens * CNN];
         let mut c = vec![0.0f32; tokens * CNN];
         for (i, branch) in self.branches.iter().enumerate() {
@@ -174,13 +252,28 @@ impl Model {
                 dst.copy_from_slice(&src[i * CNN..(i + 1) * CNN]);
             }
             let width = branch.order * CNN;
-            let window = &mut window[..tokens * width];
-            // h = relu(window(x) · w1 + b1) + x
-            gather(&input, &bounds, branch, window);
-            matmul(window, &branch.w1, &mut h);
-            for (row, residual) in h.chunks_exact_mut(CNN).zip(input.chunks_exact(CNN)) {
-                add_relu_add(row, &branch.b1, residual);
+            // h = relu(window(x) · w1 + b1) + x, where window(x) · w1 is
+            // the sum over the window's offsets k of x[t - left + k] · w1_k.
+            let products = &mut products[..kinds * width];
+            matmul(&input, &branch.w1_by_offset, products);
+            for &(start, end) in &bounds {
+                for t in start..end {
+                    let row = &mut h[t * CNN..(t + 1) * CNN];
+                    row.fill(0.0);
+                    for k in 0..branch.order {
+                        if let Some(pos) = (t + k)
+                            .checked_sub(branch.left)
+                            .filter(|p| (start..end).contains(p))
+                        {
+                            let at = slots[pos] * width + k * CNN;
+                            add(row, &products[at..at + CNN]);
+                        }
+                    }
+                    let slot = slots[t];
+                    add_relu_add(row, &branch.b1, &input[slot * CNN..(slot + 1) * CNN]);
+                }
             }
+            let window = &mut window[..tokens * width];
             // c = relu(window(h) · w2 + b2) + h
             gather(&h, &bounds, branch, window);
             matmul(window, &branch.w2, &mut c);
@@ -193,23 +286,27 @@ impl Model {
                 feat[DIM + i * CNN..DIM + (i + 1) * CNN].copy_from_slice(row);
             }
         }
-        drop((x, window, input, h, c));
+        drop((x, window, input, products, h, c));
 
-        // Layer norm, then the sum over each sentence: the sum commutes with
-        // the linear projection, which then runs once per sentence.
-        let n = sentences.len();
-        let mut sums = vec![0.0f32; n * FEATURES];
-        for (sum, &(start, end)) in sums.chunks_exact_mut(FEATURES).zip(&bounds) {
-            for row in feats[start * FEATURES..end * FEATURES].chunks_exact_mut(FEATURES) {
+        for (segment, &(start, _)) in segments.iter().zip(&bounds) {
+            let sum = &mut sums[segment.sentence * FEATURES..(segment.sentence + 1) * FEATURES];
+            let own = (start + segment.own.start) * FEATURES..(start + segment.own.end) * FEATURES;
+            for row in feats[own].chunks_exact_mut(FEATURES) {
                 layer_norm(row, &self.ln_g, &self.ln_b, self.eps);
                 add(sum, row);
             }
         }
-        drop(feats);
+    }
+
+    /// From each sentence's feature sum and token count to its embedding.
+    /// The sum commutes with the linear projection, which so runs once per
+    /// sentence rather than once per token.
+    fn finish(&self, sums: &[f32], lens: &[usize], out: &mut [f32]) {
+        let n = lens.len();
         let mut mean = vec![0.0f32; n * DIM];
-        matmul(&sums, &self.cnn_w, &mut mean);
-        for (row, &(start, end)) in mean.chunks_exact_mut(DIM).zip(&bounds) {
-            let len = (end - start) as f32;
+        matmul(sums, &self.cnn_w, &mut mean);
+        for (row, &len) in mean.chunks_exact_mut(DIM).zip(lens) {
+            let len = len as f32;
             let inv = 1.0 / len.sqrt();
             for (value, &b) in row.iter_mut().zip(&self.cnn_b) {
                 *value = (*value + len * b) * inv;
@@ -245,8 +342,18 @@ impl Model {
     }
 }
 
+/// Part of one sentence: its tokens `ids`, of which those in `own` are
+/// counted; the others are context, as in the sentence itself.
+struct Segment<'a> {
+    sentence: usize,
+    ids: &'a [u32],
+    own: std::ops::Range<usize>,
+}
+
 /// The n-gram windows of a branch: row `t` is the `order` inputs starting
-/// `left` tokens before `t`, zeros where that reaches past `t`'s sentence.
+/// `left` tokens before `t`, zeros where that reaches past `t`'s segment
+/// (past its sentence, or into the outer half of a chunk's halo, whose
+/// rows are not counted).
 fn gather(input: &[f32], bounds: &[(usize, usize)], branch: &Branch, window: &mut [f32]) {
     let width = branch.order * CNN;
     for &(start, end) in bounds {
