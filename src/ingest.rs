@@ -164,14 +164,9 @@ pub fn plan<K: Known>(
             batch.baseline.push((id, link_key));
             continue;
         }
-        let article_topics = topics::classify(
-            &config.topics,
-            feed.topic_source(),
-            &item.title,
-            &item.text,
-            &item.categories,
-        );
-        let recipients = recipients(config, feed, &article_topics, item);
+        let article_text = topics::ArticleText::new(&item.title, &item.text, &item.categories);
+        let article_topics = topics::classify(&config.topics, feed.topic_source(), &article_text);
+        let recipients = recipients(config, feed, &article_topics, &article_text);
         if let Some(link) = &link_key
             && let Some(owner) = known.link_owner(&feed.key, link)?
         {
@@ -293,11 +288,16 @@ fn in_first_window(window: FirstPollWindow, item: &Item, now: DateTime<Utc>) -> 
 }
 
 /// Subscribers (lower-cased addresses) who want an article of `feed` with these topics.
-fn recipients(config: &Config, feed: &FeedConfig, article_topics: &[String], item: &Item) -> Vec<String> {
+fn recipients(
+    config: &Config,
+    feed: &FeedConfig,
+    article_topics: &[String],
+    article: &topics::ArticleText,
+) -> Vec<String> {
     config
         .subscribers
         .iter()
-        .filter(|s| topics::wants(&s.filter, &feed.key, article_topics, &item.title, &item.text))
+        .filter(|s| topics::wants(&s.filter, &feed.key, article_topics, article))
         .map(|s| s.email().to_lowercase())
         .collect()
 }

@@ -7,6 +7,9 @@
 //! (`AI` is not in `said`); Chinese matches anywhere. A feed's own `topics`
 //! always apply. An article is shown once, in the first of its topics — by
 //! `priority`, then config order — that the reader follows.
+//!
+//! An article's text is normalized once ([`ArticleText`]) for all topics and
+//! subscribers.
 
 /// What a topic looks at; `summary` and `content` are both the article text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,47 @@ pub fn normalize(text: &str) -> String {
         })
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// An article's title, text and categories, normalized once for every topic
+/// and subscriber rule that reads them.
+#[derive(Debug, Clone)]
+pub struct ArticleText {
+    title: String,
+    text: String,
+    /// One per category, for the category mapping too.
+    categories: Vec<String>,
+}
+
+impl ArticleText {
+    pub fn new(title: &str, text: &str, categories: &[String]) -> ArticleText {
+        ArticleText {
+            title: normalize(title),
+            text: normalize(text),
+            categories: categories.iter().map(|c| normalize(c)).collect(),
+        }
+    }
+
+    /// The text a rule looks at: the chosen fields, one per line (categories
+    /// one per line, last). `normalize` works a character at a time, so this
+    /// is the normalized text of the fields joined.
+    fn haystack(&self, fields: Fields, feed_name: &str) -> String {
+        let mut haystack = String::new();
+        for (wanted, field) in [
+            (fields.title, &*self.title),
+            (fields.text, &*self.text),
+            (fields.feed, feed_name),
+        ] {
+            if wanted {
+                haystack.push_str(field);
+                haystack.push('\n');
+            }
+        }
+        if fields.categories {
+            haystack.push_str(&self.categories.join("\n"));
+        }
+        haystack
+    }
 }
 
 /// Why a topic matched, for `topics explain`.
@@ -107,21 +151,29 @@ pub struct FeedTopics<'a> {
 }
 
 /// Every topic that matches, highest priority first, then config order.
-pub fn explain(
-    topics: &[Topic],
-    feed: FeedTopics<'_>,
-    title: &str,
-    text: &str,
-    categories: &[String],
-) -> Vec<Match> {
+pub fn explain(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText) -> Vec<Match> {
     let feed_name = feed.name;
-    let normalized_categories: Vec<String> = categories.iter().map(|c| normalize(c)).collect();
+    let normalized_feed_name = normalize(feed_name);
+    // One haystack per set of fields the topics choose (most share the default).
+    let mut haystacks: Vec<(Fields, String)> = Vec::new();
     let mut matches: Vec<(usize, Match)> = Vec::new();
     for (index, topic) in topics.iter().enumerate() {
         let reason = if feed.topics.contains(&topic.name) {
             Some(format!("feed {feed_name:?} assigns it"))
         } else {
-            rule_reason(topic, feed_name, title, text, categories, &normalized_categories)
+            let position = match haystacks.iter().position(|(fields, _)| *fields == topic.fields) {
+                Some(position) => position,
+                None => {
+                    haystacks.push((
+                        topic.fields,
+                        article.haystack(topic.fields, &normalized_feed_name),
+                    ));
+                    haystacks.len() - 1
+                }
+            };
+            haystacks
+                .get(position)
+                .and_then(|(_, haystack)| rule_reason(topic, haystack, article))
         };
         if let Some(reason) = reason {
             matches.push((
@@ -138,38 +190,12 @@ pub fn explain(
     matches.into_iter().map(|(_, m)| m).collect()
 }
 
-fn rule_reason(
-    topic: &Topic,
-    feed_name: &str,
-    title: &str,
-    text: &str,
-    categories: &[String],
-    normalized_categories: &[String],
-) -> Option<String> {
-    let mut haystack = String::new();
-    for (wanted, field) in [
-        (topic.fields.title, title),
-        (topic.fields.text, text),
-        (topic.fields.feed, feed_name),
-    ] {
-        if wanted {
-            haystack.push_str(field);
-            haystack.push('\n');
-        }
-    }
-    if topic.fields.categories {
-        haystack.push_str(&categories.join("\n"));
-    }
-    let haystack = normalize(&haystack);
-    let positive = if let Some(category) = topic
-        .categories
-        .iter()
-        .find(|c| normalized_categories.contains(c))
-    {
+fn rule_reason(topic: &Topic, haystack: &str, article: &ArticleText) -> Option<String> {
+    let positive = if let Some(category) = topic.categories.iter().find(|c| article.categories.contains(c)) {
         Some(format!("feed category {category:?}"))
-    } else if let Some(keyword) = topic.keywords.iter().find(|k| contains_keyword(&haystack, k)) {
+    } else if let Some(keyword) = topic.keywords.iter().find(|k| contains_keyword(haystack, k)) {
         Some(format!("keyword {keyword:?}"))
-    } else if let Some(regex) = topic.regex.iter().find(|r| r.is_match(&haystack)) {
+    } else if let Some(regex) = topic.regex.iter().find(|r| r.is_match(haystack)) {
         Some(format!("regex {:?}", regex.as_str()))
     } else if topic.keywords.is_empty()
         && topic.regex.is_empty()
@@ -180,10 +206,10 @@ fn rule_reason(
     } else {
         None
     }?;
-    if topic.all.iter().any(|k| !contains_keyword(&haystack, k)) {
+    if topic.all.iter().any(|k| !contains_keyword(haystack, k)) {
         return None;
     }
-    if topic.exclude.iter().any(|k| contains_keyword(&haystack, k)) {
+    if topic.exclude.iter().any(|k| contains_keyword(haystack, k)) {
         return None;
     }
     let mut reason = positive;
@@ -200,27 +226,15 @@ fn rule_reason(
 }
 
 /// Topic names of an article: highest priority first, then config order.
-pub fn classify(
-    topics: &[Topic],
-    feed: FeedTopics<'_>,
-    title: &str,
-    text: &str,
-    categories: &[String],
-) -> Vec<String> {
-    explain(topics, feed, title, text, categories)
+pub fn classify(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText) -> Vec<String> {
+    explain(topics, feed, article)
         .into_iter()
         .map(|m| m.topic)
         .collect()
 }
 
 /// Does the subscriber want an article from `feed_key` with these topics and text?
-pub fn wants(
-    subscriber: &Filter,
-    feed_key: &str,
-    article_topics: &[String],
-    title: &str,
-    text: &str,
-) -> bool {
+pub fn wants(subscriber: &Filter, feed_key: &str, article_topics: &[String], article: &ArticleText) -> bool {
     let feed_ok = subscriber
         .feeds
         .as_ref()
@@ -233,7 +247,13 @@ pub fn wants(
         .iter()
         .any(|t| subscriber.exclude_topics.contains(t));
     let excluded_word = !subscriber.exclude_keywords.is_empty() && {
-        let haystack = normalize(&format!("{title}\n{text}"));
+        let title_and_text = Fields {
+            title: true,
+            text: true,
+            categories: false,
+            feed: false,
+        };
+        let haystack = article.haystack(title_and_text, "");
         subscriber
             .exclude_keywords
             .iter()
@@ -262,8 +282,11 @@ fn contains_keyword(haystack: &str, keyword: &str) -> bool {
         return haystack.contains(keyword);
     }
     haystack.match_indices(keyword).any(|(start, _)| {
-        let before = haystack[..start].chars().next_back();
-        let after = haystack[start + keyword.len()..].chars().next();
+        // `match_indices` gives char boundaries: the match's start and end.
+        let before = haystack.get(..start).and_then(|s| s.chars().next_back());
+        let after = haystack
+            .get(start + keyword.len()..)
+            .and_then(|s| s.chars().next());
         let starts_word = !keyword.starts_with(is_word_char) || before.is_none_or(|c| !is_word_char(c));
         let ends_word = !keyword.ends_with(is_word_char) || after.is_none_or(|c| !is_word_char(c));
         starts_word && ends_word

@@ -417,13 +417,9 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
             );
             continue;
         };
-        let matches = feed_digest::topics::explain(
-            &config.topics,
-            feed.topic_source(),
-            &article.title,
-            &article.text,
-            &article.categories,
-        );
+        let article_text =
+            feed_digest::topics::ArticleText::new(&article.title, &article.text, &article.categories);
+        let matches = feed_digest::topics::explain(&config.topics, feed.topic_source(), &article_text);
         if matches.is_empty() {
             let _ = writeln!(out.text, "  no topic matched: it is grouped under its feed");
         }
@@ -444,13 +440,7 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
         }
         for subscriber in &config.subscribers {
             let topics: Vec<String> = matches.iter().map(|m| m.topic.clone()).collect();
-            let wants = feed_digest::topics::wants(
-                &subscriber.filter,
-                &feed.key,
-                &topics,
-                &article.title,
-                &article.text,
-            );
+            let wants = feed_digest::topics::wants(&subscriber.filter, &feed.key, &topics, &article_text);
             let section =
                 feed_digest::topics::section_for(&subscriber.filter, &topics).unwrap_or("(by feed)");
             let verdict = if wants {

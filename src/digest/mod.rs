@@ -157,9 +157,7 @@ pub fn build(
             Some(feed) => topics::explain(
                 &config.topics,
                 feed.topic_source(),
-                &article.title,
-                &article.text,
-                &article.categories,
+                &topics::ArticleText::new(&article.title, &article.text, &article.categories),
             ),
             None => Vec::new(),
         };
@@ -339,9 +337,7 @@ pub fn choose(
                 let found = topics::classify(
                     &config.topics,
                     feed.topic_source(),
-                    &article.title,
-                    &article.text,
-                    &article.categories,
+                    &topics::ArticleText::new(&article.title, &article.text, &article.categories),
                 );
                 topics::section_for(&subscriber.filter, &found).map(|t| format!("topic:{t}"))
             })

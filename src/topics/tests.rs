@@ -11,6 +11,10 @@ fn words(list: &[&str]) -> Vec<String> {
     list.iter().map(|k| normalize(k)).collect()
 }
 
+fn text(title: &str, body: &str) -> ArticleText {
+    ArticleText::new(title, body, &[])
+}
+
 fn feed(topics: &[&str]) -> FeedConfig {
     FeedConfig {
         key: "f".to_owned(),
@@ -28,9 +32,7 @@ fn check(rule: &Topic, title: &str, text: &str, categories: &[&str], expected: b
     let found = !classify(
         std::slice::from_ref(rule),
         feed(&[]).topic_source(),
-        title,
-        text,
-        &categories,
+        &ArticleText::new(title, text, &categories),
     )
     .is_empty();
     assert_eq!(
@@ -162,9 +164,9 @@ fn priority_beats_config_order_and_feed_topics_always_apply() {
         ..topic("安全")
     };
     let topics = [general, urgent, topic("来源")];
-    let found = classify(&topics, feed(&["来源"]).topic_source(), "朝鲜发射导弹", "", &[]);
+    let found = classify(&topics, feed(&["来源"]).topic_source(), &text("朝鲜发射导弹", ""));
     assert_eq!(found, ["安全", "国际", "来源"]);
-    let why = explain(&topics, feed(&["来源"]).topic_source(), "朝鲜发射导弹", "", &[]);
+    let why = explain(&topics, feed(&["来源"]).topic_source(), &text("朝鲜发射导弹", ""));
     assert_eq!(why[0].reason, "keyword \"导弹\"");
     assert_eq!(why[2].reason, "feed \"Example Feed\" assigns it");
 }
@@ -176,24 +178,69 @@ fn subscribers_can_exclude_topics_and_keywords() {
         exclude_keywords: words(&["足球", "Crypto"]),
         ..Filter::default()
     };
-    assert!(wants(&subscriber, "f", &["World".to_owned()], "Talks resume", ""));
+    assert!(wants(
+        &subscriber,
+        "f",
+        &["World".to_owned()],
+        &text("Talks resume", "")
+    ));
     assert!(!wants(
         &subscriber,
         "f",
         &["World".to_owned(), "Sports".to_owned()],
-        "Match report",
-        ""
+        &text("Match report", "")
     ));
-    assert!(!wants(&subscriber, "f", &[], "国家队足球赛", ""));
+    assert!(!wants(&subscriber, "f", &[], &text("国家队足球赛", "")));
     assert!(!wants(
         &subscriber,
         "f",
         &[],
-        "News",
-        "about ＣＲＹＰＴＯ markets"
+        &text("News", "about ＣＲＹＰＴＯ markets")
     ));
     assert!(
-        wants(&subscriber, "f", &[], "Cryptography lecture", ""),
+        wants(&subscriber, "f", &[], &text("Cryptography lecture", "")),
         "whole words only"
     );
+}
+
+#[test]
+fn one_article_text_serves_topics_with_different_fields() {
+    let title_only = Topic {
+        keywords: words(&["go"]),
+        fields: Fields {
+            title: true,
+            text: false,
+            categories: false,
+            feed: false,
+        },
+        ..topic("title")
+    };
+    let everywhere = Topic {
+        keywords: words(&["go"]),
+        fields: Fields {
+            title: true,
+            text: true,
+            categories: true,
+            feed: true,
+        },
+        ..topic("everywhere")
+    };
+    let by_feed = Topic {
+        keywords: words(&["example feed"]),
+        fields: Fields {
+            title: false,
+            text: false,
+            categories: false,
+            feed: true,
+        },
+        ..topic("feed")
+    };
+    let categories = vec!["Go".to_owned()];
+    let article = ArticleText::new("News", "nothing", &categories);
+    let found = classify(
+        &[title_only, everywhere, by_feed],
+        feed(&[]).topic_source(),
+        &article,
+    );
+    assert_eq!(found, ["everywhere", "feed"]);
 }
