@@ -2,14 +2,25 @@
 //!
 //! A topic matches on its `keywords` (any), `regex` (any), or mapped feed
 //! `categories`; every word of `all` must be there and none of `exclude`;
-//! over the chosen fields. Text is compared case-insensitively with full-width
-//! forms folded to half-width (`ＡＩ` is `AI`). English words match whole words
-//! (`AI` is not in `said`); Chinese matches anywhere. A feed's own `topics`
-//! always apply. An article is shown once, in the first of its topics — by
-//! `priority`, then config order — that the reader follows.
+//! over the chosen fields. Text is compared with full-width forms folded to
+//! half-width (`ＡＩ` is `AI`) and traditional Chinese to simplified (`朝鮮`
+//! is `朝鲜`). English words match whole words (`AI` is not in `said`);
+//! Chinese matches anywhere. A feed's own `topics` always apply. An article
+//! is shown once, in the first of its topics — by `priority`, then config
+//! order — that the reader follows.
 //!
-//! An article's text is normalized once ([`ArticleText`]) for all topics and
-//! subscribers.
+//! Case: a keyword (of `keywords`, `all`, `exclude`, or a subscriber's
+//! `exclude_keywords`) with a capital letter, once full-width forms are
+//! folded, is case-sensitive and matches only that exact case: `Go` matches
+//! "Go 1.24", not "ready to go" nor "GO!"; `ＡＩ` is `AI` and matches "AI"
+//! and "ＡＩ", not "ai". A keyword written all in lower case (`rust`)
+//! matches any case, and so does one with no cased letters (Chinese). To
+//! match a name in any case, write it in lower case. Feed categories match
+//! in any case. Regexes are case-insensitive unless they say `(?-i)`; they
+//! run on the folded text with its case kept, so `(?-i)\bGo\b` works.
+//!
+//! An article's text is folded once, in both case modes ([`ArticleText`]),
+//! for all topics and subscribers.
 
 /// What a topic looks at; `summary` and `content` are both the article text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +42,10 @@ impl Default for Fields {
     }
 }
 
-/// Lower case, with full-width ASCII and the ideographic space folded to
-/// their half-width forms, and traditional Chinese characters to simplified
-/// ones (`朝鮮` matches `朝鲜`).
-pub fn normalize(text: &str) -> String {
+/// Full-width ASCII and the ideographic space folded to their half-width
+/// forms, and traditional Chinese characters to simplified ones (`朝鮮`
+/// matches `朝鲜`); case is kept. What case-sensitive keywords match.
+pub fn fold_forms(text: &str) -> String {
     crate::variants::fold(text)
         .chars()
         .map(|c| match c as u32 {
@@ -42,46 +53,161 @@ pub fn normalize(text: &str) -> String {
             0x3000 => ' ',
             _ => c,
         })
-        .flat_map(char::to_lowercase)
         .collect()
 }
 
-/// An article's title, text and categories, normalized once for every topic
-/// and subscriber rule that reads them.
+/// [`fold_forms`], then lower case: what every other rule matches.
+pub fn normalize(text: &str) -> String {
+    lowercase(&fold_forms(text))
+}
+
+/// Each character lower-cased on its own (no context, so that a text's parts
+/// lower-case as the whole does).
+fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.chars().flat_map(char::to_lowercase).collect()
+    }
+}
+
+/// A keyword of a topic (`keywords`, `all`, `exclude`) or of a subscriber
+/// (`exclude_keywords`), folded as it is matched.
+///
+/// It is case-sensitive when it has a capital letter once full-width forms
+/// are folded (`Go`, `AI`, `ＡＩ`, `iOS`): it then matches only that exact
+/// case. Written all in lower case (`rust`), or with no letters that have a
+/// case (Chinese), it matches any case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyword {
+    /// Folded ([`fold_forms`]); lower case unless case-sensitive.
+    text: String,
+    case_sensitive: bool,
+}
+
+impl Keyword {
+    /// The keyword as written (trimmed by the caller).
+    pub fn new(written: &str) -> Keyword {
+        let exact = fold_forms(written);
+        let lower = lowercase(&exact);
+        let case_sensitive = lower != exact;
+        Keyword {
+            text: if case_sensitive { exact } else { lower },
+            case_sensitive,
+        }
+    }
+
+    /// As it is matched: folded, and lower case unless case-sensitive.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    pub fn is_case_sensitive(&self) -> bool {
+        self.case_sensitive
+    }
+
+    /// Does it have letters with a case at all? Chinese keywords do not, and
+    /// `topics explain` then names no case mode for them.
+    fn has_case(&self) -> bool {
+        self.text.chars().any(|c| c.is_uppercase() || c.is_lowercase())
+    }
+
+    fn is_in(&self, haystack: &Forms) -> bool {
+        let text = if self.case_sensitive {
+            &haystack.exact
+        } else {
+            &haystack.lower
+        };
+        contains_keyword(text, &self.text)
+    }
+}
+
+/// `"Go" (case-sensitive)`, `"rust" (any case)`, `"导弹"`: as `topics explain`
+/// names a keyword.
+impl std::fmt::Display for Keyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.text)?;
+        if self.case_sensitive {
+            f.write_str(" (case-sensitive)")
+        } else if self.has_case() {
+            f.write_str(" (any case)")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A text in both forms rules match: case kept ([`fold_forms`]) and lower
+/// case ([`normalize`]).
+#[derive(Debug, Clone, Default)]
+struct Forms {
+    exact: String,
+    lower: String,
+}
+
+impl Forms {
+    fn new(text: &str) -> Forms {
+        let exact = fold_forms(text);
+        let lower = lowercase(&exact);
+        Forms { exact, lower }
+    }
+
+    fn push(&mut self, part: &Forms) {
+        self.exact.push_str(&part.exact);
+        self.lower.push_str(&part.lower);
+    }
+
+    fn push_str(&mut self, separator: &str) {
+        self.exact.push_str(separator);
+        self.lower.push_str(separator);
+    }
+}
+
+/// An article's title, text and categories, folded once, in both case
+/// modes, for every topic and subscriber rule that reads it.
 #[derive(Debug, Clone)]
 pub struct ArticleText {
-    title: String,
-    text: String,
-    /// One per category, for the category mapping too.
-    categories: Vec<String>,
+    title: Forms,
+    text: Forms,
+    /// One [`Forms`] per category, lower case for the category mapping.
+    categories: Vec<Forms>,
 }
 
 impl ArticleText {
     pub fn new(title: &str, text: &str, categories: &[String]) -> ArticleText {
         ArticleText {
-            title: normalize(title),
-            text: normalize(text),
-            categories: categories.iter().map(|c| normalize(c)).collect(),
+            title: Forms::new(title),
+            text: Forms::new(text),
+            categories: categories.iter().map(|c| Forms::new(c)).collect(),
         }
     }
 
     /// The text a rule looks at: the chosen fields, one per line (categories
-    /// one per line, last). `normalize` works a character at a time, so this
-    /// is the normalized text of the fields joined.
-    fn haystack(&self, fields: Fields, feed_name: &str) -> String {
-        let mut haystack = String::new();
+    /// one per line, last). Folding and lower-casing work a character at a
+    /// time, so this is the folded text of the fields joined.
+    fn haystack(&self, fields: Fields, feed_name: &Forms) -> Forms {
+        let mut haystack = Forms::default();
         for (wanted, field) in [
-            (fields.title, &*self.title),
-            (fields.text, &*self.text),
+            (fields.title, &self.title),
+            (fields.text, &self.text),
             (fields.feed, feed_name),
         ] {
             if wanted {
-                haystack.push_str(field);
-                haystack.push('\n');
+                haystack.push(field);
+                haystack.push_str("\n");
             }
         }
         if fields.categories {
-            haystack.push_str(&self.categories.join("\n"));
+            for (i, category) in self.categories.iter().enumerate() {
+                if i > 0 {
+                    haystack.push_str("\n");
+                }
+                haystack.push(category);
+            }
         }
         haystack
     }
@@ -98,18 +224,20 @@ pub struct Match {
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub name: String,
-    /// Normalized ([`normalize`]); any one matches.
-    pub keywords: Vec<String>,
-    /// Normalized; every one must be there.
-    pub all: Vec<String>,
-    /// Normalized; none may be there.
-    pub exclude: Vec<String>,
-    /// Case-insensitive, matched against normalized text; any one matches.
+    /// Any one matches.
+    pub keywords: Vec<Keyword>,
+    /// Every one must be there.
+    pub all: Vec<Keyword>,
+    /// None may be there.
+    pub exclude: Vec<Keyword>,
+    /// Case-insensitive as built by `config` (a pattern can turn that off
+    /// with `(?-i)`), matched against the text folded with case kept
+    /// ([`fold_forms`]); any one matches.
     pub regex: Vec<regex::Regex>,
     pub fields: Fields,
     /// Higher wins over config order when an article matches several topics.
     pub priority: i32,
-    /// Feed categories (normalized) that put an article in this topic.
+    /// Feed categories (normalized, so any case) that put an article in this topic.
     pub categories: Vec<String>,
 }
 
@@ -138,8 +266,8 @@ pub struct Filter {
     pub feeds: Option<Vec<String>>,
     /// Articles in these topics never reach this subscriber.
     pub exclude_topics: Vec<String>,
-    /// Normalized; articles whose title or text has one never reach this subscriber.
-    pub exclude_keywords: Vec<String>,
+    /// Articles whose title or text has one never reach this subscriber.
+    pub exclude_keywords: Vec<Keyword>,
 }
 
 /// What topic rules read of a feed: its name (for `fields = ["feed"]`) and
@@ -153,9 +281,9 @@ pub struct FeedTopics<'a> {
 /// Every topic that matches, highest priority first, then config order.
 pub fn explain(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText) -> Vec<Match> {
     let feed_name = feed.name;
-    let normalized_feed_name = normalize(feed_name);
+    let feed_forms = Forms::new(feed_name);
     // One haystack per set of fields the topics choose (most share the default).
-    let mut haystacks: Vec<(Fields, String)> = Vec::new();
+    let mut haystacks: Vec<(Fields, Forms)> = Vec::new();
     let mut matches: Vec<(usize, Match)> = Vec::new();
     for (index, topic) in topics.iter().enumerate() {
         let reason = if feed.topics.contains(&topic.name) {
@@ -164,10 +292,7 @@ pub fn explain(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText) ->
             let position = match haystacks.iter().position(|(fields, _)| *fields == topic.fields) {
                 Some(position) => position,
                 None => {
-                    haystacks.push((
-                        topic.fields,
-                        article.haystack(topic.fields, &normalized_feed_name),
-                    ));
+                    haystacks.push((topic.fields, article.haystack(topic.fields, &feed_forms)));
                     haystacks.len() - 1
                 }
             };
@@ -190,12 +315,16 @@ pub fn explain(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText) ->
     matches.into_iter().map(|(_, m)| m).collect()
 }
 
-fn rule_reason(topic: &Topic, haystack: &str, article: &ArticleText) -> Option<String> {
-    let positive = if let Some(category) = topic.categories.iter().find(|c| article.categories.contains(c)) {
+fn rule_reason(topic: &Topic, haystack: &Forms, article: &ArticleText) -> Option<String> {
+    let positive = if let Some(category) = topic
+        .categories
+        .iter()
+        .find(|c| article.categories.iter().any(|own| own.lower == **c))
+    {
         Some(format!("feed category {category:?}"))
-    } else if let Some(keyword) = topic.keywords.iter().find(|k| contains_keyword(haystack, k)) {
-        Some(format!("keyword {keyword:?}"))
-    } else if let Some(regex) = topic.regex.iter().find(|r| r.is_match(haystack)) {
+    } else if let Some(keyword) = topic.keywords.iter().find(|k| k.is_in(haystack)) {
+        Some(format!("keyword {keyword}"))
+    } else if let Some(regex) = topic.regex.iter().find(|r| r.is_match(&haystack.exact)) {
         Some(format!("regex {:?}", regex.as_str()))
     } else if topic.keywords.is_empty()
         && topic.regex.is_empty()
@@ -206,10 +335,10 @@ fn rule_reason(topic: &Topic, haystack: &str, article: &ArticleText) -> Option<S
     } else {
         None
     }?;
-    if topic.all.iter().any(|k| !contains_keyword(haystack, k)) {
+    if topic.all.iter().any(|k| !k.is_in(haystack)) {
         return None;
     }
-    if topic.exclude.iter().any(|k| contains_keyword(haystack, k)) {
+    if topic.exclude.iter().any(|k| k.is_in(haystack)) {
         return None;
     }
     let mut reason = positive;
@@ -217,12 +346,18 @@ fn rule_reason(topic: &Topic, haystack: &str, article: &ArticleText) -> Option<S
         if !reason.is_empty() {
             reason.push_str(", ");
         }
-        reason.push_str(&format!("all of {:?}", topic.all));
+        reason.push_str(&format!("all of {}", list(&topic.all)));
     }
     if !topic.exclude.is_empty() {
-        reason.push_str(&format!(", none of {:?}", topic.exclude));
+        reason.push_str(&format!(", none of {}", list(&topic.exclude)));
     }
     Some(reason)
+}
+
+/// `["compiler" (any case), "Go" (case-sensitive)]`.
+fn list(keywords: &[Keyword]) -> String {
+    let names: Vec<String> = keywords.iter().map(Keyword::to_string).collect();
+    format!("[{}]", names.join(", "))
 }
 
 /// Topic names of an article: highest priority first, then config order.
@@ -253,11 +388,8 @@ pub fn wants(subscriber: &Filter, feed_key: &str, article_topics: &[String], art
             categories: false,
             feed: false,
         };
-        let haystack = article.haystack(title_and_text, "");
-        subscriber
-            .exclude_keywords
-            .iter()
-            .any(|k| contains_keyword(&haystack, k))
+        let haystack = article.haystack(title_and_text, &Forms::default());
+        subscriber.exclude_keywords.iter().any(|k| k.is_in(&haystack))
     };
     feed_ok && topic_ok && !excluded_topic && !excluded_word
 }
@@ -271,8 +403,9 @@ pub fn section_for<'a>(subscriber: &Filter, article_topics: &'a [String]) -> Opt
         .map(String::as_str)
 }
 
-/// Keyword match on normalized text. Keywords that are ASCII words match whole
-/// words only ("ai" does not match "said"); others (Chinese) match anywhere.
+/// Keyword match on folded text (both in the same case mode). Keywords that
+/// are ASCII words match whole words only ("ai" does not match "said");
+/// others (Chinese) match anywhere.
 fn contains_keyword(haystack: &str, keyword: &str) -> bool {
     if keyword.is_empty() {
         return false;

@@ -58,7 +58,8 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
         if topic.keywords.is_empty() {
             outln!("  {} (assigned by feeds)", topic.name)?;
         } else {
-            outln!("  {}: {}", topic.name, topic.keywords.join(", "))?;
+            let keywords: Vec<String> = topic.keywords.iter().map(ToString::to_string).collect();
+            outln!("  {}: {}", topic.name, keywords.join(", "))?;
         }
     }
     outln!("subscribers ({}):", config.subscribers.len())?;

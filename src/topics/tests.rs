@@ -7,7 +7,11 @@ fn topic(name: &str) -> Topic {
     Topic::named(name)
 }
 
-fn words(list: &[&str]) -> Vec<String> {
+fn words(list: &[&str]) -> Vec<Keyword> {
+    list.iter().map(|k| Keyword::new(k)).collect()
+}
+
+fn categories(list: &[&str]) -> Vec<String> {
     list.iter().map(|k| normalize(k)).collect()
 }
 
@@ -45,7 +49,7 @@ fn check(rule: &Topic, title: &str, text: &str, categories: &[&str], expected: b
 #[test]
 fn keywords_any_of() {
     let korea = Topic {
-        keywords: words(&["朝鲜", "North Korea", "AI"]),
+        keywords: words(&["朝鲜", "north korea", "AI"]),
         ..topic("k")
     };
     let cases: &[(&str, &str, bool)] = &[
@@ -144,7 +148,7 @@ fn fields_limit_where_keywords_are_looked_for() {
 #[test]
 fn feed_categories_map_to_topics() {
     let world = Topic {
-        categories: words(&["World", "国际"]),
+        categories: categories(&["World", "国际"]),
         ..topic("World")
     };
     check(&world, "Anything", "", &["world"], true);
@@ -175,7 +179,7 @@ fn priority_beats_config_order_and_feed_topics_always_apply() {
 fn subscribers_can_exclude_topics_and_keywords() {
     let subscriber = Filter {
         exclude_topics: vec!["Sports".to_owned()],
-        exclude_keywords: words(&["足球", "Crypto"]),
+        exclude_keywords: words(&["足球", "crypto"]),
         ..Filter::default()
     };
     assert!(wants(
@@ -201,6 +205,200 @@ fn subscribers_can_exclude_topics_and_keywords() {
         wants(&subscriber, "f", &[], &text("Cryptography lecture", "")),
         "whole words only"
     );
+}
+
+#[test]
+fn a_keyword_with_a_capital_is_case_sensitive() {
+    for (written, sensitive, as_matched) in [
+        ("Go", true, "Go"),
+        ("GO", true, "GO"),
+        ("AI", true, "AI"),
+        ("iOS", true, "iOS"),
+        ("WWDC", true, "WWDC"),
+        ("ＡＩ", true, "AI"),        // full-width folds first, then has capitals
+        ("ｒｕｓｔ", false, "rust"), // full-width lower case: any case
+        ("rust", false, "rust"),
+        ("kubernetes", false, "kubernetes"),
+        ("朝鲜", false, "朝鲜"),
+        ("朝鮮", false, "朝鲜"), // traditional folds to simplified either way
+        ("5g", false, "5g"),
+        ("5G", true, "5G"),
+    ] {
+        let keyword = Keyword::new(written);
+        assert_eq!(keyword.is_case_sensitive(), sensitive, "{written:?}");
+        assert_eq!(keyword.as_str(), as_matched, "{written:?}");
+    }
+}
+
+#[test]
+fn case_sensitive_keywords_match_that_case_only() {
+    let go = Topic {
+        keywords: words(&["Go"]),
+        ..topic("programming")
+    };
+    let cases: &[(&str, &str, bool)] = &[
+        ("Go 1.24 released", "", true),
+        ("", "Written in Go, it compiles fast", true),
+        ("Apple's new Mac is ready to go", "", false), // the verb
+        ("GO!", "", false),                            // exact case: `Go` is not `GO`
+        ("Ｇｏ 1.24 released", "", true),              // full-width folds, case kept
+        ("Gopher day", "", false),                     // still whole words
+        ("Google I/O", "", false),
+    ];
+    for (title, text, expected) in cases {
+        check(&go, title, text, &[], *expected);
+    }
+    let shouting = Topic {
+        keywords: words(&["GO"]),
+        ..topic("shouting")
+    };
+    check(&shouting, "GO!", "", &[], true);
+    check(&shouting, "Go 1.24 released", "", &[], false);
+    check(&shouting, "ready to go", "", &[], false);
+}
+
+#[test]
+fn lower_case_keywords_match_any_case() {
+    let rule = Topic {
+        keywords: words(&["rust", "go"]),
+        ..topic("r")
+    };
+    check(&rule, "Rust 1.90 released", "", &[], true);
+    check(&rule, "RUST everywhere", "", &[], true);
+    check(&rule, "ready to GO", "", &[], true);
+    check(&rule, "Trusted builds", "", &[], false);
+}
+
+#[test]
+fn full_width_capital_keywords_are_case_sensitive() {
+    let rule = Topic {
+        keywords: words(&["ＡＩ"]),
+        ..topic("ai")
+    };
+    check(&rule, "New AI model", "", &[], true);
+    check(&rule, "ＡＩ 新模型发布", "", &[], true);
+    check(&rule, "ai 新模型发布", "", &[], false);
+    check(&rule, "ａｉ 新模型发布", "", &[], false);
+    check(&rule, "He said so", "", &[], false);
+}
+
+#[test]
+fn chinese_keywords_are_unchanged_by_case_rules() {
+    let rule = Topic {
+        keywords: words(&["人工智能", "臺灣"]),
+        ..topic("zh")
+    };
+    check(&rule, "人工智能新规出台", "", &[], true);
+    check(&rule, "人工智慧", "", &[], false);
+    check(&rule, "臺灣大選", "", &[], true); // traditional text, traditional keyword
+    check(&rule, "台湾大选", "", &[], true); // simplified text
+    let simplified = Topic {
+        keywords: words(&["经济"]),
+        ..topic("economy")
+    };
+    check(&simplified, "經濟數據公布", "", &[], true); // traditional text
+    // A case-sensitive keyword folds traditional text too.
+    let mixed = Topic {
+        keywords: words(&["AI芯片"]),
+        ..topic("chips")
+    };
+    assert!(mixed.keywords.iter().all(Keyword::is_case_sensitive));
+    check(&mixed, "新款AI芯片發布", "", &[], true);
+    check(&mixed, "新款ＡＩ芯片", "", &[], true); // full-width folds, case kept
+    check(&mixed, "新款ai芯片发布", "", &[], false);
+}
+
+#[test]
+fn all_and_exclude_follow_the_same_case_rule() {
+    let rule = Topic {
+        keywords: words(&["release"]),
+        all: words(&["Go"]),
+        exclude: words(&["WWDC"]),
+        ..topic("r")
+    };
+    check(&rule, "Go 1.24 release notes", "", &[], true);
+    check(&rule, "A release ready to go", "", &[], false); // `all` wants "Go"
+    check(&rule, "Go release shown at WWDC", "", &[], false);
+    check(&rule, "Go release, not at wwdc", "", &[], true); // `exclude` wants "WWDC"
+    let lower = Topic {
+        keywords: words(&["release"]),
+        all: words(&["go"]),
+        exclude: words(&["wwdc"]),
+        ..topic("l")
+    };
+    check(&lower, "A release ready to GO", "", &[], true);
+    check(&lower, "Go release shown at WWDC", "", &[], false);
+}
+
+#[test]
+fn subscriber_exclude_keywords_follow_the_same_case_rule() {
+    let subscriber = Filter {
+        exclude_keywords: words(&["Go", "crypto"]),
+        ..Filter::default()
+    };
+    assert!(!wants(&subscriber, "f", &[], &text("Go 1.24 released", "")));
+    assert!(!wants(&subscriber, "f", &[], &text("News", "written in Ｇｏ")));
+    assert!(wants(&subscriber, "f", &[], &text("Ready to go", "")));
+    assert!(wants(&subscriber, "f", &[], &text("GO!", "")));
+    assert!(!wants(&subscriber, "f", &[], &text("CRYPTO crash", "")));
+}
+
+#[test]
+fn explain_names_the_case_mode() {
+    let topics = [
+        Topic {
+            keywords: words(&["Go"]),
+            ..topic("programming")
+        },
+        Topic {
+            keywords: words(&["rust"]),
+            all: words(&["compiler", "LLVM"]),
+            ..topic("rust")
+        },
+        Topic {
+            keywords: words(&["导弹"]),
+            exclude: words(&["Game"]),
+            ..topic("安全")
+        },
+    ];
+    let why = explain(
+        &topics,
+        feed(&[]).topic_source(),
+        &text("Go and Rust compiler share LLVM; 导弹", ""),
+    );
+    let reasons: Vec<&str> = why.iter().map(|m| m.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "keyword \"Go\" (case-sensitive)",
+            "keyword \"rust\" (any case), all of [\"compiler\" (any case), \"LLVM\" (case-sensitive)]",
+            "keyword \"导弹\", none of [\"Game\" (case-sensitive)]",
+        ]
+    );
+}
+
+#[test]
+fn regexes_see_the_case_and_can_ask_for_it() {
+    let build = |pattern: &str| {
+        regex::RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let any_case = Topic {
+        regex: vec![build(r"\bgo\s+\d")],
+        ..topic("any")
+    };
+    check(&any_case, "GO 1.24", "", &[], true);
+    check(&any_case, "Go 1.24", "", &[], true);
+    let exact = Topic {
+        regex: vec![build(r"(?-i)\bGo\b")],
+        ..topic("exact")
+    };
+    check(&exact, "Go 1.24 released", "", &[], true);
+    check(&exact, "Ｇｏ 1.24 released", "", &[], true);
+    check(&exact, "ready to go", "", &[], false);
+    check(&exact, "GO!", "", &[], false);
 }
 
 #[test]

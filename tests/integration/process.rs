@@ -205,7 +205,7 @@ fn topics_explain_says_which_rule_put_an_article_where() {
     let config = write_config(dir.path(), 25, "07:00");
     let text = std::fs::read_to_string(&config).expect("read");
     let with_topics = format!(
-        "{text}\n[[topics]]\nname = \"Korea\"\nkeywords = [\"朝鲜\", \"Pyongyang\"]\n\n[[topics]]\nname = \"Security\"\nkeywords = [\"导弹\"]\npriority = 5\n"
+        "{text}\n[[topics]]\nname = \"Korea\"\nkeywords = [\"朝鲜\", \"Pyongyang\"]\n\n[[topics]]\nname = \"Security\"\nkeywords = [\"导弹\"]\npriority = 5\n\n[[topics]]\nname = \"Travel\"\nkeywords = [\"airport\"]\n"
     );
     std::fs::write(&config, with_topics).expect("write");
     assert!(feed_digest(&config, &["poll"], &[]).status.success());
@@ -214,7 +214,15 @@ fn topics_explain_says_which_rule_put_an_article_where() {
         &["topics", "explain", "Pyongyang airport"],
         &[],
     ));
-    assert!(by_title.contains("→ Korea: keyword \"pyongyang\""), "{by_title}");
+    // A keyword written with a capital is case-sensitive, and explain says so.
+    assert!(
+        by_title.contains("→ Korea: keyword \"Pyongyang\" (case-sensitive)"),
+        "{by_title}"
+    );
+    assert!(
+        by_title.contains("  Travel: keyword \"airport\" (any case)"),
+        "{by_title}"
+    );
     assert!(by_title.contains("alice@example.org: in Korea"), "{by_title}");
     let by_link = stdout(&feed_digest(
         &config,

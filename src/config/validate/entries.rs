@@ -13,7 +13,7 @@ use super::super::{FeedConfig, FeedSource, Subscriber};
 use super::{Checker, Seg, feed_url_matches, or_none, unknown_zone_message};
 use crate::i18n::Language;
 use crate::schedule::Schedule;
-use crate::topics::Topic;
+use crate::topics::{Keyword, Topic};
 
 impl Checker<'_> {
     pub(super) fn feeds(&mut self, raw: &[RawFeed]) -> Vec<FeedConfig> {
@@ -176,9 +176,9 @@ impl Checker<'_> {
             }
             topics.push(Topic {
                 name: name.to_owned(),
-                keywords: normalized(&topic.keywords),
-                all: normalized(&topic.all),
-                exclude: normalized(&topic.exclude),
+                keywords: keywords(&topic.keywords),
+                all: keywords(&topic.all),
+                exclude: keywords(&topic.exclude),
                 regex,
                 fields,
                 priority: topic.priority,
@@ -320,12 +320,7 @@ impl Checker<'_> {
                     topics: topic_filter,
                     feeds: feed_filter,
                     exclude_topics: sub.exclude_topics.clone(),
-                    exclude_keywords: sub
-                        .exclude_keywords
-                        .iter()
-                        .map(|k| crate::topics::normalize(k.trim()))
-                        .filter(|k| !k.is_empty())
-                        .collect(),
+                    exclude_keywords: keywords(&sub.exclude_keywords),
                 },
                 max_items: max_items.max(1),
                 language,
@@ -333,4 +328,13 @@ impl Checker<'_> {
         }
         subscribers
     }
+}
+
+/// Keywords as written, trimmed; case-sensitive when written with a capital
+/// ([`Keyword::new`]). Empty ones (reported where they are an error) are left out.
+fn keywords(list: &[String]) -> Vec<Keyword> {
+    list.iter()
+        .map(|k| Keyword::new(k.trim()))
+        .filter(|k| !k.is_empty())
+        .collect()
 }
