@@ -75,6 +75,46 @@ fn the_issue_example_parses() {
 }
 
 #[test]
+fn keywords_written_with_a_capital_are_case_sensitive_in_every_list() {
+    let text = GOOD
+        .replace(
+            r#"keywords = ["朝鲜", "金正恩", "North Korea", "Pyongyang"]"#,
+            "keywords = [\"Go\", \" rust \", \"ＡＩ\", \"ｒｕｓｔ\", \"朝鮮\"]\n\
+             all = [\"LLVM\", \"compiler\"]\nexclude = [\"WWDC\", \"game\"]",
+        )
+        .replace(
+            r#"feeds = ["World (中文)"]"#,
+            "feeds = [\"World (中文)\"]\nexclude_keywords = [\"Crypto\", \"nft\", \"足球\"]",
+        );
+    let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let modes = |list: &[feed_digest::topics::Keyword]| -> Vec<(String, bool)> {
+        list.iter()
+            .map(|k| (k.as_str().to_owned(), k.is_case_sensitive()))
+            .collect()
+    };
+    let owned = |list: &[(&str, bool)]| -> Vec<(String, bool)> {
+        list.iter().map(|(k, s)| ((*k).to_owned(), *s)).collect()
+    };
+    let topic = &config.topics[0];
+    assert_eq!(
+        modes(&topic.keywords),
+        owned(&[
+            ("Go", true),
+            ("rust", false),
+            ("AI", true),
+            ("rust", false),
+            ("朝鲜", false)
+        ])
+    );
+    assert_eq!(modes(&topic.all), owned(&[("LLVM", true), ("compiler", false)]));
+    assert_eq!(modes(&topic.exclude), owned(&[("WWDC", true), ("game", false)]));
+    assert_eq!(
+        modes(&config.subscribers[0].filter.exclude_keywords),
+        owned(&[("Crypto", true), ("nft", false), ("足球", false)])
+    );
+}
+
+#[test]
 fn the_shipped_example_and_demo_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     for name in ["example.toml", "demo.toml"] {
