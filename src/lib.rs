@@ -33,6 +33,7 @@ pub mod i18n;
 pub mod images;
 pub mod ingest;
 pub mod mail;
+pub mod meaning;
 pub(crate) mod memory;
 pub mod metrics;
 pub mod notify;

@@ -416,6 +416,8 @@ async fn run_due_digests(
     metrics: &crate::metrics::Metrics,
 ) {
     let now = Utc::now();
+    // Loaded by the first digest that folds, dropped when the round ends.
+    let meaning = crate::meaning::Meaning::new(config);
     for subscriber in &config.subscribers {
         if cancel.is_cancelled() {
             return;
@@ -436,7 +438,7 @@ async fn run_due_digests(
             continue;
         }
         // A send is bounded by the SMTP timeout; it is never cut in half.
-        match deliver::deliver(config, store, mailer, subscriber, now).await {
+        match deliver::deliver(config, store, mailer, subscriber, &meaning, now).await {
             Ok(Delivered::NothingPending) => {
                 // An empty slot is still this slot: the next article waits for the next one.
                 if let Err(err) = store.mark_slot(&email, now) {

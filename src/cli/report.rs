@@ -9,6 +9,7 @@ use feed_digest::config::{Config, Delivery, SmtpSecurity};
 use feed_digest::digest::feed_display_name;
 use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
+use feed_digest::meaning::{self, Folding};
 use feed_digest::store::{FeedState, Store};
 use feed_digest::text::count;
 
@@ -76,6 +77,16 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
             subscriber.timezone
         )?;
     }
+    // Loading the model is the only way to know it is whole (~0.4 s).
+    let folding = match meaning::verify(config) {
+        Ok(folding) => folding,
+        Err(err) => {
+            outln!("story folding: by words only: {err}")?;
+            eprintln!("error: the sentence encoder does not load: {err}");
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
+    outln!("story folding: {folding}")?;
     if !connect {
         return Ok(ExitCode::SUCCESS);
     }
@@ -135,6 +146,8 @@ fn local(time: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
 
 #[derive(Serialize)]
 struct StatusReport {
+    /// How stories are folded: by meaning (a model is installed) or words.
+    story_folding: Folding,
     feeds: Vec<FeedStatus>,
     subscribers: Vec<SubscriberStatus>,
 }
@@ -228,7 +241,11 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
             email,
         });
     }
-    Ok(StatusReport { feeds, subscribers })
+    Ok(StatusReport {
+        story_folding: meaning::folding(config),
+        feeds,
+        subscribers,
+    })
 }
 
 pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Result<Output> {
@@ -327,6 +344,8 @@ pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Resu
         ]);
     }
     print_table(&mut out.text, &rows);
+    out.text
+        .push_str(&format!("\nstory folding: {}\n", report.story_folding));
     Ok(out)
 }
 
@@ -399,6 +418,9 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
     use std::fmt::Write as _;
     let mut out = Output::default();
     let articles = store.find_articles(query, 20)?;
+    // Loaded once if a digest is built to show the article's story.
+    let meaning = meaning::Meaning::new(config);
+    let mut digests = std::collections::HashMap::new();
     if articles.is_empty() {
         let _ = writeln!(
             out.text,
@@ -450,9 +472,75 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
                 "not sent (filtered)".to_owned()
             };
             let _ = writeln!(out.text, "  {}: {verdict}", subscriber.email());
+            if wants
+                && let Some(line) = story_line(config, store, subscriber, &meaning, &mut digests, article)?
+            {
+                let _ = writeln!(out.text, "    {line}");
+            }
         }
     }
+    let _ = writeln!(out.text, "story folding: {}", meaning::folding(config));
     Ok(out)
+}
+
+/// Where `article` stands in the subscriber's next digest as a story: the
+/// lead of others, or folded under one, with the scores that decided it.
+fn story_line(
+    config: &Config,
+    store: &Store,
+    subscriber: &feed_digest::config::Subscriber,
+    meaning: &meaning::Meaning,
+    digests: &mut std::collections::HashMap<String, Option<feed_digest::digest::Digest>>,
+    article: &feed_digest::article::Article,
+) -> anyhow::Result<Option<String>> {
+    let email = subscriber.email();
+    if !store.pending(&email)?.contains(&article.id) {
+        return Ok(None);
+    }
+    if !digests.contains_key(&email) {
+        let prepared = feed_digest::deliver::prepare(config, store, subscriber, meaning, Utc::now())?;
+        digests.insert(email.clone(), prepared.map(|p| p.model));
+    }
+    let Some(Some(digest)) = digests.get(&email) else {
+        return Ok(None);
+    };
+    let entries = digest
+        .sections
+        .iter()
+        .flat_map(|s| &s.entries)
+        .chain(&digest.more_links);
+    let link = article.link.as_deref();
+    for entry in entries {
+        if entry.title == article.title && entry.link.as_deref() == link {
+            if entry.folded.is_empty() {
+                return Ok(Some("its story: alone in the next digest".to_owned()));
+            }
+            let others: Vec<String> = entry
+                .folded
+                .iter()
+                .map(|f| match &f.scores {
+                    Some(scores) => format!("{:?} ({}; {scores})", f.title, f.source),
+                    None => format!("{:?} ({})", f.title, f.source),
+                })
+                .collect();
+            return Ok(Some(format!(
+                "its story leads in the next digest, with {}",
+                others.join("; ")
+            )));
+        }
+        if let Some(f) = entry
+            .folded
+            .iter()
+            .find(|f| f.title == article.title && f.link.as_deref() == link)
+        {
+            let why = f.scores.map(|s| format!(": {s}")).unwrap_or_default();
+            return Ok(Some(format!(
+                "folded in the next digest under {:?} ({}){why}",
+                entry.title, entry.source
+            )));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

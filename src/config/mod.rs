@@ -111,6 +111,17 @@ pub struct DigestSettings {
     /// A story the reader got this recently, coming back from another feed,
     /// is shown as a follow-up.
     pub follow_up_window: Duration,
+    /// Where the sentence encoder for folding by meaning is.
+    pub encoder: EncoderSetting,
+}
+
+/// `[digest] encoder`: a directory with the model's two files, `"off"`, or
+/// (the default) `state_dir/models/usem3` when something is installed there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncoderSetting {
+    Auto,
+    Off,
+    Dir(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,6 +60,7 @@ pub struct RawDigest {
     pub unsubscribe: Option<OneOrMany>,
     pub fold_stories: Option<bool>,
     pub follow_up_window: Option<String>,
+    pub encoder: Option<String>,
 }
 
 /// A key that takes one string or a list of them.

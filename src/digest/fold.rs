@@ -6,15 +6,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::article::Article;
-use crate::stories::{self, Corpus, Terms, Vector};
+use crate::stories::{self, Corpus, Embedding, Encoder, Scores, Terms, Vector};
 
 /// One entry of the digest: its lead article, the same story from other
 /// feeds, and the earlier story it follows up, as indices.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Story {
     pub lead: usize,
-    pub folded: Vec<usize>,
-    pub follow_up: Option<usize>,
+    /// Each with the scores that folded it.
+    pub folded: Vec<(usize, Scores)>,
+    pub follow_up: Option<(usize, Scores)>,
 }
 
 /// Every article alone: folding switched off.
@@ -57,8 +58,9 @@ impl SentStory {
 }
 
 /// Folds `articles` into stories (the earliest report leads) and marks the
-/// stories that match something in `earlier`.
-pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
+/// stories that match something in `earlier`. With `encoder`, titles are
+/// compared by meaning as well as by words (`crate::stories::judge`).
+pub fn plan(articles: &[Article], earlier: &[SentStory], encoder: Option<&Encoder>) -> Vec<Story> {
     let mut order: Vec<usize> = (0..articles.len()).collect();
     order.sort_by_key(|i| (articles[*i].time(), *i));
     let feeds: Vec<&str> = order.iter().map(|i| articles[*i].feed_key.as_str()).collect();
@@ -73,26 +75,48 @@ pub fn plan(articles: &[Article], earlier: &[SentStory]) -> Vec<Story> {
     let corpus = Corpus::new(terms.iter().chain(&earlier_terms));
     let vectors: Vec<Vector<'_>> = terms.iter().map(|t| corpus.vector(t)).collect();
     let earlier_vectors: Vec<Vector<'_>> = earlier_terms.iter().map(|t| corpus.vector(t)).collect();
-    stories::fold(&feeds, &vectors)
+    let (titles, earlier_titles) = match encoder {
+        Some(encoder) => {
+            let texts: Vec<&str> = order
+                .iter()
+                .map(|i| articles[*i].title.as_str())
+                .chain(earlier.iter().map(|e| e.title.as_str()))
+                .collect();
+            let threads = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+            let mut all = encoder.encode_batch_on(&texts, threads);
+            let earlier_titles = all.split_off(order.len());
+            (Some(all), earlier_titles)
+        }
+        None => (None, Vec::new()),
+    };
+    let meaning = |a: Option<&Embedding>, b: Option<&Embedding>| match (a, b) {
+        (Some(a), Some(b)) => Some(stories::embedding_cosine(a, b)),
+        _ => None,
+    };
+    stories::fold(&feeds, &vectors, titles.as_deref())
         .into_iter()
         .map(|group| {
             // The earlier report most like any member of the story; a feed's
             // own series (a daily briefing) is not a follow-up.
             let follow_up = group
-                .iter()
+                .members()
                 .flat_map(|member| {
+                    let title = titles.as_ref().map(|t| &t[member]);
                     earlier_vectors
                         .iter()
                         .enumerate()
-                        .filter(|(i, _)| earlier[*i].feed_key != feeds[*member])
-                        .map(|(i, e)| (i, stories::same_story(&vectors[*member], e)))
+                        .filter(|(i, _)| earlier[*i].feed_key != feeds[member])
+                        .map(|(i, e)| {
+                            let m = meaning(title, earlier_titles.get(i));
+                            (i, stories::judge(&vectors[member], e, m))
+                        })
+                        .collect::<Vec<_>>()
                 })
-                .filter(|(_, (same, _))| *same)
-                .max_by(|(_, (_, a)), (_, (_, b))| a.total_cmp(b))
-                .map(|(i, _)| i);
+                .filter(|(_, scores)| scores.same)
+                .max_by(|(_, a), (_, b)| a.score.total_cmp(&b.score));
             Story {
-                lead: order[group[0]],
-                folded: group[1..].iter().map(|m| order[*m]).collect(),
+                lead: order[group.lead],
+                folded: group.folded.iter().map(|(m, s)| (order[*m], *s)).collect(),
                 follow_up,
             }
         })

@@ -35,6 +35,8 @@ pub struct Digest {
     /// Inbox preview text.
     pub preheader: String,
     pub total: usize,
+    /// How the same story from several feeds was found.
+    pub folding: Folding,
     pub sections: Vec<Section>,
     /// Articles shown as bare links at the end when the full cards would be
     /// too large for mail clients (see [`render::render_within`]).
@@ -49,6 +51,16 @@ pub struct Digest {
     pub failing_feeds: Vec<(String, String)>,
     pub reason: String,
     pub unsubscribe: Option<String>,
+}
+
+/// How stories were folded: by meaning and words (the sentence encoder was
+/// loaded), by words only, or not at all (`fold_stories = false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Folding {
+    Off,
+    Words,
+    Meaning,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +110,9 @@ pub struct Related {
     pub source: String,
     pub title: String,
     pub link: Option<String>,
+    /// What decided that it is the same story (`preview --json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<crate::stories::Scores>,
 }
 
 /// What the digest needs besides the articles: names and notes from the store.
@@ -114,6 +129,8 @@ pub struct Context {
     pub failing: Vec<(String, String)>,
     /// What the subscriber got within the follow-up window.
     pub earlier: Vec<SentStory>,
+    /// The sentence encoder, when folding compares meaning too.
+    pub encoder: Option<std::sync::Arc<crate::stories::Encoder>>,
 }
 
 /// The display name of a feed: see [`FeedConfig::display_name`].
@@ -141,7 +158,7 @@ pub fn build(
     let mut by_feed: Vec<(String, Vec<&Article>)> =
         config.feeds.iter().map(|f| (f.key.clone(), Vec::new())).collect();
     let stories = if config.digest.fold_stories {
-        fold::plan(articles, &context.earlier)
+        fold::plan(articles, &context.earlier, context.encoder.as_deref())
     } else {
         fold::unfolded(articles)
     };
@@ -185,22 +202,29 @@ pub fn build(
             .cloned()
             .unwrap_or_else(|| key.to_owned())
     };
-    let related = |article: &Article| Related {
+    let related = |article: &Article, scores: &crate::stories::Scores| Related {
         source: feed_name(&article.feed_key),
         title: article.title.clone(),
         link: article.link.as_deref().and_then(safe_link),
+        scores: Some(*scores),
     };
     let entry = |article: &Article| {
         let story = story_of.get(article.id.as_str());
         let folded: Vec<Related> = story
-            .map(|s| s.folded.iter().map(|i| related(&articles[*i])).collect())
+            .map(|s| {
+                s.folded
+                    .iter()
+                    .map(|(i, scores)| related(&articles[*i], scores))
+                    .collect()
+            })
             .unwrap_or_default();
-        let follow_up = story.and_then(|s| s.follow_up).map(|i| {
+        let follow_up = story.and_then(|s| s.follow_up).map(|(i, scores)| {
             let earlier = &context.earlier[i];
             Related {
                 source: feed_name(&earlier.feed_key),
                 title: earlier.title.clone(),
                 link: earlier.link.as_deref().and_then(safe_link),
+                scores: Some(scores),
             }
         });
         let also_in: Vec<String> = article
@@ -278,6 +302,11 @@ pub fn build(
         summary: language.summary(total, sections.len()),
         preheader,
         total,
+        folding: match (config.digest.fold_stories, &context.encoder) {
+            (false, _) => Folding::Off,
+            (true, Some(_)) => Folding::Meaning,
+            (true, None) => Folding::Words,
+        },
         sections,
         more_links: Vec::new(),
         shortened: false,

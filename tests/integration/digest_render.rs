@@ -134,6 +134,7 @@ fn context(config: &Config) -> Context {
             "https://broken.example.org/rss answered 500".to_owned(),
         )],
         earlier: Vec::new(),
+        encoder: None,
     }
 }
 

@@ -180,6 +180,7 @@ fn busy_context(config: &Config) -> Context {
             "https://broken.example.org/rss answered 500".to_owned(),
         )],
         earlier: Vec::new(),
+        encoder: None,
     }
 }
 

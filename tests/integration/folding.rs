@@ -6,6 +6,7 @@
 use chrono::{Duration, Utc};
 
 use feed_digest::deliver::{self, Delivered};
+use feed_digest::meaning::Meaning;
 
 use crate::support::rss;
 use crate::support::world::{World, config_top};
@@ -79,9 +80,15 @@ async fn one_story_from_two_feeds_is_one_entry_and_its_return_is_a_follow_up() {
 
     // What `preview --json` prints: the structure, before anything is consumed.
     let subscriber = w.config.subscriber("all@example.org").expect("configured");
-    let prepared = deliver::prepare(&w.config, &w.store, subscriber, Utc::now())
-        .expect("prepared")
-        .expect("something to send");
+    let prepared = deliver::prepare(
+        &w.config,
+        &w.store,
+        subscriber,
+        &Meaning::new(&w.config),
+        Utc::now(),
+    )
+    .expect("prepared")
+    .expect("something to send");
     let json = serde_json::to_value(&prepared.model).expect("JSON");
     let entries: Vec<&serde_json::Value> = json["sections"]
         .as_array()
@@ -142,9 +149,15 @@ async fn one_story_from_two_feeds_is_one_entry_and_its_return_is_a_follow_up() {
         ),
     );
     w.poll_ok().await;
-    let prepared = deliver::prepare(&w.config, &w.store, subscriber, Utc::now())
-        .expect("prepared")
-        .expect("the new report is pending");
+    let prepared = deliver::prepare(
+        &w.config,
+        &w.store,
+        subscriber,
+        &Meaning::new(&w.config),
+        Utc::now(),
+    )
+    .expect("prepared")
+    .expect("the new report is pending");
     let entry = &prepared.model.sections[0].entries[0];
     assert_eq!(entry.title, QUAKE_AGAIN.0);
     let earlier = entry.follow_up.as_ref().expect("marked as a follow-up");
@@ -180,9 +193,15 @@ async fn folding_can_be_switched_off() {
     );
     w.poll_ok().await;
     let subscriber = w.config.subscriber("all@example.org").expect("configured");
-    let prepared = deliver::prepare(&w.config, &w.store, subscriber, Utc::now())
-        .expect("prepared")
-        .expect("pending");
+    let prepared = deliver::prepare(
+        &w.config,
+        &w.store,
+        subscriber,
+        &Meaning::new(&w.config),
+        Utc::now(),
+    )
+    .expect("prepared")
+    .expect("pending");
     let entries: usize = prepared.model.sections.iter().map(|s| s.entries.len()).sum();
     assert_eq!(entries, 2);
 }

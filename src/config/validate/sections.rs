@@ -6,7 +6,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use super::super::raw::{OneOrMany, RawConfig};
-use super::super::{DigestSettings, FetchSettings, Images};
+use super::super::{DigestSettings, EncoderSetting, FetchSettings, Images};
 use super::{Checker, MAX_INTERVAL, Seg, parse_size};
 use crate::i18n::SUBJECT_PLACEHOLDERS;
 
@@ -96,6 +96,11 @@ impl Checker<'_> {
             unsubscribe,
             fold_stories: digest.and_then(|d| d.fold_stories).unwrap_or(true),
             follow_up_window,
+            encoder: match digest.and_then(|d| d.encoder.as_deref()) {
+                None | Some("auto") => EncoderSetting::Auto,
+                Some("off") => EncoderSetting::Off,
+                Some(dir) => EncoderSetting::Dir(self.path(Some(dir), ".")),
+            },
         }
     }
 

