@@ -7,8 +7,11 @@
 //! Traditional characters and full-width forms are folded first. Terms are
 //! weighted by inverse document frequency over the articles at hand (a term
 //! every article shares says little), the title counts double, and two
-//! articles are compared by cosine similarity. The thresholds come from the
-//! labelled pairs in `tests/fixtures/stories/` (see `docs/stories.md`).
+//! articles are compared by cosine similarity. That cosine, what the titles
+//! name (`evidence`: two quakes of different magnitudes are two stories) and,
+//! with the optional sentence encoder, the titles' closeness in meaning are
+//! combined by [`judge`]; its weights and thresholds come from the labelled
+//! pairs in `tests/fixtures/stories/` (see `docs/stories.md`).
 
 mod encoder;
 mod evidence;
@@ -57,6 +60,13 @@ pub struct Corpus {
 pub struct Vector<'a> {
     weights: Vec<(u64, f32)>,
     terms: &'a Terms,
+}
+
+impl Terms {
+    /// Most of the title is Chinese, Japanese or Korean.
+    pub fn mostly_cjk(&self) -> bool {
+        self.cjk
+    }
 }
 
 pub fn terms(title: &str, summary: &str) -> Terms {
@@ -186,6 +196,8 @@ pub fn across_scripts(a: &Vector<'_>, b: &Vector<'_>) -> Option<f32> {
 /// `topics explain` show it for each folded article.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Scores {
+    /// Which scripts the two titles are mostly in.
+    pub scripts: Scripts,
     /// Cosine of the weighted terms of title and lead.
     pub words: f32,
     /// Across scripts: the share of the Chinese side's Latin names and
@@ -198,6 +210,17 @@ pub struct Scores {
     /// The evidence combined, 0 to 1.
     pub score: f32,
     pub same: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scripts {
+    /// Both mostly Chinese (or Japanese, Korean).
+    Chinese = 0,
+    /// Both mostly other scripts.
+    Other = 1,
+    /// One of each.
+    Mixed = 2,
 }
 
 impl std::fmt::Display for Scores {
@@ -246,7 +269,10 @@ struct Rule {
     places: f32,
     names: f32,
     shared: f32,
-    threshold: f32,
+    /// The score from which two reports are one story, for Chinese, other
+    /// and mixed pairs ([`Scripts`] order): chosen on a digest of the tuning
+    /// half, where most comparisons are between unrelated reports.
+    thresholds: [f32; 3],
 }
 
 const WORDS_ONLY: Rule = Rule {
@@ -262,7 +288,7 @@ const WORDS_ONLY: Rule = Rule {
     places: -2.40,
     names: -1.50,
     shared: -0.09,
-    threshold: 0.50,
+    thresholds: [0.65, 0.80, 0.50],
 };
 
 const WITH_MEANING: Rule = Rule {
@@ -278,8 +304,15 @@ const WITH_MEANING: Rule = Rule {
     places: -2.62,
     names: -1.48,
     shared: -0.11,
-    threshold: 0.50,
+    thresholds: [0.65, 0.80, 0.45],
 };
+
+/// The score at which two reports are one story (by words only, or with
+/// the titles' meaning).
+pub fn threshold(with_meaning: bool, scripts: Scripts) -> f32 {
+    let rule = if with_meaning { WITH_MEANING } else { WORDS_ONLY };
+    rule.thresholds[scripts as usize]
+}
 
 /// Is `b` the same story as `a`? `meaning`: the cosine of their titles'
 /// embeddings, when the model is loaded.
@@ -308,13 +341,19 @@ pub fn judge(a: &Vector<'_>, b: &Vector<'_>, meaning: Option<f32>) -> Scores {
         + rule.names * flag(relation.names_conflict)
         + rule.shared * f32::from(relation.shared_names);
     let score = 1.0 / (1.0 + (-z).exp());
+    let scripts = match (a.terms.cjk, b.terms.cjk) {
+        (true, true) => Scripts::Chinese,
+        (false, false) => Scripts::Other,
+        _ => Scripts::Mixed,
+    };
     Scores {
+        scripts,
         words,
         across,
         meaning,
         relation,
         score,
-        same: score >= rule.threshold,
+        same: score >= rule.thresholds[scripts as usize],
     }
 }
 
@@ -440,18 +479,40 @@ impl Group {
     }
 }
 
+/// Reports further apart than this are never one story: news a week
+/// apart is a new event, or a follow-up (which the digest marks apart).
+pub const MAX_APART_SECONDS: i64 = 72 * 3600;
+
 /// Titles at least this close in meaning are compared even when they share
 /// no key term (a translation, a rewording).
 const MEANING_CANDIDATE: f32 = 0.45;
 
-/// Groups items (oldest first; `feeds[i]` is item i's feed, `vectors[i]` its
+/// Groups items (oldest first; `feeds[i]` is item i's feed, `times[i]` its
+/// time in seconds (none: no limit), `vectors[i]` its
 /// weighted terms, `titles[i]` its title's embedding when the model is
 /// loaded) into stories: each item joins the best-scoring story whose lead
 /// (first item) it matches and whose feeds do not include its own, else it
 /// leads a new story. Comparing with the lead only keeps a chain of near
 /// matches from pulling unrelated items together. Stories come in the order
 /// of their leads.
-pub fn fold(feeds: &[&str], vectors: &[Vector<'_>], titles: Option<&[Embedding]>) -> Vec<Group> {
+pub fn fold(
+    feeds: &[&str],
+    times: &[i64],
+    vectors: &[Vector<'_>],
+    titles: Option<&[Embedding]>,
+) -> Vec<Group> {
+    fold_with(feeds, times, vectors, titles, &|scores| scores.same)
+}
+
+/// [`fold`] with another decision over the scores (to measure other
+/// thresholds or rules).
+pub fn fold_with(
+    feeds: &[&str],
+    times: &[i64],
+    vectors: &[Vector<'_>],
+    titles: Option<&[Embedding]>,
+    same: &dyn Fn(&Scores) -> bool,
+) -> Vec<Group> {
     // Leads are indexed by their key terms; an item is compared only with
     // leads sharing one of its own, or close in meaning: two reports of one
     // story share their most telling terms or their sense, and the work
@@ -486,12 +547,28 @@ pub fn fold(feeds: &[&str], vectors: &[Vector<'_>], titles: Option<&[Embedding]>
             }
             visited[story] = stamp;
             let group = &stories[story];
-            if group.members().any(|m| feeds[m] == feeds[index]) {
+            let apart = |m: usize| match (times.get(m), times.get(index)) {
+                (Some(a), Some(b)) => (a - b).abs() > MAX_APART_SECONDS,
+                _ => false,
+            };
+            if group.members().any(|m| feeds[m] == feeds[index] || apart(m)) {
                 continue;
             }
             let meaning = titles.map(|t| embedding_cosine(&t[group.lead], &t[index]));
             let scores = judge(&vectors[group.lead], vector, meaning);
-            if scores.same && chosen.as_ref().is_none_or(|(_, best)| scores.score > best.score) {
+            // Every report of a story names the same specifics: an item
+            // that contradicts one already folded is another event.
+            let contradicts = || {
+                group.folded.iter().any(|(m, _)| {
+                    let same_script = vectors[*m].terms.cjk == vector.terms.cjk;
+                    evidence::relate(&vectors[*m].terms.specifics, &vector.terms.specifics, same_script)
+                        .conflict()
+                })
+            };
+            if same(&scores)
+                && chosen.as_ref().is_none_or(|(_, best)| scores.score > best.score)
+                && !contradicts()
+            {
                 chosen = Some((story, scores));
             }
         }
@@ -538,6 +615,29 @@ mod tests {
     }
 
     #[test]
+    fn reports_days_apart_are_not_one_story() {
+        let items = [
+            (
+                "a",
+                "日本北海道发生7.1级地震 暂无海啸预警",
+                "日本气象厅称，北海道东部海域发生7.1级地震。",
+            ),
+            (
+                "b",
+                "北海道东部海域7.1级地震 日本气象厅未发布海啸预警",
+                "日本北海道东部海域今晨发生7.1级地震。",
+            ),
+        ];
+        let feeds: Vec<&str> = items.iter().map(|(feed, _, _)| *feed).collect();
+        let all: Vec<Terms> = items.iter().map(|(_, t, s)| terms(t, s)).collect();
+        let corpus = Corpus::new(&all);
+        let vectors: Vec<Vector<'_>> = all.iter().map(|t| corpus.vector(t)).collect();
+        let hours = |h: i64| h * 3600;
+        assert_eq!(fold(&feeds, &[0, hours(5)], &vectors, None).len(), 1);
+        assert_eq!(fold(&feeds, &[0, hours(73)], &vectors, None).len(), 2);
+    }
+
+    #[test]
     fn traditional_and_full_width_fold_before_comparing() {
         let a = terms("朝鮮發射導彈", "");
         let b = terms("朝鲜发射导弹", "");
@@ -572,7 +672,7 @@ mod tests {
             .collect();
         let corpus = Corpus::new(&all);
         let vectors: Vec<Vector<'_>> = all.iter().map(|t| corpus.vector(t)).collect();
-        let stories: Vec<Vec<usize>> = fold(&feeds, &vectors, None)
+        let stories: Vec<Vec<usize>> = fold(&feeds, &[], &vectors, None)
             .iter()
             .map(|g| g.members().collect())
             .collect();

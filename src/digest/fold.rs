@@ -93,7 +93,8 @@ pub fn plan(articles: &[Article], earlier: &[SentStory], encoder: Option<&Encode
         (Some(a), Some(b)) => Some(stories::embedding_cosine(a, b)),
         _ => None,
     };
-    stories::fold(&feeds, &vectors, titles.as_deref())
+    let times: Vec<i64> = order.iter().map(|i| articles[*i].time().timestamp()).collect();
+    stories::fold(&feeds, &times, &vectors, titles.as_deref())
         .into_iter()
         .map(|group| {
             // The earlier report most like any member of the story; a feed's

@@ -203,7 +203,12 @@ struct Dates {
 impl Dates {
     fn of(text: &str) -> Dates {
         static CHINESE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-            regex::Regex::new(r"(?:(\d{1,2})月(?:份)?)?(?:(\d{1,2})日)?|(?:周|星期)([一二三四五六日天])").ok()
+            // Every branch needs a character: an empty match at every position
+            // would cost a search per character.
+            regex::Regex::new(
+                r"(\d{1,2})月(?:份)?(?:(\d{1,2})日)?|(\d{1,2})日|(?:周|星期)([一二三四五六日天])",
+            )
+            .ok()
         });
         static ENGLISH: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
             regex::Regex::new(
@@ -221,8 +226,8 @@ impl Dates {
         if let Some(re) = CHINESE.as_ref() {
             for c in re.captures_iter(text) {
                 dates.months.extend(number(c.get(1), 12));
-                dates.days.extend(number(c.get(2), 31));
-                if let Some(day) = c.get(3) {
+                dates.days.extend(number(c.get(2).or(c.get(3)), 31));
+                if let Some(day) = c.get(4) {
                     let index = "一二三四五六"
                         .find(day.as_str())
                         .map_or(6, |b| b / '一'.len_utf8());
