@@ -34,7 +34,7 @@ pub mod images;
 pub mod ingest;
 pub mod mail;
 pub mod meaning;
-pub(crate) mod memory;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod opml;

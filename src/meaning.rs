@@ -117,6 +117,17 @@ impl Meaning {
         }
     }
 
+    /// Drops the model and gives its memory back to the system (glibc keeps
+    /// freed memory in its arenas: without the trim a round with the model
+    /// leaves the idle daemon ~30 MB bigger, measured).
+    pub async fn release(self) {
+        let loaded = matches!(self.loaded.get(), Some(Some(_)));
+        drop(self);
+        if loaded {
+            let _ = tokio::task::spawn_blocking(crate::memory::release_free).await;
+        }
+    }
+
     /// The model, loading it the first time; `None` when folding is by words
     /// (a model that fails to load is warned about once, naming the file).
     pub fn encoder(&self) -> Option<Arc<Encoder>> {

@@ -31,10 +31,29 @@ impl Trimmer {
     }
 }
 
+/// Big allocations (4 MB and more: the sentence encoder's tables and
+/// working buffers) are mapped and unmapped on their own, so they leave no
+/// holes in the arenas. glibc would otherwise raise this threshold to the
+/// size of the largest block freed so far, and a round of digests with the
+/// model left the idle daemon 27 MB bigger even after a trim (measured:
+/// 19.7 → 46.5 MB; with this, 25.1 → 26.8 MB, and encoding no slower).
+/// Called once at start, before any thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn configure() {
+    // SAFETY: mallopt only sets a malloc parameter; called before other
+    // threads exist, as glibc advises for its tunables.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn configure() {}
+
 /// Returns the free memory at the top and in the holes of every malloc arena
 /// to the system (glibc's `malloc_trim`). Elsewhere, nothing to do.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free() {
+pub(crate) fn release_free() {
     // SAFETY: malloc_trim has no preconditions and takes no pointers; it walks
     // glibc's own arenas under their locks and is thread-safe. It is never
     // called from a signal handler.
@@ -44,7 +63,7 @@ fn release_free() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free() {}
+pub(crate) fn release_free() {}
 
 #[cfg(test)]
 mod tests {

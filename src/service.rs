@@ -415,9 +415,21 @@ async fn run_due_digests(
     cancel: &CancellationToken,
     metrics: &crate::metrics::Metrics,
 ) {
-    let now = Utc::now();
     // Loaded by the first digest that folds, dropped when the round ends.
     let meaning = crate::meaning::Meaning::new(config);
+    send_due(config, store, mailer, cancel, metrics, &meaning).await;
+    meaning.release().await;
+}
+
+async fn send_due(
+    config: &Config,
+    store: &Store,
+    mailer: &Mailer,
+    cancel: &CancellationToken,
+    metrics: &crate::metrics::Metrics,
+    meaning: &crate::meaning::Meaning,
+) {
+    let now = Utc::now();
     for subscriber in &config.subscribers {
         if cancel.is_cancelled() {
             return;
@@ -438,7 +450,7 @@ async fn run_due_digests(
             continue;
         }
         // A send is bounded by the SMTP timeout; it is never cut in half.
-        match deliver::deliver(config, store, mailer, subscriber, &meaning, now).await {
+        match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
             Ok(Delivered::NothingPending) => {
                 // An empty slot is still this slot: the next article waits for the next one.
                 if let Err(err) = store.mark_slot(&email, now) {

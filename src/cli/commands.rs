@@ -194,6 +194,8 @@ pub async fn send_now_with(
             }
         };
     }
+    // In the daemon (a control-socket send), its memory goes back too.
+    meaning.release().await;
     out.code = if failed > 0 { exit::TEMPFAIL } else { 0 };
     Ok(out)
 }

@@ -242,6 +242,7 @@ enum StoreCommand {
 }
 
 pub fn main() -> ExitCode {
+    feed_digest::memory::configure();
     let cli = Cli::parse();
     let config_origin = config_origin(cli.config.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
