@@ -8,13 +8,15 @@
 //! needs it and dropped with the round ([`Meaning`]), so the idle daemon
 //! does not carry it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::Serialize;
 
 use crate::config::{Config, EncoderSetting};
-use crate::stories::{Encoder, EncoderError, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::stories::{Embed, Embedding, Encoder, EncoderError, TOKENIZER_FILE, WEIGHTS_FILE};
 
 /// Where `feed-digest model install` puts the model, below `state_dir`.
 pub const MODEL_DIR: &str = "models/usem3";
@@ -96,11 +98,49 @@ pub fn verify(config: &Config) -> Result<Folding, EncoderError> {
 }
 
 /// One round of digests' encoder: loaded on first use, dropped with the
-/// round.
+/// round. Titles are encoded once per round: subscribers who follow the
+/// same feeds share their articles' embeddings.
 #[derive(Debug)]
 pub struct Meaning {
     folding: Folding,
-    loaded: OnceLock<Option<Arc<Encoder>>>,
+    loaded: OnceLock<Option<Arc<Cached>>>,
+}
+
+/// The encoder with the round's embeddings by title.
+#[derive(Debug)]
+struct Cached {
+    encoder: Encoder,
+    known: Mutex<HashMap<String, Embedding>>,
+    /// Texts actually encoded (for the tests and the log).
+    encoded: AtomicUsize,
+}
+
+impl Embed for Cached {
+    fn embed(&self, texts: &[&str]) -> Vec<Embedding> {
+        let mut missing: Vec<&str> = {
+            let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            texts
+                .iter()
+                .copied()
+                .filter(|t| !known.contains_key(*t))
+                .collect()
+        };
+        missing.sort_unstable();
+        missing.dedup();
+        // Encoded outside the lock: it takes the cores for a while.
+        let fresh = self.encoder.embed(&missing);
+        self.encoded.fetch_add(missing.len(), Ordering::Relaxed);
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        for (text, embedding) in missing.iter().zip(fresh) {
+            known.insert((*text).to_owned(), embedding);
+        }
+        texts
+            .iter()
+            // Every text is known by now; a zero vector would only mean
+            // "close to nothing".
+            .map(|t| known.get(*t).copied().unwrap_or([0.0; crate::stories::DIM]))
+            .collect()
+    }
 }
 
 impl Meaning {
@@ -130,7 +170,19 @@ impl Meaning {
 
     /// The model, loading it the first time; `None` when folding is by words
     /// (a model that fails to load is warned about once, naming the file).
-    pub fn encoder(&self) -> Option<Arc<Encoder>> {
+    pub fn encoder(&self) -> Option<Arc<dyn Embed>> {
+        self.cached().map(|cached| cached as Arc<dyn Embed>)
+    }
+
+    /// How many texts this round has encoded so far (each title once).
+    pub fn encoded(&self) -> usize {
+        self.loaded
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, |cached| cached.encoded.load(Ordering::Relaxed))
+    }
+
+    fn cached(&self) -> Option<Arc<Cached>> {
         self.loaded
             .get_or_init(|| {
                 let Folding::Meaning { dir } = &self.folding else {
@@ -140,7 +192,11 @@ impl Meaning {
                 match Encoder::load(dir) {
                     Ok(encoder) => {
                         tracing::debug!(elapsed = ?started.elapsed(), "sentence encoder loaded");
-                        Some(Arc::new(encoder))
+                        Some(Arc::new(Cached {
+                            encoder,
+                            known: Mutex::new(HashMap::new()),
+                            encoded: AtomicUsize::new(0),
+                        }))
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot load the sentence encoder; folding stories by words only");

@@ -17,7 +17,7 @@ mod encoder;
 mod evidence;
 
 pub use encoder::{
-    DIM, Embedding, Encoder, EncoderError, NpzError, SpModelError, TOKENIZER_FILE, WEIGHTS_FILE,
+    DIM, Embed, Embedding, Encoder, EncoderError, NpzError, SpModelError, TOKENIZER_FILE, WEIGHTS_FILE,
     embedding_cosine, files_from_wheel, near_pairs,
 };
 pub use evidence::{Relation, Specifics};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::article::Article;
-use crate::stories::{self, Corpus, Embedding, Encoder, Scores, Terms, Vector};
+use crate::stories::{self, Corpus, Embed, Embedding, Scores, Terms, Vector};
 
 /// One entry of the digest: its lead article, the same story from other
 /// feeds, and the earlier story it follows up, as indices.
@@ -58,9 +58,9 @@ impl SentStory {
 }
 
 /// Folds `articles` into stories (the earliest report leads) and marks the
-/// stories that match something in `earlier`. With `encoder`, titles are
+/// stories that match something in `earlier`. With `meaning`, titles are
 /// compared by meaning as well as by words (`crate::stories::judge`).
-pub fn plan(articles: &[Article], earlier: &[SentStory], encoder: Option<&Encoder>) -> Vec<Story> {
+pub fn plan(articles: &[Article], earlier: &[SentStory], meaning: Option<&dyn Embed>) -> Vec<Story> {
     let mut order: Vec<usize> = (0..articles.len()).collect();
     order.sort_by_key(|i| (articles[*i].time(), *i));
     let feeds: Vec<&str> = order.iter().map(|i| articles[*i].feed_key.as_str()).collect();
@@ -75,15 +75,14 @@ pub fn plan(articles: &[Article], earlier: &[SentStory], encoder: Option<&Encode
     let corpus = Corpus::new(terms.iter().chain(&earlier_terms));
     let vectors: Vec<Vector<'_>> = terms.iter().map(|t| corpus.vector(t)).collect();
     let earlier_vectors: Vec<Vector<'_>> = earlier_terms.iter().map(|t| corpus.vector(t)).collect();
-    let (titles, earlier_titles) = match encoder {
-        Some(encoder) => {
+    let (titles, earlier_titles) = match meaning {
+        Some(meaning) => {
             let texts: Vec<&str> = order
                 .iter()
                 .map(|i| articles[*i].title.as_str())
                 .chain(earlier.iter().map(|e| e.title.as_str()))
                 .collect();
-            let threads = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
-            let mut all = encoder.encode_batch_on(&texts, threads);
+            let mut all = meaning.embed(&texts);
             let earlier_titles = all.split_off(order.len());
             (Some(all), earlier_titles)
         }

@@ -129,8 +129,9 @@ pub struct Context {
     pub failing: Vec<(String, String)>,
     /// What the subscriber got within the follow-up window.
     pub earlier: Vec<SentStory>,
-    /// The sentence encoder, when folding compares meaning too.
-    pub encoder: Option<std::sync::Arc<crate::stories::Encoder>>,
+    /// The sentence encoder (or a round's cache in front of it), when
+    /// folding compares meaning too.
+    pub encoder: Option<std::sync::Arc<dyn crate::stories::Embed>>,
 }
 
 /// The display name of a feed: see [`FeedConfig::display_name`].

