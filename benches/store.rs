@@ -236,7 +236,17 @@ fn drain(store: &Store, email: &str, ids: Vec<feed_digest::article::ArticleId>, 
         message: String::new(),
         html: String::new(),
     };
-    if let Err(err) = store.commit_sent(email, &entry, now) {
+    // What deliver remembers of each article for follow-ups, as it does.
+    let sent: Vec<_> = entry
+        .article_ids
+        .iter()
+        .filter_map(|id| {
+            let article = store.article(id).ok().flatten()?;
+            Some((id.clone(), feed_digest::digest::SentStory::of(&article, now)))
+        })
+        .collect();
+    let state = feed_digest::subscriber::SubscriberState::new(now).sent(now);
+    if let Err(err) = store.commit_sent(email, &entry, &state, &sent) {
         panic!("commit: {err}");
     }
 }

@@ -10,13 +10,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::article::Article;
+use crate::article::ArticleId;
 use crate::config::{Config, Subscriber};
 use crate::digest;
+use crate::digest::SentStory;
 use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
 use crate::store::{Store, StoreError};
+use crate::subscriber::SubscriberState;
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
 /// commit (for the crash tests).
@@ -188,7 +191,9 @@ pub async fn deliver(
         email: email.clone(),
         source,
     };
-    store.ensure_subscriber(&email, now).map_err(store_error)?;
+    let state = store
+        .register_subscriber(&email, &SubscriberState::new(now))
+        .map_err(store_error)?;
     let (entry, resent) = match store.outbox(&email).map_err(store_error)? {
         Some(entry) => (entry, true),
         None => {
@@ -220,7 +225,10 @@ pub async fn deliver(
     {
         Ok(()) => {
             fault_point("after-send");
-            store.commit_sent(&email, &entry, now).map_err(store_error)?;
+            let sent = remembered(store, &entry, now);
+            store
+                .commit_sent(&email, &entry, &state.sent(now), &sent)
+                .map_err(store_error)?;
             store.flush().await.map_err(store_error)?;
             tracing::info!(
                 recipient_domain = subscriber.mailbox.email.domain(),
@@ -236,16 +244,35 @@ pub async fn deliver(
             })
         }
         Err(source) => {
-            record_failure(store, &email, &entry, &source, now).map_err(store_error)?;
+            record_failure(store, &email, &state, &entry, &source, now).map_err(store_error)?;
             store.flush().await.map_err(store_error)?;
             Err(DeliverError::Send { email, source })
         }
     }
 }
 
+/// What is remembered of each article sent, for follow-ups: best effort,
+/// since the digest is already accepted; an article whose record does not
+/// read only costs a follow-up mark, never the commit.
+fn remembered(store: &Store, entry: &OutboxEntry, now: DateTime<Utc>) -> Vec<(ArticleId, SentStory)> {
+    entry
+        .article_ids
+        .iter()
+        .filter_map(|id| match store.article(id) {
+            Ok(Some(article)) => Some((id.clone(), SentStory::of(&article, now))),
+            Ok(None) => None,
+            Err(err) => {
+                tracing::warn!(article = %id, error = %err, "not remembered for follow-ups");
+                None
+            }
+        })
+        .collect()
+}
+
 fn record_failure(
     store: &Store,
     email: &str,
+    state: &SubscriberState,
     entry: &OutboxEntry,
     error: &SendError,
     now: DateTime<Utc>,
@@ -255,10 +282,7 @@ fn record_failure(
     if error.certainly_not_delivered() {
         store.drop_outbox(email)?;
     }
-    let mut state = store.ensure_subscriber(email, now)?;
-    state.last_attempt = Some(now);
-    state.last_error = Some(error.to_string());
-    state.failures = state.failures.saturating_add(1);
+    let state = state.failed(now, error.to_string());
     store.put_subscriber_state(email, &state)?;
     tracing::warn!(
         message_id = %entry.message_id,

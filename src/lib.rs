@@ -45,6 +45,7 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod stories;
+pub mod subscriber;
 pub mod text;
 pub mod topics;
 pub mod variants;

@@ -25,6 +25,7 @@ use crate::mail::Mailer;
 use crate::notify;
 use crate::poll;
 use crate::store::{Store, StoreError};
+use crate::subscriber::SubscriberState;
 
 /// A scheduler job body that only posts `tick`; a full queue means the same
 /// work is already waiting, so a dropped tick loses nothing.
@@ -62,7 +63,7 @@ pub enum ServiceError {
 pub fn register_subscribers(config: &Config, store: &Store) -> Result<(), StoreError> {
     let now = Utc::now();
     for subscriber in &config.subscribers {
-        store.ensure_subscriber(&subscriber.email(), now)?;
+        store.register_subscriber(&subscriber.email(), &SubscriberState::new(now))?;
     }
     Ok(())
 }
@@ -435,7 +436,7 @@ async fn send_due(
             return;
         }
         let email = subscriber.email();
-        let state = match store.ensure_subscriber(&email, now) {
+        let state = match store.register_subscriber(&email, &SubscriberState::new(now)) {
             Ok(state) => state,
             Err(err) => {
                 tracing::error!(recipient_domain = subscriber.mailbox.email.domain(), error = %err, "cannot read subscriber state");
@@ -453,7 +454,7 @@ async fn send_due(
         match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
             Ok(Delivered::NothingPending) => {
                 // An empty slot is still this slot: the next article waits for the next one.
-                if let Err(err) = store.mark_slot(&email, now) {
+                if let Err(err) = store.put_subscriber_state(&email, &state.slot_handled(now)) {
                     tracing::error!(error = %err, "cannot record the schedule slot");
                 }
             }

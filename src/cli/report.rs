@@ -11,6 +11,7 @@ use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
 use feed_digest::meaning::{self, Folding};
 use feed_digest::store::{FeedState, Store};
+use feed_digest::subscriber::SubscriberState;
 use feed_digest::text::count;
 
 use super::commands::Output;
@@ -225,7 +226,7 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
     let mut subscribers = Vec::new();
     for subscriber in &config.subscribers {
         let email = subscriber.email();
-        let state = store.ensure_subscriber(&email, now)?;
+        let state = store.register_subscriber(&email, &SubscriberState::new(now))?;
         subscribers.push(SubscriberStatus {
             pending: store.pending(&email)?.len(),
             last_sent: state.last_sent,

@@ -28,7 +28,6 @@ mod sent;
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -38,7 +37,8 @@ use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
 use crate::ingest::LinkOwner;
 use crate::outbox::OutboxEntry;
-pub use records::{FeedState, NotQueued, SeenRecord, SubscriberState};
+use crate::subscriber::SubscriberState;
+pub use records::{FeedState, NotQueued, SeenRecord};
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
@@ -431,20 +431,18 @@ impl Store {
     }
 
     /// The subscriber's state, created (added now) on first sight.
-    pub fn ensure_subscriber(&self, email: &str, now: DateTime<Utc>) -> Result<SubscriberState, StoreError> {
+    /// The stored state of `email`, or `fresh` stored as it when there is
+    /// none (the caller decides what a new subscriber's state is).
+    pub fn register_subscriber(
+        &self,
+        email: &str,
+        fresh: &SubscriberState,
+    ) -> Result<SubscriberState, StoreError> {
         if let Some(state) = self.subscriber_state(email)? {
             return Ok(state);
         }
-        let state = SubscriberState {
-            added_at: now,
-            last_slot: None,
-            last_sent: None,
-            last_attempt: None,
-            last_error: None,
-            failures: 0,
-        };
-        self.put_subscriber_state(email, &state)?;
-        Ok(state)
+        self.put_subscriber_state(email, fresh)?;
+        Ok(fresh.clone())
     }
 
     pub fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
@@ -501,28 +499,24 @@ impl Store {
         Ok(())
     }
 
-    /// After the server's 2xx: removes the outbox entry and its articles from
-    /// pending, and records the send, in one transaction.
+    /// After the server's 2xx, in one transaction: removes the outbox entry
+    /// and its articles from pending, stores the subscriber's new `state`
+    /// and what is remembered of each article sent (`sent`, by article id).
     pub fn commit_sent(
         &self,
         email: &str,
         entry: &OutboxEntry,
-        now: DateTime<Utc>,
+        state: &SubscriberState,
+        sent: &[(ArticleId, SentStory)],
     ) -> Result<(), StoreError> {
         let sub_key = subscriber_key(email);
-        let mut state = self.ensure_subscriber(email, now)?;
-        state.last_sent = Some(now);
-        state.last_slot = Some(now);
-        state.last_attempt = Some(now);
-        state.last_error = None;
-        state.failures = 0;
-        let state_row = encode(&state)?;
+        let state_row = encode(state)?;
         let pending_keys: Vec<Vec<u8>> = entry
             .article_ids
             .iter()
             .map(|id| pending_key(email, id))
             .collect();
-        let sent_rows = self.sent_rows(email, &entry.article_ids, now)?;
+        let sent_rows = sent::rows(email, sent)?;
         (&self.outbox, &self.pending, &self.subscribers, &self.sent).transaction(
             |(outbox, pending, subscribers, sent)| {
                 outbox.remove(sub_key.as_slice())?;
@@ -537,13 +531,6 @@ impl Store {
             },
         )?;
         Ok(())
-    }
-
-    /// Records that the schedule slot at `now` was handled with nothing to send.
-    pub fn mark_slot(&self, email: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut state = self.ensure_subscriber(email, now)?;
-        state.last_slot = Some(now);
-        self.put_subscriber_state(email, &state)
     }
 
     /// Makes everything written so far durable, from synchronous code.

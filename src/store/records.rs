@@ -213,43 +213,6 @@ impl FeedState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubscriberState {
-    /// When the subscriber first appeared in the config: nothing older is sent.
-    pub added_at: DateTime<Utc>,
-    /// The last schedule slot handled: a digest sent, or nothing to send.
-    #[serde(default)]
-    pub last_slot: Option<DateTime<Utc>>,
-    pub last_sent: Option<DateTime<Utc>>,
-    pub last_attempt: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    /// Failed attempts since the last success; drives the retry backoff.
-    #[serde(default)]
-    pub failures: u32,
-}
-
-impl SubscriberState {
-    /// The moment the schedule counts from.
-    pub fn since(&self) -> DateTime<Utc> {
-        self.last_slot.unwrap_or(self.added_at)
-    }
-
-    /// When the daemon may try again after failures: 5 minutes, doubling per
-    /// failure, at most 6 hours. `feed-digest send` ignores it.
-    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
-        if self.failures == 0 {
-            return None;
-        }
-        let minutes = (5i64 << self.failures.saturating_sub(1).min(10)).min(6 * 60);
-        self.last_attempt
-            .map(|at| at + chrono::TimeDelta::minutes(minutes))
-    }
-
-    pub fn in_retry_backoff(&self, now: DateTime<Utc>) -> bool {
-        self.retry_at().is_some_and(|at| now < at)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,26 +263,5 @@ mod tests {
             Some("https://other.example/feed")
         );
         assert_eq!(state.moved_to.as_deref(), Some("https://other.example/feed"));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let at = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
-        let mut state = SubscriberState {
-            added_at: at,
-            last_slot: None,
-            last_sent: None,
-            last_attempt: Some(at),
-            last_error: Some("451".to_owned()),
-            failures: 0,
-        };
-        assert_eq!(state.retry_at(), None);
-        let waits: Vec<i64> = (1..=9)
-            .map(|n| {
-                state.failures = n;
-                state.retry_at().map_or(0, |t| (t - at).num_minutes())
-            })
-            .collect();
-        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 360, 360]);
     }
 }

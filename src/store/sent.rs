@@ -17,32 +17,14 @@ fn sent_key(email: &str, at: DateTime<Utc>, id: &ArticleId) -> Vec<u8> {
     key
 }
 
-impl Store {
-    /// The rows [`Store::commit_sent`] writes for `ids` (articles whose body is gone are skipped).
-    pub(super) fn sent_rows(
-        &self,
-        email: &str,
-        ids: &[ArticleId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Row>, StoreError> {
-        let mut rows = Vec::new();
-        for id in ids {
-            // Best effort: the digest is already accepted; a record that does
-            // not read only costs a follow-up mark, never the commit.
-            let article = match self.article(id) {
-                Ok(Some(article)) => article,
-                Ok(None) => continue,
-                Err(err) => {
-                    tracing::warn!(article = %id, error = %err, "not remembered for follow-ups");
-                    continue;
-                }
-            };
-            let story = SentStory::of(&article, now);
-            rows.push((sent_key(email, now, id), encode(&story)?));
-        }
-        Ok(rows)
-    }
+/// The rows [`Store::commit_sent`] writes for what `email` was sent.
+pub(super) fn rows(email: &str, sent: &[(ArticleId, SentStory)]) -> Result<Vec<Row>, StoreError> {
+    sent.iter()
+        .map(|(id, story)| Ok((sent_key(email, story.sent_at, id), encode(story)?)))
+        .collect()
+}
 
+impl Store {
     /// What `email` was sent at or after `since`, oldest first.
     pub fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {
         let prefix = pending_prefix(email);

@@ -15,7 +15,10 @@ use crate::support::smtp::SmtpServer;
 fn missed_slots(state_dir: &Path, days: i64) {
     let store = Store::open(state_dir).expect("open store");
     let mut state = store
-        .ensure_subscriber("alice@example.org", Utc::now())
+        .register_subscriber(
+            "alice@example.org",
+            &feed_digest::subscriber::SubscriberState::new(Utc::now()),
+        )
         .expect("state");
     state.added_at = Utc::now() - chrono::Duration::days(days);
     state.last_slot = Some(state.added_at);

@@ -535,7 +535,10 @@ fn a_snapshot_left_unfinished_by_a_kill_does_not_block_the_next_start() {
     {
         let store = Store::open(dir.path()).expect("open");
         store
-            .ensure_subscriber("a@example.org", Utc::now())
+            .register_subscriber(
+                "a@example.org",
+                &feed_digest::subscriber::SubscriberState::new(Utc::now()),
+            )
             .expect("write");
         store.flush_blocking().expect("flush");
     }
