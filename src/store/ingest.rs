@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 
 use super::{
-    FeedState, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, link_key, pending_key,
-    seen_record,
+    FeedState, Records, SeenRecord, Store, StoreError, abort, decode, encode, encode_link, link_key,
+    pending_key, seen_record,
 };
 use crate::article::Article;
 use crate::article::ArticleId;
@@ -123,7 +123,11 @@ impl Store {
                 }
                 feeds.insert(feed_key.as_bytes(), state_row.as_slice())?;
                 Ok(())
-            })?;
+            })
+            .records(
+                "seen, articles, pending, feeds and links",
+                "commit a feed's poll to",
+            )?;
         Ok(())
     }
 }

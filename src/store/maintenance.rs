@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Kind, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode, decode_link,
-    encode, seen_record,
+    Kind, LAST_PRUNE_KEY, OutboxEntry, Records, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode,
+    decode_link, encode, seen_record,
 };
 use crate::article::Article;
 
@@ -85,62 +85,71 @@ impl Store {
         let mut report = PruneReport::default();
         let mut needed: HashSet<Vec<u8>> = HashSet::new();
         for key in self.pending.iter().keys() {
-            let key = key?;
+            let key = key.records("pending", "scan")?;
             if let Some(id) = key.rsplit(|b| *b == 0).next() {
                 needed.insert(id.to_vec());
             }
         }
         for row in self.outbox.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("outbox", "scan")?;
             let entry: OutboxEntry = decode("outbox", &key, &bytes)?;
             needed.extend(entry.article_ids.iter().map(|id| id.as_str().as_bytes().to_vec()));
         }
         let mut batch = sled::Batch::default();
         for row in self.seen.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("seen", "scan")?;
             let record = seen_record(&key, &bytes)?;
             if now - record.last_seen > retention && !needed.contains(key.as_ref()) {
                 batch.remove(key);
                 report.seen_removed += 1;
             }
         }
-        self.seen.apply_batch(batch)?;
+        self.seen.apply_batch(batch).records("seen", "write")?;
         // Only the bodies that exist are removed (and counted), each once. A
         // body whose id is not in `seen` (forgotten just now, or left by an
         // earlier prune cut short) goes whatever its age.
         let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("articles", "scan")?;
             if needed.contains(key.as_ref()) {
                 continue;
             }
             // Only the time is read: no String for every stored text.
             let stamp: FirstSeen = decode("articles", &key, &bytes)?;
-            if now - stamp.first_seen > keep_bodies || !self.seen.contains_key(&key)? {
+            if now - stamp.first_seen > keep_bodies
+                || !self.seen.contains_key(&key).records("seen", "read")?
+            {
                 bodies.remove(key);
                 report.bodies_removed += 1;
             }
         }
-        self.articles.apply_batch(bodies)?;
+        self.articles.apply_batch(bodies).records("articles", "write")?;
         let mut links = sled::Batch::default();
         for row in self.links.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("links", "scan")?;
             let owner = decode_link(&key, &bytes)?;
-            if !self.seen.contains_key(owner.id.as_str())? {
+            if !self
+                .seen
+                .contains_key(owner.id.as_str())
+                .records("seen", "read")?
+            {
                 links.remove(key);
                 report.links_removed += 1;
             }
         }
-        self.links.apply_batch(links)?;
+        self.links.apply_batch(links).records("links", "write")?;
         report.sent_removed = self.prune_sent(now - keep_bodies)?;
-        self.db.insert(LAST_PRUNE_KEY, encode(&now)?)?;
+        self.db
+            .insert(LAST_PRUNE_KEY, encode(&now)?)
+            .records("meta", "write")?;
         Ok(report)
     }
 
     /// When the last prune ran, if ever.
     pub fn last_prune(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.db
-            .get(LAST_PRUNE_KEY)?
+            .get(LAST_PRUNE_KEY)
+            .records("meta", "read")?
             .map(|bytes| decode("default", LAST_PRUNE_KEY, &bytes))
             .transpose()
     }
@@ -150,7 +159,8 @@ impl Store {
         let mut report = CheckReport {
             schema_version: self
                 .db
-                .get(SCHEMA_KEY)?
+                .get(SCHEMA_KEY)
+                .records("meta", "read")?
                 .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok())
                 .map_or(0, u32::from_be_bytes),
             ..CheckReport::default()
@@ -163,7 +173,7 @@ impl Store {
         }
         for kind in Kind::ALL {
             for row in self.tree(kind).iter() {
-                let (key, bytes) = row?;
+                let (key, bytes) = row.records(kind.name(), "scan")?;
                 if let Some(count) = report.count_mut(kind) {
                     *count += 1;
                 }
@@ -175,7 +185,7 @@ impl Store {
         // Across kinds.
         let problems = &mut report.problems;
         for row in self.articles.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("articles", "scan")?;
             let Ok(article) = decode::<Article>("articles", &key, &bytes) else {
                 continue; // said above
             };
@@ -185,14 +195,14 @@ impl Store {
                     article.id,
                     String::from_utf8_lossy(&key)
                 ));
-            } else if !self.seen.contains_key(&key)? {
+            } else if !self.seen.contains_key(&key).records("seen", "read")? {
                 problems.push(format!("article {} has a body but is not in seen", article.id));
             }
         }
         for key in self.pending.iter().keys() {
-            let key = key?;
+            let key = key.records("pending", "scan")?;
             let id = key.rsplit(|b| *b == 0).next().unwrap_or_default();
-            if !self.articles.contains_key(id)? {
+            if !self.articles.contains_key(id).records("articles", "read")? {
                 problems.push(format!(
                     "pending entry {} has no article body",
                     String::from_utf8_lossy(&key)
@@ -207,7 +217,7 @@ impl Store {
         let mut count = 0;
         for kind in Kind::ALL {
             for row in self.tree(kind).iter() {
-                let (key, bytes) = row?;
+                let (key, bytes) = row.records(kind.name(), "scan")?;
                 let record = ExportedRecord {
                     tree: kind.name().to_owned(),
                     key: kind.key_text(&key),
@@ -280,9 +290,9 @@ impl Store {
             count += 1;
         }
         for (kind, key, value) in rows {
-            self.tree(kind).insert(key, value)?;
+            self.tree(kind).insert(key, value).records(kind.name(), "write")?;
         }
-        self.db.flush()?;
+        self.db.flush().records("all", "flush")?;
         Ok(count)
     }
 
@@ -291,7 +301,7 @@ impl Store {
         self.tree(kind)
             .iter()
             .map(|row| {
-                let (key, value) = row?;
+                let (key, value) = row.records(kind.name(), "scan")?;
                 Ok((key.to_vec(), value.to_vec()))
             })
             .collect()

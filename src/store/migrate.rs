@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Store, StoreError, decode, encode, encode_link, link_key, seen_record};
+use super::{Records, Store, StoreError, decode, encode, encode_link, link_key, seen_record};
 use crate::article::{Article, canonical_link};
 
 /// Brings a store of schema `from` up to [`super::SCHEMA_VERSION`].
@@ -25,7 +25,7 @@ struct SeenV1 {
 
 fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
     for row in store.seen.iter() {
-        let (key, bytes) = row?;
+        let (key, bytes) = row.records("seen", "scan")?;
         if seen_record(&key, &bytes).is_ok() {
             continue;
         }
@@ -35,14 +35,17 @@ fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
             last_seen: old.last_seen,
             delivered: old.delivered,
         };
-        store.seen.insert(key, record.to_bytes().as_slice())?;
+        store
+            .seen
+            .insert(key, record.to_bytes().as_slice())
+            .records("seen", "write")?;
     }
     for row in store.articles.iter() {
-        let (key, bytes) = row?;
+        let (key, bytes) = row.records("articles", "scan")?;
         let mut article: Article = decode("articles", &key, &bytes)?;
         // Who it was queued for is known only for what is still pending.
         for pending in store.pending.iter().keys() {
-            let pending = pending?;
+            let pending = pending.records("pending", "scan")?;
             if pending.ends_with(article.id.as_str().as_bytes())
                 && let Some(email) = pending.split(|b| *b == 0).next()
             {
@@ -52,12 +55,18 @@ fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
                 }
             }
         }
-        store.articles.insert(&key, encode(&article)?)?;
+        store
+            .articles
+            .insert(&key, encode(&article)?)
+            .records("articles", "write")?;
         if let Some(link) = &article.link {
-            store.links.insert(
-                link_key(&canonical_link(link)),
-                encode_link(&article.id, &article.feed_key),
-            )?;
+            store
+                .links
+                .insert(
+                    link_key(&canonical_link(link)),
+                    encode_link(&article.id, &article.feed_key),
+                )
+                .records("links", "write")?;
         }
     }
     Ok(())

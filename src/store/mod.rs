@@ -77,8 +77,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("store operation failed: {0}")]
-    Db(#[from] sled::Error),
+    /// A sled call failed: which records, doing what.
+    #[error("cannot {op} {kind} records: {source}")]
+    Db {
+        kind: &'static str,
+        op: &'static str,
+        #[source]
+        source: sled::Error,
+    },
     #[error("corrupt record in tree {tree:?} at key {key:?}: {message}")]
     Corrupt {
         tree: &'static str,
@@ -91,12 +97,24 @@ pub enum StoreError {
     NotEmpty { path: PathBuf },
 }
 
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(err: TransactionError<StoreError>) -> Self {
-        match err {
+/// Names the records and the operation of a failed sled call.
+trait Records<T> {
+    fn records(self, kind: &'static str, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Records<T> for Result<T, sled::Error> {
+    fn records(self, kind: &'static str, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Db { kind, op, source })
+    }
+}
+
+impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
+    /// `kind`: the records the transaction spans.
+    fn records(self, kind: &'static str, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|err| match err {
             TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Db(e),
-        }
+            TransactionError::Storage(source) => StoreError::Db { kind, op, source },
+        })
     }
 }
 
@@ -319,7 +337,7 @@ impl Store {
         let lock = lock_state_dir(dir, &path)?;
         remove_unfinished_snapshots(&path)?;
         let db = open_sled(&path)?;
-        let found = match db.get(SCHEMA_KEY)? {
+        let found = match db.get(SCHEMA_KEY).records("meta", "read")? {
             // A new store, or one from before versions were written.
             None if db.tree_names().len() <= 1 => SCHEMA_VERSION,
             None => 1,
@@ -338,7 +356,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        let tree = |kind: Kind| db.open_tree(kind.name());
+        let tree = |kind: Kind| db.open_tree(kind.name()).records(kind.name(), "open");
         let store = Store {
             _lock: std::sync::Arc::new(lock),
             seen: tree(Kind::Seen)?,
@@ -355,8 +373,11 @@ impl Store {
         if found < SCHEMA_VERSION {
             migrate::upgrade(&store, found)?;
         }
-        store.db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-        store.db.flush()?;
+        store
+            .db
+            .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+            .records("meta", "write")?;
+        store.db.flush().records("all", "flush")?;
         Ok(store)
     }
 
@@ -381,17 +402,18 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        self.db.flush_async().await.records("all", "flush")?;
         Ok(())
     }
 
     pub fn is_seen(&self, id: &ArticleId) -> Result<bool, StoreError> {
-        Ok(self.seen.contains_key(id.as_str())?)
+        self.seen.contains_key(id.as_str()).records("seen", "read")
     }
 
     pub fn seen(&self, id: &ArticleId) -> Result<Option<SeenRecord>, StoreError> {
         self.seen
-            .get(id.as_str())?
+            .get(id.as_str())
+            .records("seen", "read")?
             .map(|bytes| seen_record(id.as_str().as_bytes(), &bytes))
             .transpose()
     }
@@ -400,12 +422,15 @@ impl Store {
     /// from `feed_key`.
     pub fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, StoreError> {
         let key = link_key(canonical_link);
-        let Some(bytes) = self.links.get(&key)? else {
+        let Some(bytes) = self.links.get(&key).records("links", "read")? else {
             return Ok(None);
         };
         let link = decode_link(&key, &bytes)?;
         Ok(Some(LinkOwner {
-            has_body: self.articles.contains_key(link.id.as_str())?,
+            has_body: self
+                .articles
+                .contains_key(link.id.as_str())
+                .records("articles", "read")?,
             same_feed: link.feed_tag == feed_tag(feed_key),
             id: link.id,
         }))
@@ -413,19 +438,23 @@ impl Store {
 
     pub fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
         self.feeds
-            .get(feed_key)?
+            .get(feed_key)
+            .records("feeds", "read")?
             .map(|bytes| decode("feeds", feed_key.as_bytes(), &bytes))
             .transpose()
     }
 
     pub fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
-        self.feeds.insert(feed_key, encode(state)?)?;
+        self.feeds
+            .insert(feed_key, encode(state)?)
+            .records("feeds", "write")?;
         Ok(())
     }
 
     pub fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         self.articles
-            .get(id.as_str())?
+            .get(id.as_str())
+            .records("articles", "read")?
             .map(|bytes| decode("articles", id.as_str().as_bytes(), &bytes))
             .transpose()
     }
@@ -448,13 +477,16 @@ impl Store {
     pub fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
         let key = subscriber_key(email);
         self.subscribers
-            .get(&key)?
+            .get(&key)
+            .records("subscribers", "read")?
             .map(|bytes| decode("subscribers", &key, &bytes))
             .transpose()
     }
 
     pub fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
-        self.subscribers.insert(subscriber_key(email), encode(state)?)?;
+        self.subscribers
+            .insert(subscriber_key(email), encode(state)?)
+            .records("subscribers", "write")?;
         Ok(())
     }
 
@@ -463,7 +495,7 @@ impl Store {
         let prefix = pending_prefix(email);
         let mut ids = Vec::new();
         for row in self.pending.scan_prefix(&prefix) {
-            let (key, _) = row?;
+            let (key, _) = row.records("pending", "scan")?;
             let id_text = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             match ArticleId::from_stored(&id_text) {
                 Some(id) => ids.push(id),
@@ -482,20 +514,25 @@ impl Store {
     pub fn outbox(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let key = subscriber_key(email);
         self.outbox
-            .get(&key)?
+            .get(&key)
+            .records("outbox", "read")?
             .map(|bytes| decode("outbox", &key, &bytes))
             .transpose()
     }
 
     pub fn put_outbox(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
-        self.outbox.insert(subscriber_key(email), encode(entry)?)?;
+        self.outbox
+            .insert(subscriber_key(email), encode(entry)?)
+            .records("outbox", "write")?;
         Ok(())
     }
 
     /// Forgets an outbox entry that the server definitely refused: its
     /// articles stay pending and go into the next digest.
     pub fn drop_outbox(&self, email: &str) -> Result<(), StoreError> {
-        self.outbox.remove(subscriber_key(email))?;
+        self.outbox
+            .remove(subscriber_key(email))
+            .records("outbox", "remove")?;
         Ok(())
     }
 
@@ -517,8 +554,8 @@ impl Store {
             .map(|id| pending_key(email, id))
             .collect();
         let sent_rows = sent::rows(email, sent)?;
-        (&self.outbox, &self.pending, &self.subscribers, &self.sent).transaction(
-            |(outbox, pending, subscribers, sent)| {
+        (&self.outbox, &self.pending, &self.subscribers, &self.sent)
+            .transaction(|(outbox, pending, subscribers, sent)| {
                 outbox.remove(sub_key.as_slice())?;
                 for key in &pending_keys {
                     pending.remove(key.as_slice())?;
@@ -528,26 +565,26 @@ impl Store {
                     sent.insert(key.as_slice(), row.as_slice())?;
                 }
                 Ok(())
-            },
-        )?;
+            })
+            .records("outbox, pending, subscribers and sent", "commit a sent digest to")?;
         Ok(())
     }
 
     /// Makes everything written so far durable, from synchronous code.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db.flush().records("all", "flush")?;
         Ok(())
     }
 
     /// A cheap read that proves the database answers (for the watchdog).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.db.get(SCHEMA_KEY)?;
+        self.db.get(SCHEMA_KEY).records("meta", "read")?;
         Ok(())
     }
 
     /// Bytes the database files take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.db.size_on_disk().records("all", "measure")
     }
 
     /// Stored articles whose canonical link is `query`'s, or whose title
@@ -557,7 +594,7 @@ impl Store {
         let needle = query.trim().to_lowercase();
         let mut found = Vec::new();
         for row in self.articles.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("articles", "scan")?;
             let article: Article = decode("articles", &key, &bytes)?;
             let same_link = article
                 .link
@@ -576,5 +613,43 @@ impl Store {
     /// Number of seen ids, for status.
     pub fn seen_count(&self) -> usize {
         self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_call_names_its_records_and_operation_and_an_abort_passes_through() {
+        let failed: Result<(), sled::Error> = Err(sled::Error::Unsupported("test".to_owned()));
+        let err = failed.records("pending", "scan").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("cannot scan pending records: Unsupported: test")
+        );
+        let storage: Result<(), TransactionError<StoreError>> = Err(TransactionError::Storage(
+            sled::Error::Unsupported("disk".to_owned()),
+        ));
+        let err = storage
+            .records("outbox and sent", "commit a sent digest to")
+            .err();
+        assert!(
+            matches!(
+                &err,
+                Some(StoreError::Db {
+                    kind: "outbox and sent",
+                    op: "commit a sent digest to",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let aborted: Result<(), TransactionError<StoreError>> =
+            Err(TransactionError::Abort(StoreError::NotEmpty {
+                path: PathBuf::from("/x"),
+            }));
+        let err = aborted.records("outbox", "write").err();
+        assert!(matches!(err, Some(StoreError::NotEmpty { .. })), "{err:?}");
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, decode, encode, pending_prefix};
+use super::{Records, Store, StoreError, decode, encode, pending_prefix};
 use crate::article::ArticleId;
 use crate::digest::SentStory;
 
@@ -34,7 +34,7 @@ impl Store {
         end.extend_from_slice(&i64::MAX.to_be_bytes());
         let mut stories = Vec::new();
         for row in self.sent.range(start..end) {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("sent", "scan")?;
             stories.push(decode("sent", &key, &bytes)?);
         }
         Ok(stories)
@@ -45,14 +45,14 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for row in self.sent.iter() {
-            let (key, bytes) = row?;
+            let (key, bytes) = row.records("sent", "scan")?;
             let story: SentStory = decode("sent", &key, &bytes)?;
             if story.sent_at < before {
                 batch.remove(key);
                 removed += 1;
             }
         }
-        self.sent.apply_batch(batch)?;
+        self.sent.apply_batch(batch).records("sent", "write")?;
         Ok(removed)
     }
 }
