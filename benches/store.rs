@@ -15,9 +15,10 @@ use chrono::{DateTime, Duration, TimeDelta, Utc};
 
 use feed_digest::article::Item;
 use feed_digest::config::Config;
+use feed_digest::feed_state::FeedState;
 use feed_digest::ingest;
 use feed_digest::parse::ParsedFeed;
-use feed_digest::store::{FeedState, Store};
+use feed_digest::store::Store;
 
 struct Args {
     ids: usize,

@@ -27,6 +27,7 @@ pub mod config;
 pub mod deliver;
 pub mod demo;
 pub mod digest;
+pub mod feed_state;
 pub mod fetch;
 mod fnv;
 pub mod i18n;

@@ -9,11 +9,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, FeedConfig, FeedSource};
+use crate::feed_state::FeedState;
 use crate::fetch::{Connection, FetchError, Fetcher, Validators};
 use crate::ingest;
 use crate::ingest::IngestBatch;
 use crate::parse::ParseError;
-use crate::store::{FeedState, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 mod bookkeeping;
 mod lanes;

@@ -7,10 +7,11 @@ use serde::Serialize;
 
 use feed_digest::config::{Config, Delivery, SmtpSecurity};
 use feed_digest::digest::feed_display_name;
+use feed_digest::feed_state::FeedState;
 use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
 use feed_digest::meaning::{self, Folding};
-use feed_digest::store::{FeedState, Store};
+use feed_digest::store::Store;
 use feed_digest::subscriber::SubscriberState;
 use feed_digest::text::count;
 
@@ -176,7 +177,7 @@ struct FeedStatus {
     items_known: u64,
     held_back: u64,
     /// Items recorded but queued for nobody, by reason.
-    not_queued: feed_digest::store::NotQueued,
+    not_queued: feed_digest::feed_state::NotQueued,
     /// Why the last document yielded no items though it holds some.
     empty: Option<String>,
 }
@@ -377,7 +378,7 @@ fn print_table(out: &mut String, rows: &[Vec<String>]) {
 
 /// Where a feed's items went when not into a digest, e.g. "not queued: 59
 /// baseline (older than first_poll_window), 2 regenerated guids".
-fn not_queued_note(counts: &feed_digest::store::NotQueued) -> Option<String> {
+fn not_queued_note(counts: &feed_digest::feed_state::NotQueued) -> Option<String> {
     let plural = |n: u64, one: &str, many: &str| {
         feed_digest::text::count(usize::try_from(n).unwrap_or(usize::MAX), one, many)
     };
@@ -546,7 +547,7 @@ fn story_line(
 
 #[cfg(test)]
 mod tests {
-    use feed_digest::store::NotQueued;
+    use feed_digest::feed_state::NotQueued;
 
     use super::not_queued_note;
 

@@ -5,8 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::cadence;
 use crate::config::{Config, FeedConfig};
+use crate::feed_state::FeedState;
 use crate::fetch::{FetchError, ResponseInfo};
-use crate::store::{FeedState, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// A 2xx or 304: clears the failure state, counts redirects and sets the
 /// next poll time.

@@ -5,8 +5,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::config::{FeedConfig, FeedSource};
+use crate::feed_state::FeedState;
 use crate::fetch::Connection;
-use crate::store::FeedState;
 
 use super::source_of;
 

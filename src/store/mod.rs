@@ -35,10 +35,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
+use crate::feed_state::FeedState;
 use crate::ingest::LinkOwner;
 use crate::outbox::OutboxEntry;
 use crate::subscriber::SubscriberState;
-pub use records::{FeedState, NotQueued, SeenRecord};
+pub use records::SeenRecord;
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";

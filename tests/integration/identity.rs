@@ -9,9 +9,9 @@ use chrono::{Duration, TimeZone, Utc};
 
 use feed_digest::article::{Article, ArticleId, Item};
 use feed_digest::deliver::Delivered;
+use feed_digest::feed_state::FeedState;
 use feed_digest::ingest::{IngestBatch, NewArticle};
 use feed_digest::poll::FeedOutcome;
-use feed_digest::store::FeedState;
 
 use crate::support::rss;
 use crate::support::world::{World, config_top};

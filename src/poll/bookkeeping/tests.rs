@@ -5,8 +5,8 @@ use reqwest::StatusCode;
 
 use super::{record_failure, record_fetch_failure, record_success};
 use crate::config::Config;
+use crate::feed_state::FeedState;
 use crate::fetch::{FetchError, ResponseInfo};
-use crate::store::FeedState;
 
 fn config() -> Config {
     let dir = std::env::temp_dir();

@@ -134,7 +134,7 @@ impl World {
     }
 
     /// The stored state of the feed at `url`.
-    pub fn feed_state(&self, url: &str) -> feed_digest::store::FeedState {
+    pub fn feed_state(&self, url: &str) -> feed_digest::feed_state::FeedState {
         self.store
             .feed_state(url)
             .expect("read feed state")
