@@ -18,7 +18,7 @@ use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
-use crate::store::{Store, StoreError};
+use crate::store::{Delivery, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
@@ -74,9 +74,9 @@ pub struct Prepared {
 }
 
 /// Builds (but does not store or send) the next digest from pending articles.
-pub fn prepare(
+pub async fn prepare<S: Delivery>(
     config: &Config,
-    store: &Store,
+    store: &S,
     subscriber: &Subscriber,
     meaning: &Meaning,
     now: DateTime<Utc>,
@@ -86,13 +86,13 @@ pub fn prepare(
         email: email.clone(),
         source,
     };
-    let ids = store.pending(&email).map_err(store_error)?;
+    let ids = store.pending(&email).await.map_err(store_error)?;
     if ids.is_empty() {
         return Ok(None);
     }
     let mut articles = Vec::with_capacity(ids.len());
     for id in &ids {
-        match store.article(id).map_err(store_error)? {
+        match store.article(id).await.map_err(store_error)? {
             Some(article) => articles.push(article),
             None => tracing::error!(article = %id, "pending article has no stored body; skipping it"),
         }
@@ -101,10 +101,13 @@ pub fn prepare(
     if articles.is_empty() {
         return Ok(None);
     }
-    let mut context = context(config, store, &articles, held_back, now);
+    let mut context = context(config, store, &articles, held_back, now).await;
     let window =
         chrono::TimeDelta::from_std(config.digest.follow_up_window).unwrap_or(chrono::TimeDelta::zero());
-    context.earlier = store.sent_since(&email, now - window).map_err(store_error)?;
+    context.earlier = store
+        .sent_since(&email, now - window)
+        .await
+        .map_err(store_error)?;
     if config.digest.fold_stories {
         context.encoder = meaning.encoder();
     }
@@ -123,18 +126,32 @@ pub fn prepare(
 
 /// Names and notes from the store that the digest shows: feed names, flood
 /// caps hit by the feeds in this digest, and feeds failing for over a day.
-fn context(
+async fn context<S: Delivery>(
     config: &Config,
-    store: &Store,
+    store: &S,
     articles: &[Article],
     held_back: usize,
     now: DateTime<Utc>,
 ) -> digest::Context {
-    let feed_names = feed_names(config, store);
+    let mut states = HashMap::new();
+    for feed in &config.feeds {
+        // A state that does not read only costs the digest a note.
+        if let Ok(Some(state)) = store.feed_state(&feed.key).await {
+            states.insert(feed.key.as_str(), state);
+        }
+    }
+    let feed_names: HashMap<String, String> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let title = states.get(feed.key.as_str()).and_then(|s| s.title.as_deref());
+            (feed.key.clone(), digest::feed_display_name(feed, title))
+        })
+        .collect();
     let mut flooded = Vec::new();
     let mut failing = Vec::new();
     for feed in &config.feeds {
-        let Some(state) = store.feed_state(&feed.key).ok().flatten() else {
+        let Some(state) = states.get(feed.key.as_str()) else {
             continue;
         };
         let name = feed_names
@@ -163,24 +180,10 @@ fn context(
     }
 }
 
-pub fn feed_names(config: &Config, store: &Store) -> HashMap<String, String> {
-    config
-        .feeds
-        .iter()
-        .map(|feed| {
-            let title = store.feed_state(&feed.key).ok().flatten().and_then(|s| s.title);
-            (
-                feed.key.clone(),
-                digest::feed_display_name(feed, title.as_deref()),
-            )
-        })
-        .collect()
-}
-
 /// Sends the subscriber's digest now: an outbox leftover first, else a new one.
-pub async fn deliver(
+pub async fn deliver<S: Delivery>(
     config: &Config,
-    store: &Store,
+    store: &S,
     mailer: &Mailer,
     subscriber: &Subscriber,
     meaning: &Meaning,
@@ -193,11 +196,12 @@ pub async fn deliver(
     };
     let state = store
         .register_subscriber(&email, &SubscriberState::new(now))
+        .await
         .map_err(store_error)?;
-    let (entry, resent) = match store.outbox(&email).map_err(store_error)? {
+    let (entry, resent) = match store.outbox(&email).await.map_err(store_error)? {
         Some(entry) => (entry, true),
         None => {
-            let Some(prepared) = prepare(config, store, subscriber, meaning, now)? else {
+            let Some(prepared) = prepare(config, store, subscriber, meaning, now).await? else {
                 return Ok(Delivered::NothingPending);
             };
             let ids = prepared.articles.iter().map(|a| a.id.clone()).collect();
@@ -213,7 +217,7 @@ pub async fn deliver(
                 email: email.clone(),
                 source,
             })?;
-            store.put_outbox(&email, &entry).map_err(store_error)?;
+            store.put_outbox(&email, &entry).await.map_err(store_error)?;
             // Commit point: the entry must exist before the server may have it.
             store.flush().await.map_err(store_error)?;
             (entry, false)
@@ -225,9 +229,10 @@ pub async fn deliver(
     {
         Ok(()) => {
             fault_point("after-send");
-            let sent = remembered(store, &entry, now);
+            let sent = remembered(store, &entry, now).await;
             store
                 .commit_sent(&email, &entry, &state.sent(now), &sent)
+                .await
                 .map_err(store_error)?;
             store.flush().await.map_err(store_error)?;
             tracing::info!(
@@ -244,7 +249,9 @@ pub async fn deliver(
             })
         }
         Err(source) => {
-            record_failure(store, &email, &state, &entry, &source, now).map_err(store_error)?;
+            record_failure(store, &email, &state, &entry, &source, now)
+                .await
+                .map_err(store_error)?;
             store.flush().await.map_err(store_error)?;
             Err(DeliverError::Send { email, source })
         }
@@ -254,23 +261,24 @@ pub async fn deliver(
 /// What is remembered of each article sent, for follow-ups: best effort,
 /// since the digest is already accepted; an article whose record does not
 /// read only costs a follow-up mark, never the commit.
-fn remembered(store: &Store, entry: &OutboxEntry, now: DateTime<Utc>) -> Vec<(ArticleId, SentStory)> {
-    entry
-        .article_ids
-        .iter()
-        .filter_map(|id| match store.article(id) {
-            Ok(Some(article)) => Some((id.clone(), SentStory::of(&article, now))),
-            Ok(None) => None,
-            Err(err) => {
-                tracing::warn!(article = %id, error = %err, "not remembered for follow-ups");
-                None
-            }
-        })
-        .collect()
+async fn remembered<S: Delivery>(
+    store: &S,
+    entry: &OutboxEntry,
+    now: DateTime<Utc>,
+) -> Vec<(ArticleId, SentStory)> {
+    let mut sent = Vec::new();
+    for id in &entry.article_ids {
+        match store.article(id).await {
+            Ok(Some(article)) => sent.push((id.clone(), SentStory::of(&article, now))),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(article = %id, error = %err, "not remembered for follow-ups"),
+        }
+    }
+    sent
 }
 
-fn record_failure(
-    store: &Store,
+async fn record_failure<S: Delivery>(
+    store: &S,
     email: &str,
     state: &SubscriberState,
     entry: &OutboxEntry,
@@ -280,10 +288,10 @@ fn record_failure(
     // A refused message certainly did not arrive: its articles stay pending
     // and the next digest is built afresh, including anything new.
     if error.certainly_not_delivered() {
-        store.drop_outbox(email)?;
+        store.drop_outbox(email).await?;
     }
     let state = state.failed(now, error.to_string());
-    store.put_subscriber_state(email, &state)?;
+    store.put_subscriber_state(email, &state).await?;
     tracing::warn!(
         message_id = %entry.message_id,
         error = %error,

@@ -202,20 +202,22 @@ pub async fn send_now_with(
 
 /// The next digest's HTML (an outbox leftover first), or with `json` its
 /// structure; empty when nothing is pending. Nothing is consumed.
-pub fn preview(config: &Config, store: &Store, email: &str, json: bool) -> anyhow::Result<Output> {
+pub async fn preview(config: &Config, store: &Store, email: &str, json: bool) -> anyhow::Result<Output> {
     let subscriber = config
         .subscriber(email)
         .with_context(|| format!("no subscriber {email:?} in the config"))?;
     if json {
-        let text = match deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())? {
-            Some(prepared) => serde_json::to_string_pretty(&prepared.model)? + "\n",
-            None => String::new(),
-        };
+        let text =
+            match deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now()).await? {
+                Some(prepared) => serde_json::to_string_pretty(&prepared.model)? + "\n",
+                None => String::new(),
+            };
         return Ok(Output { text, code: 0 });
     }
     let html = match store.outbox(&subscriber.email())? {
         Some(entry) => entry.html,
-        None => deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())?
+        None => deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())
+            .await?
             .map(|prepared| prepared.rendered.html)
             .unwrap_or_default(),
     };

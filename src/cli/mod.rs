@@ -432,7 +432,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let preview = match try_open_store(&config)? {
-                Some(store) => commands::preview(&config, &store, &subscriber, json)?,
+                Some(store) => commands::preview(&config, &store, &subscriber, json).await?,
                 None => {
                     remote(control::Request::Preview {
                         subscriber: subscriber.clone(),
@@ -450,7 +450,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics {
             command: TopicsCommand::Explain { query },
         } => match try_open_store(&config)? {
-            Some(store) => report::explain(&config, &store, &query)?.print(),
+            Some(store) => report::explain(&config, &store, &query).await?.print(),
             None => remote(control::Request::TopicsExplain { query }).await?.print(),
         },
         Command::Store { command } => match command {

@@ -416,7 +416,7 @@ fn not_queued_note(counts: &feed_digest::feed_state::NotQueued) -> Option<String
 
 /// `topics explain`: for each stored article matching `query`, the topics it
 /// matches (in the order that picks its section) and the rule behind each.
-pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Result<Output> {
+pub(super) async fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Result<Output> {
     use std::fmt::Write as _;
     let mut out = Output::default();
     let articles = store.find_articles(query, 20)?;
@@ -475,7 +475,8 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
             };
             let _ = writeln!(out.text, "  {}: {verdict}", subscriber.email());
             if wants
-                && let Some(line) = story_line(config, store, subscriber, &meaning, &mut digests, article)?
+                && let Some(line) =
+                    story_line(config, store, subscriber, &meaning, &mut digests, article).await?
             {
                 let _ = writeln!(out.text, "    {line}");
             }
@@ -487,7 +488,7 @@ pub(super) fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Re
 
 /// Where `article` stands in the subscriber's next digest as a story: the
 /// lead of others, or folded under one, with the scores that decided it.
-fn story_line(
+async fn story_line(
     config: &Config,
     store: &Store,
     subscriber: &feed_digest::config::Subscriber,
@@ -500,7 +501,7 @@ fn story_line(
         return Ok(None);
     }
     if !digests.contains_key(&email) {
-        let prepared = feed_digest::deliver::prepare(config, store, subscriber, meaning, Utc::now())?;
+        let prepared = feed_digest::deliver::prepare(config, store, subscriber, meaning, Utc::now()).await?;
         digests.insert(email.clone(), prepared.map(|p| p.model));
     }
     let Some(Some(digest)) = digests.get(&email) else {

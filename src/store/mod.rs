@@ -24,6 +24,7 @@ mod kinds;
 mod maintenance;
 mod migrate;
 mod records;
+mod seam;
 mod sent;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,7 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
+pub use seam::{Delivery, Holder};
 
 #[derive(Clone)]
 pub struct Store {

@@ -87,6 +87,7 @@ async fn one_story_from_two_feeds_is_one_entry_and_its_return_is_a_follow_up() {
         &Meaning::new(&w.config),
         Utc::now(),
     )
+    .await
     .expect("prepared")
     .expect("something to send");
     let json = serde_json::to_value(&prepared.model).expect("JSON");
@@ -156,6 +157,7 @@ async fn one_story_from_two_feeds_is_one_entry_and_its_return_is_a_follow_up() {
         &Meaning::new(&w.config),
         Utc::now(),
     )
+    .await
     .expect("prepared")
     .expect("the new report is pending");
     let entry = &prepared.model.sections[0].entries[0];
@@ -200,6 +202,7 @@ async fn folding_can_be_switched_off() {
         &Meaning::new(&w.config),
         Utc::now(),
     )
+    .await
     .expect("prepared")
     .expect("pending");
     let entries: usize = prepared.model.sections.iter().map(|s| s.entries.len()).sum();

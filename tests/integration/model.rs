@@ -196,6 +196,7 @@ async fn folded(w: &World) -> (serde_json::Value, Vec<serde_json::Value>) {
     w.poll_ok().await;
     let subscriber = w.config.subscriber("all@example.org").expect("configured");
     let prepared = deliver::prepare(&w.config, &w.store, subscriber, &Meaning::new(&w.config), now)
+        .await
         .expect("prepared")
         .expect("pending");
     let json = serde_json::to_value(&prepared.model).expect("JSON");
@@ -281,6 +282,7 @@ email = "two@example.org"
     for email in ["one@example.org", "two@example.org"] {
         let subscriber = w.config.subscriber(email).expect("configured");
         let prepared = deliver::prepare(&w.config, &w.store, subscriber, &meaning, now)
+            .await
             .expect("prepared")
             .expect("pending");
         assert_eq!(
