@@ -206,22 +206,27 @@ pub async fn preview(config: &Config, store: &Store, email: &str, json: bool) ->
     let subscriber = config
         .subscriber(email)
         .with_context(|| format!("no subscriber {email:?} in the config"))?;
-    if json {
-        let text =
-            match deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now()).await? {
-                Some(prepared) => serde_json::to_string_pretty(&prepared.model)? + "\n",
-                None => String::new(),
-            };
-        return Ok(Output { text, code: 0 });
-    }
-    let html = match store.outbox(&subscriber.email())? {
-        Some(entry) => entry.html,
-        None => deliver::prepare(config, store, subscriber, &Meaning::new(config), Utc::now())
-            .await?
-            .map(|prepared| prepared.rendered.html)
-            .unwrap_or_default(),
+    let leftover = if json {
+        None
+    } else {
+        store.outbox(&subscriber.email())?
     };
-    Ok(Output { text: html, code: 0 })
+    if let Some(entry) = leftover {
+        return Ok(Output {
+            text: entry.html,
+            code: 0,
+        });
+    }
+    // In the daemon (a control-socket preview) the model's memory goes back after.
+    let meaning = Meaning::new(config);
+    let prepared = deliver::prepare(config, store, subscriber, &meaning, Utc::now()).await;
+    meaning.release().await;
+    let text = match prepared? {
+        Some(prepared) if json => serde_json::to_string_pretty(&prepared.model)? + "\n",
+        Some(prepared) => prepared.rendered.html,
+        None => String::new(),
+    };
+    Ok(Output { text, code: 0 })
 }
 
 /// Prints a preview, or writes it to `path`.

@@ -79,6 +79,7 @@ Getting started:
   feed-digest --config my.toml poll      fetch every feed once
   feed-digest --config my.toml preview --subscriber you@example.org --output digest.html
   feed-digest --config my.toml run       the daemon (systemd: systemd/feed-digest.service)
+  feed-digest --config my.toml model install   optional: fold stories by meaning (30 MB model)
 
 Exit codes: 0 ok, 1 error, 69 store in use by another process, 75 some feeds or
 sends failed (try again later), 78 invalid config.";

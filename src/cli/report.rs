@@ -483,6 +483,7 @@ pub(super) async fn explain(config: &Config, store: &Store, query: &str) -> anyh
         }
     }
     let _ = writeln!(out.text, "story folding: {}", meaning::folding(config));
+    meaning.release().await;
     Ok(out)
 }
 
