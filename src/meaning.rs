@@ -43,8 +43,13 @@ impl std::fmt::Display for Folding {
     }
 }
 
+/// The directory folding looks for the model in, if any.
+pub fn model_dir(config: &Config) -> Option<PathBuf> {
+    configured_dir(config).map(|(dir, _)| dir)
+}
+
 /// The model directory the config points at, and whether it was named.
-fn model_dir(config: &Config) -> Option<(PathBuf, bool)> {
+fn configured_dir(config: &Config) -> Option<(PathBuf, bool)> {
     match &config.digest.encoder {
         EncoderSetting::Off => None,
         EncoderSetting::Auto => Some((config.state_dir.join(MODEL_DIR), false)),
@@ -57,7 +62,7 @@ pub fn folding(config: &Config) -> Folding {
     if !config.digest.fold_stories {
         return Folding::Off;
     }
-    match model_dir(config) {
+    match configured_dir(config) {
         None => Folding::Words {
             reason: "encoder = \"off\"".to_owned(),
         },
@@ -90,7 +95,7 @@ pub fn verify(config: &Config) -> Result<Folding, EncoderError> {
     if let Folding::Meaning { dir } = &folding {
         Encoder::load(dir)?;
     }
-    if let (Folding::Words { .. }, Some((dir, true))) = (&folding, model_dir(config)) {
+    if let (Folding::Words { .. }, Some((dir, true))) = (&folding, configured_dir(config)) {
         // Named but incomplete: the load error names the missing file.
         Encoder::load(&dir)?;
     }

@@ -76,7 +76,8 @@ pub fn terms(title: &str, summary: &str) -> Terms {
     let mut title_chars = 0usize;
     for (text, weight) in [(title, TITLE_WEIGHT), (summary, 1.0)] {
         let limited: String = text.chars().take(SUMMARY_CHARS).collect();
-        let folded = crate::variants::fold(&crate::topics::normalize(&limited)).into_owned();
+        // normalize folds traditional characters and full-width forms too.
+        let folded = crate::topics::normalize(&limited);
         for token in tokens(&folded) {
             if weight == TITLE_WEIGHT {
                 title_chars += token.text.chars().count();

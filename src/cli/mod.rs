@@ -401,12 +401,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 "model installed in {}; story folding now compares meaning",
                 dir.display()
             )?;
-            let used = match &config.digest.encoder {
-                config::EncoderSetting::Auto => Some(config.state_dir.join(feed_digest::meaning::MODEL_DIR)),
-                config::EncoderSetting::Dir(dir) => Some(dir.clone()),
-                config::EncoderSetting::Off => None,
-            };
-            if used.as_ref() != Some(&dir) {
+            if feed_digest::meaning::model_dir(&config).as_ref() != Some(&dir) {
                 eprintln!(
                     "note: the config's [digest] encoder points elsewhere; set encoder = {:?} to use this one",
                     dir.display().to_string()

@@ -59,8 +59,9 @@ impl Relation {
 }
 
 pub fn specifics(title: &str, lead: &str) -> Specifics {
-    let title = fold(title);
-    let lead = fold(lead);
+    // Case kept: names are told by their capitals.
+    let title = crate::topics::fold_forms(title);
+    let lead = crate::topics::fold_forms(lead);
     let whole = format!("{title}\n{lead}");
     let mut title_numbers = numbers(&title);
     let mut numbers = numbers(&whole);
@@ -146,18 +147,6 @@ pub fn relate(a: &Specifics, b: &Specifics, same_script: bool) -> Relation {
         names_conflict,
         shared_names: shared.min(3) as u8,
     }
-}
-
-/// Full-width forms to ASCII, traditional characters to simplified; case kept.
-fn fold(text: &str) -> String {
-    crate::variants::fold(text)
-        .chars()
-        .map(|c| match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            0x3000 => ' ',
-            _ => c,
-        })
-        .collect()
 }
 
 /// Every number: digits with their decimals (thousands separators dropped),
