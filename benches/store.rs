@@ -98,10 +98,12 @@ fn items(feed: usize, start: usize, count: usize, now: DateTime<Utc>) -> ParsedF
 /// One poll of one feed through the real plan and the real transaction.
 fn ingest(config: &Config, store: &Store, feed: usize, parsed: &ParsedFeed, now: DateTime<Utc>) -> usize {
     let feed_config = &config.feeds[feed];
-    let batch = match ingest::plan(config, feed_config, parsed, false, now, store) {
-        Ok(batch) => batch,
-        Err(err) => panic!("plan: {err}"),
+    let document = ingest::Document::new(feed_config, parsed);
+    let known = match store.known(&feed_config.key, &document.questions()) {
+        Ok(known) => known,
+        Err(err) => panic!("known: {err}"),
     };
+    let batch = ingest::plan(config, &document, false, now, &known);
     let state = FeedState {
         baselined: true,
         ..FeedState::default()

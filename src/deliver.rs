@@ -18,7 +18,7 @@ use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
-use crate::store::{Delivery, StoreError};
+use crate::store::{Delivery, Holder, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
@@ -56,6 +56,8 @@ pub enum DeliverError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
     NothingPending,
+    /// Another instance sharing the store holds this subscriber's lease.
+    Elsewhere,
     Sent {
         message_id: String,
         articles: usize,
@@ -180,6 +182,10 @@ async fn context<S: Delivery>(
     }
 }
 
+/// How long a subscriber's lease lasts: longer than building and sending one
+/// digest (the SMTP timeouts end a send sooner).
+const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// Sends the subscriber's digest now: an outbox leftover first, else a new one.
 pub async fn deliver<S: Delivery>(
     config: &Config,
@@ -194,6 +200,13 @@ pub async fn deliver<S: Delivery>(
         email: email.clone(),
         source,
     };
+    if !store
+        .lease_subscriber(&email, Holder::this_process(), now + DELIVERY_LEASE)
+        .await
+        .map_err(store_error)?
+    {
+        return Ok(Delivered::Elsewhere);
+    }
     let state = store
         .register_subscriber(&email, &SubscriberState::new(now))
         .await

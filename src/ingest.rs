@@ -12,14 +12,131 @@ use crate::config::{Config, FeedConfig, FirstPollWindow};
 use crate::parse::ParsedFeed;
 use crate::topics;
 
-/// What the plan needs to know about the past.
-pub trait Known {
-    type Error;
-    fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error>;
-    /// The article that already has this canonical link, if any.
-    fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error>;
-    /// The title and date of a stored article, while its body is kept.
-    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error>;
+/// What planning one document will ask of the past: computed before the
+/// plan, so that a store answers it in one go ([`crate::store::Feeds::known`])
+/// and the plan itself stays pure and synchronous.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Questions {
+    /// Is each of these ids seen? (Every form of every item's identity.)
+    pub ids: Vec<ArticleId>,
+    /// Of these, when seen: the stored article's title and date, while its
+    /// body is kept (an id that must be confirmed, and the shared forms).
+    pub titles: Vec<ArticleId>,
+    /// Who owns each canonical link; with `true` when the owner's title is
+    /// wanted too if the owner came from this feed (the item has a guid, so
+    /// the guid may have been regenerated).
+    pub links: Vec<(String, bool)>,
+}
+
+/// The past as the plan sees it: the store's answers to [`Questions`].
+/// Anything not asked reads as unknown (in a debug build, asking what was
+/// not in the questions panics, so a gap between them and the plan shows
+/// in tests).
+#[derive(Debug, Default)]
+pub struct Known {
+    seen: HashSet<ArticleId>,
+    stored: HashMap<ArticleId, Stored>,
+    links: HashMap<String, LinkOwner>,
+    asked: Option<Asked>,
+}
+
+#[derive(Debug)]
+struct Asked {
+    ids: HashSet<ArticleId>,
+    links: HashSet<String>,
+}
+
+impl Known {
+    /// Nothing known yet, in answer to `questions`.
+    pub fn answering(questions: &Questions) -> Known {
+        Known {
+            asked: Some(Asked {
+                ids: questions.ids.iter().cloned().collect(),
+                links: questions.links.iter().map(|(link, _)| link.clone()).collect(),
+            }),
+            ..Known::default()
+        }
+    }
+
+    pub fn add_seen(&mut self, id: ArticleId) {
+        self.seen.insert(id);
+    }
+
+    pub fn add_stored(&mut self, id: ArticleId, stored: Stored) {
+        self.stored.insert(id, stored);
+    }
+
+    pub fn add_link_owner(&mut self, canonical_link: String, owner: LinkOwner) {
+        self.links.insert(canonical_link, owner);
+    }
+
+    fn is_seen(&self, id: &ArticleId) -> bool {
+        debug_assert!(
+            self.asked.as_ref().is_none_or(|asked| asked.ids.contains(id)),
+            "the plan asked about {id}, which the questions did not"
+        );
+        self.seen.contains(id)
+    }
+
+    fn stored_article(&self, id: &ArticleId) -> Option<&Stored> {
+        self.stored.get(id)
+    }
+
+    fn link_owner(&self, canonical_link: &str) -> Option<&LinkOwner> {
+        debug_assert!(
+            self.asked
+                .as_ref()
+                .is_none_or(|asked| asked.links.contains(canonical_link)),
+            "the plan asked about the link {canonical_link}, which the questions did not"
+        );
+        self.links.get(canonical_link)
+    }
+}
+
+/// One fetched document of one feed, its items identified.
+pub struct Document<'a> {
+    feed: &'a FeedConfig,
+    parsed: &'a ParsedFeed,
+    identities: Vec<Identity>,
+}
+
+impl<'a> Document<'a> {
+    pub fn new(feed: &'a FeedConfig, parsed: &'a ParsedFeed) -> Document<'a> {
+        Document {
+            feed,
+            parsed,
+            identities: identify(&feed.key, &parsed.items),
+        }
+    }
+
+    /// Everything [`plan`] may ask of the past about this document.
+    pub fn questions(&self) -> Questions {
+        let mut questions = Questions::default();
+        let mut ids = HashSet::new();
+        let mut links = HashSet::new();
+        for (item, identity) in self.parsed.items.iter().zip(&self.identities) {
+            for id in std::iter::once(&identity.id)
+                .chain(&identity.alternates)
+                .chain(&identity.shared)
+            {
+                if ids.insert(id) {
+                    questions.ids.push(id.clone());
+                }
+            }
+            if identity.confirm {
+                questions.titles.push(identity.id.clone());
+            }
+            questions.titles.extend(identity.shared.iter().cloned());
+            if let Some(link) = &identity.link_key
+                && links.insert(link)
+            {
+                questions.links.push((link.clone(), item.guid.is_some()));
+            }
+        }
+        questions.titles.sort_unstable();
+        questions.titles.dedup();
+        questions
+    }
 }
 
 /// What a stored article says of the item it came from.
@@ -81,19 +198,23 @@ pub struct LinkOwner {
 
 /// Sorts the items of `parsed` for one poll. `first_poll` is true until the
 /// feed's first successful poll.
-pub fn plan<K: Known>(
+pub fn plan(
     config: &Config,
-    feed: &FeedConfig,
-    parsed: &ParsedFeed,
+    document: &Document<'_>,
     first_poll: bool,
     now: DateTime<Utc>,
-    known: &K,
-) -> Result<IngestBatch, K::Error> {
+    known: &Known,
+) -> IngestBatch {
+    let Document {
+        feed,
+        parsed,
+        identities,
+    } = document;
     let mut batch = IngestBatch::default();
     let mut ids_this_fetch = HashSet::new();
     let mut candidates = Vec::new();
     let siblings = Siblings::of(&parsed.items);
-    'items: for (item, identity) in parsed.items.iter().zip(identify(&feed.key, &parsed.items)) {
+    'items: for (item, identity) in parsed.items.iter().zip(identities.iter().cloned()) {
         let Identity {
             mut id,
             alternates,
@@ -111,15 +232,15 @@ pub fn plan<K: Known>(
         }
         // Before its first poll a feed has nothing recorded under any form.
         let mut recovered = false;
-        if known.is_seen(&id)? {
-            if !confirm || siblings.confirms(known.stored_article(&id)?.as_ref(), item) {
+        if known.is_seen(&id) {
+            if !confirm || siblings.confirms(known.stored_article(&id), item) {
                 batch.still_present.push(id);
                 continue;
             }
             // An earlier version gave this id to a sibling as well: this item
             // is not that one, and takes the next finer id.
             match alternates.first() {
-                Some(finer) if !known.is_seen(finer)? => {
+                Some(finer) if !known.is_seen(finer) => {
                     id = finer.clone();
                     ids_this_fetch.insert(id.clone());
                     recovered = true;
@@ -137,7 +258,8 @@ pub fn plan<K: Known>(
         if !first_poll && !recovered {
             // Recorded under another form of its identity (by an earlier
             // document, or an earlier version): known; it takes the new id.
-            if let Some(old) = first_known(known, &alternates)? {
+            if let Some(old) = alternates.iter().find(|id| known.is_seen(id)) {
+                let old = old.clone();
                 batch.renamed.push((id, old));
                 continue;
             }
@@ -147,8 +269,8 @@ pub fn plan<K: Known>(
             // old and lost to an earlier version that merged them: treated
             // like a first poll.
             for form in shared {
-                if known.is_seen(&form)? {
-                    if siblings.confirms(known.stored_article(&form)?.as_ref(), item) {
+                if known.is_seen(&form) {
+                    if siblings.confirms(known.stored_article(&form), item) {
                         batch.renamed.push((id, form));
                         continue 'items;
                     }
@@ -168,7 +290,7 @@ pub fn plan<K: Known>(
         let article_topics = topics::classify(&config.topics, feed.topic_source(), &article_text);
         let recipients = recipients(config, feed, &article_topics, &article_text);
         if let Some(link) = &link_key
-            && let Some(owner) = known.link_owner(&feed.key, link)?
+            && let Some(owner) = known.link_owner(link)
         {
             if owner.same_feed {
                 // The publisher regenerated the GUID of an article we know,
@@ -177,18 +299,18 @@ pub fn plan<K: Known>(
                 // guid to regenerate: another id means another item.)
                 // Without the stored title it cannot be told: delivered.
                 let stored = if owner.has_body {
-                    known.stored_article(&owner.id)?
+                    known.stored_article(&owner.id)
                 } else {
                     None
                 };
                 if item.guid.is_some() && stored.is_some_and(|s| same_title(&s.title, &item.title)) {
-                    batch.churned.push((id, owner.id));
+                    batch.churned.push((id, owner.id.clone()));
                     continue;
                 }
             } else if owner.has_body {
                 batch.cross_feed.push(CrossFeed {
                     id,
-                    original: owner.id,
+                    original: owner.id.clone(),
                     feed_key: feed.key.clone(),
                     recipients,
                 });
@@ -219,7 +341,7 @@ pub fn plan<K: Known>(
     batch.held_back = candidates.len().saturating_sub(config.max_new_per_poll);
     candidates.truncate(config.max_new_per_poll);
     batch.deliver = candidates;
-    Ok(batch)
+    batch
 }
 
 /// Titles compared as a reader sees them: entities decoded, whitespace folded.
@@ -264,16 +386,6 @@ impl Siblings {
             _ => self.by_title.get(&title) == Some(&1),
         }
     }
-}
-
-/// The first of `ids` that is known.
-fn first_known<K: Known>(known: &K, ids: &[ArticleId]) -> Result<Option<ArticleId>, K::Error> {
-    for id in ids {
-        if known.is_seen(id)? {
-            return Ok(Some(id.clone()));
-        }
-    }
-    Ok(None)
 }
 
 fn in_first_window(window: FirstPollWindow, item: &Item, now: DateTime<Utc>) -> bool {

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::Backend;
 
 /// Counters since the daemon started.
 #[derive(Debug, Default)]
@@ -31,7 +31,27 @@ impl Metrics {
 }
 
 /// The Prometheus text exposition of `metrics` and the store's current state.
-pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
+pub async fn render<S: Backend>(metrics: &Metrics, config: &Config, store: &S) -> String {
+    // The store first: the writer below holds `out` for the rest.
+    let mut feed_states = Vec::with_capacity(config.feeds.len());
+    for feed in &config.feeds {
+        feed_states.push(
+            store
+                .feed_state(&feed.key)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        );
+    }
+    let mut pending_counts = Vec::with_capacity(config.subscribers.len());
+    for subscriber in &config.subscribers {
+        let email = subscriber.email();
+        let n = store.pending(&email).await.map_or(0, |p| p.len());
+        pending_counts.push((email, n));
+    }
+    let size = store.size_on_disk().await.unwrap_or(0) as f64;
+    let seen = store.seen_count().await.unwrap_or(0) as f64;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -78,8 +98,7 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
         ("gone", 0.0),
     ];
     let now = chrono::Utc::now();
-    for feed in &config.feeds {
-        let state = store.feed_state(&feed.key).ok().flatten().unwrap_or_default();
+    for state in &feed_states {
         let health = state.health(now, config.fetch.stale_after());
         if let Some((_, count)) = states.iter_mut().find(|(name, _)| *name == health) {
             *count += 1.0;
@@ -95,15 +114,12 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
         "Configured feeds by state.",
         &samples,
     );
-    let pending: Vec<(String, f64)> = config
-        .subscribers
+    let pending: Vec<(String, f64)> = pending_counts
         .iter()
-        .map(|s| {
-            let email = s.email();
-            let n = store.pending(&email).map_or(0, |p| p.len());
+        .map(|(email, n)| {
             (
                 format!("{{subscriber=\"{}\"}}", email.replace(['"', '\\', '\n'], "")),
-                n as f64,
+                *n as f64,
             )
         })
         .collect();
@@ -113,7 +129,6 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
         "Articles waiting for a subscriber's next digest.",
         &pending,
     );
-    let size = store.size_on_disk().unwrap_or(0) as f64;
     metric(
         "feed_digest_store_bytes",
         "gauge",
@@ -124,7 +139,7 @@ pub fn render(metrics: &Metrics, config: &Config, store: &Store) -> String {
         "feed_digest_seen_ids",
         "gauge",
         "Article ids remembered.",
-        &[(String::new(), store.seen_count() as f64)],
+        &[(String::new(), seen)],
     );
     out
 }
@@ -135,11 +150,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `GET /metrics` until `cancel`. One request per connection.
-pub async fn serve(
+pub async fn serve<S: Backend>(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     config: watch::Receiver<Config>,
-    store: Store,
+    store: S,
     cancel: CancellationToken,
 ) {
     loop {
@@ -153,7 +168,9 @@ pub async fn serve(
                 }
             },
         };
-        let body = render(&metrics, &config.borrow(), &store);
+        // Not the borrow itself: it must not be held across the store's awaits.
+        let running = config.borrow().clone();
+        let body = render(&metrics, &running, &store).await;
         if let Err(err) = respond(stream, &body).await {
             tracing::debug!(error = %err, "metrics request failed");
         }

@@ -14,7 +14,7 @@ use crate::fetch::{Connection, FetchError, Fetcher, Validators};
 use crate::ingest;
 use crate::ingest::IngestBatch;
 use crate::parse::ParseError;
-use crate::store::{Store, StoreError};
+use crate::store::{Feeds, Holder, StoreError};
 
 mod bookkeeping;
 mod lanes;
@@ -84,9 +84,9 @@ pub enum Scope {
 
 /// Polls every configured feed once and stores what is new. The store is
 /// flushed before returning.
-pub async fn poll_all(
+pub async fn poll_all<S: Feeds>(
     config: &Config,
-    store: &Store,
+    store: &S,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
 ) -> Result<Vec<FeedReport>, StoreError> {
@@ -104,9 +104,9 @@ pub async fn poll_all(
 /// Polls the feeds in `scope`, calling `progress(done, total)` as each
 /// finishes. At most `fetch.concurrency` fetches run at once, and at most
 /// `fetch.per_host` to any one host.
-pub async fn poll_with_progress(
+pub async fn poll_with_progress<S: Feeds>(
     config: &Config,
-    store: &Store,
+    store: &S,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
     scope: Scope,
@@ -117,9 +117,9 @@ pub async fn poll_with_progress(
 
 /// [`poll_with_progress`] with the round's clock given: `now` decides what
 /// is due, and is each feed's poll time (tests set it).
-pub async fn poll_at(
+pub async fn poll_at<S: Feeds>(
     config: &Config,
-    store: &Store,
+    store: &S,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
     scope: Scope,
@@ -136,7 +136,7 @@ pub async fn poll_at(
     let mut feeds = Vec::new();
     let mut reports: Vec<FeedReport> = Vec::new();
     for feed in &config.feeds {
-        let state = match store.feed_state(&feed.key) {
+        let state = match store.feed_state(&feed.key).await {
             Ok(state) => state.unwrap_or_default(),
             // One unreadable record stops that feed, not the poll.
             Err(source) => {
@@ -157,10 +157,25 @@ pub async fn poll_at(
         // Decided here, so that only feeds that are fetched count towards a
         // host's lanes and its last (closing) requests.
         if let Some(reason) = state.skip_reason(now, force) {
-            reports.push(skip(store, feed, state, reason, now));
+            reports.push(skip(store, feed, state, reason, now).await);
             continue;
         }
-        feeds.push((feed, state));
+        // Another instance sharing the store polls it now: its turn.
+        match store
+            .lease_feed(&feed.key, Holder::this_process(), now + FEED_LEASE)
+            .await
+        {
+            Ok(true) => feeds.push((feed, state)),
+            Ok(false) => {}
+            Err(source) => reports.push(FeedReport {
+                feed_key: feed.key.clone(),
+                name: feed.display_name(state.title.as_deref()),
+                result: Err(PollError::Store {
+                    feed: feed.key.clone(),
+                    source,
+                }),
+            }),
+        }
     }
     let round = Round {
         config,
@@ -207,11 +222,14 @@ pub async fn poll_at(
     Ok(reports)
 }
 
+/// How long a feed's lease lasts: longer than any one poll of it (the
+/// fetch's own timeouts end it sooner).
+const FEED_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// What every feed's poll in one round shares.
-#[derive(Clone, Copy)]
-struct Round<'a> {
+struct Round<'a, S> {
     config: &'a Config,
-    store: &'a Store,
+    store: &'a S,
     fetcher: &'a Fetcher,
     /// `poll --force`: fetch the whole document, whatever the validators say.
     force: bool,
@@ -219,8 +237,17 @@ struct Round<'a> {
     now: DateTime<Utc>,
 }
 
-async fn poll_reported(
-    round: Round<'_>,
+// Copy for any store (a derive would ask `S: Copy`).
+impl<S> Clone for Round<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Round<'_, S> {}
+
+async fn poll_reported<S: Feeds>(
+    round: Round<'_, S>,
     feed: &FeedConfig,
     state: FeedState,
     cancel: &CancellationToken,
@@ -242,7 +269,7 @@ async fn poll_reported(
         let mut state = state;
         let message = format!("cannot store what it sent: {source}");
         record_failure(config, feed, &mut state, message, now);
-        let _ = store.put_feed_state(&feed.key, &state);
+        let _ = store.put_feed_state(&feed.key, &state).await;
     }
     FeedReport {
         feed_key: feed.key.clone(),
@@ -254,8 +281,8 @@ async fn poll_reported(
 
 /// A feed kept away by the server's Retry-After, our backoff or a 410: not
 /// due again before that ends.
-fn skip(
-    store: &Store,
+async fn skip<S: Feeds>(
+    store: &S,
     feed: &FeedConfig,
     mut state: FeedState,
     reason: String,
@@ -269,7 +296,7 @@ fn skip(
     let mut result = Ok(FeedOutcome::Skipped { reason });
     if let Some(until) = until.filter(|at| state.next_poll.is_none_or(|next| next < *at)) {
         state.next_poll = Some(until);
-        if let Err(source) = store.put_feed_state(&feed.key, &state) {
+        if let Err(source) = store.put_feed_state(&feed.key, &state).await {
             result = Err(PollError::Store {
                 feed: feed.key.clone(),
                 source,
@@ -291,8 +318,8 @@ fn source_of(feed: &FeedConfig, state: &FeedState) -> FeedSource {
     }
 }
 
-async fn poll_one(
-    round: Round<'_>,
+async fn poll_one<S: Feeds>(
+    round: Round<'_, S>,
     feed: &FeedConfig,
     state: &mut FeedState,
     connection: Connection,
@@ -328,12 +355,18 @@ async fn poll_one(
             }) => (parsed, info, validators),
             Ok(Read::NotModified(info)) => {
                 record_success(config, feed, state, &info, now);
-                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                store
+                    .put_feed_state(&feed.key, state)
+                    .await
+                    .map_err(store_error)?;
                 return Ok(FeedOutcome::NotModified);
             }
             Err(ReadError::Fetch(source)) => {
                 record_fetch_failure(config, feed, state, &source, now);
-                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                store
+                    .put_feed_state(&feed.key, state)
+                    .await
+                    .map_err(store_error)?;
                 return Err(PollError::Fetch {
                     feed: feed.key.clone(),
                     source,
@@ -342,7 +375,10 @@ async fn poll_one(
             Err(ReadError::Parse(source)) => {
                 // Old validators stay, so the next poll fetches the body again.
                 record_failure(config, feed, state, source.to_string(), now);
-                store.put_feed_state(&feed.key, state).map_err(store_error)?;
+                store
+                    .put_feed_state(&feed.key, state)
+                    .await
+                    .map_err(store_error)?;
                 return Err(PollError::Parse {
                     feed: feed.key.clone(),
                     source,
@@ -370,8 +406,12 @@ async fn poll_one(
         );
     }
     let first_poll = !state.baselined;
-    let batch: IngestBatch =
-        ingest::plan(config, feed, &parsed, first_poll, now, store).map_err(store_error)?;
+    let document = ingest::Document::new(feed, &parsed);
+    let known = store
+        .known(&feed.key, &document.questions())
+        .await
+        .map_err(store_error)?;
+    let batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
     let new_articles = batch.deliver.len();
     let baseline = batch.baseline.len();
     let held_back = batch.held_back;
@@ -403,7 +443,10 @@ async fn poll_one(
     if held_back > 0 {
         tracing::warn!(feed = %feed.key, held_back, "flood cap: some new items wait for the next poll");
     }
-    store.ingest(&feed.key, state, &batch, now).map_err(store_error)?;
+    store
+        .ingest(&feed.key, state, &batch, now)
+        .await
+        .map_err(store_error)?;
     Ok(FeedOutcome::Fetched {
         new_articles,
         baseline,

@@ -24,7 +24,7 @@ use crate::fetch::Fetcher;
 use crate::mail::Mailer;
 use crate::notify;
 use crate::poll;
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// A scheduler job body that only posts `tick`; a full queue means the same
@@ -60,10 +60,12 @@ pub enum ServiceError {
 }
 
 /// Records every configured subscriber in the store; a new one starts now.
-pub fn register_subscribers(config: &Config, store: &Store) -> Result<(), StoreError> {
+pub async fn register_subscribers<S: Backend>(config: &Config, store: &S) -> Result<(), StoreError> {
     let now = Utc::now();
     for subscriber in &config.subscribers {
-        store.register_subscriber(&subscriber.email(), &SubscriberState::new(now))?;
+        store
+            .register_subscriber(&subscriber.email(), &SubscriberState::new(now))
+            .await?;
     }
     Ok(())
 }
@@ -98,15 +100,15 @@ impl Clients {
 /// Runs until `cancel` fires. The caller owns the signals: each message on
 /// `reloads` (SIGHUP) re-reads the config through `reload`; an invalid new
 /// config is logged and the running one kept.
-pub async fn run(
+pub async fn run<S: Backend>(
     mut config: Config,
-    store: Store,
+    store: S,
     cancel: CancellationToken,
     mut reloads: mpsc::Receiver<()>,
     reload: Reload,
     shared: Shared,
 ) -> Result<(), ServiceError> {
-    register_subscribers(&config, &store)?;
+    register_subscribers(&config, &store).await?;
     let mut clients = Clients::new(&config)?;
     let (ticks, mut tick_rx) = mpsc::channel::<Tick>(8);
     let mut scheduler = JobScheduler::new().await?;
@@ -119,7 +121,7 @@ pub async fn run(
         .await?;
     scheduler.start().await?;
     notify::ready();
-    announce(&config, &store);
+    announce(&config, &store).await;
     // After READY and STATUS, so systemd sees them in that order.
     let tasks = TaskTracker::new();
     if let Some(interval) = sd_notify::watchdog_enabled() {
@@ -141,7 +143,7 @@ pub async fn run(
             match tick {
                 Tick::Poll => {
                     if std::mem::take(&mut reschedule) {
-                        match crate::poll::reschedule(&config, &store) {
+                        match crate::poll::reschedule(&config, &store).await {
                             Ok(0) => {}
                             Ok(feeds) => tracing::info!(feeds, "next polls follow the new intervals"),
                             Err(err) => tracing::warn!("could not reschedule the feeds' next polls: {err}"),
@@ -154,7 +156,7 @@ pub async fn run(
                 Tick::Digests => {
                     run_due_digests(&config, &store, &clients.mailer, &cancel, &shared.metrics).await;
                     // The next digest may have moved on.
-                    announce_quietly(&config, &store);
+                    announce_quietly(&config, &store).await;
                 }
             }
         }
@@ -166,7 +168,7 @@ pub async fn run(
             },
             Some(()) = reloads.recv() => {
                 notify::reloading();
-                match reconfigure(&config, reload(), &store) {
+                match reconfigure(&config, reload(), &store).await {
                     Ok((new_config, new_clients)) => {
                         scheduler.remove(&poll_job_id).await?;
                         poll_job_id = scheduler.add(poll_job(&new_config.poll, ticks.clone())?).await?;
@@ -183,7 +185,7 @@ pub async fn run(
                     Err(message) => tracing::error!("config reload rejected, keeping the running config: {message}"),
                 }
                 notify::ready();
-                announce(&config, &store);
+                announce(&config, &store).await;
             }
         }
     }
@@ -196,10 +198,10 @@ pub async fn run(
 }
 
 /// Checks a reloaded config against the running one and builds its clients.
-fn reconfigure(
+async fn reconfigure<S: Backend>(
     running: &Config,
     loaded: Result<Config, crate::config::ConfigError>,
-    store: &Store,
+    store: &S,
 ) -> Result<(Config, Clients), String> {
     let new = loaded.map_err(|err| err.to_string())?;
     if new.state_dir != running.state_dir {
@@ -210,13 +212,15 @@ fn reconfigure(
         ));
     }
     let clients = Clients::new(&new).map_err(|err| err.to_string())?;
-    register_subscribers(&new, store).map_err(|err| err.to_string())?;
+    register_subscribers(&new, store)
+        .await
+        .map_err(|err| err.to_string())?;
     Ok((new, clients))
 }
 
 /// `STATUS=` for systemd: what runs, and the next digest; logged too.
-fn announce(config: &Config, store: &Store) {
-    let status = status_line(config, store);
+async fn announce<S: Backend>(config: &Config, store: &S) {
+    let status = status_line(config, store).await;
     notify::status(&status);
     tracing::info!(
         feeds = config.feeds.len(),
@@ -226,26 +230,26 @@ fn announce(config: &Config, store: &Store) {
 }
 
 /// `STATUS=` only: the minute tick must not fill the journal.
-fn announce_quietly(config: &Config, store: &Store) {
-    notify::status(&status_line(config, store));
+async fn announce_quietly<S: Backend>(config: &Config, store: &S) {
+    notify::status(&status_line(config, store).await);
 }
 
-fn status_line(config: &Config, store: &Store) -> String {
+async fn status_line<S: Backend>(config: &Config, store: &S) -> String {
     let now = Utc::now();
-    let next = config
-        .subscribers
-        .iter()
-        .filter_map(|s| {
-            let since = store
-                .subscriber_state(&s.email())
-                .ok()
-                .flatten()
-                .map_or(now, |st| st.since());
-            s.schedule
-                .next_after(since, s.timezone)
-                .map(|at| (at.max(now), s))
-        })
-        .min_by_key(|(at, _)| *at);
+    let mut next = None;
+    for s in &config.subscribers {
+        let since = store
+            .subscriber_state(&s.email())
+            .await
+            .ok()
+            .flatten()
+            .map_or(now, |st| st.since());
+        if let Some(at) = s.schedule.next_after(since, s.timezone).map(|at| at.max(now))
+            && next.is_none_or(|(first, _)| at < first)
+        {
+            next = Some((at, s));
+        }
+    }
     let mut status = format!(
         "polling {} for {}",
         crate::text::count(config.feeds.len(), "feed", "feeds"),
@@ -265,13 +269,13 @@ fn status_line(config: &Config, store: &Store) -> String {
 
 /// Sends `WATCHDOG=1` every `every`, but only while the store answers: a hung
 /// store makes systemd restart the service.
-async fn watchdog(store: Store, every: Duration, cancel: CancellationToken) {
+async fn watchdog<S: Backend>(store: S, every: Duration, cancel: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = ticker.tick() => {
-                match store.ping() {
+                match store.ping().await {
                     Ok(()) => notify::watchdog(),
                     Err(err) => tracing::error!(error = %err, "store ping failed; withholding the watchdog"),
                 }
@@ -296,9 +300,9 @@ fn poll_job(
 }
 
 /// One poll of the due feeds, logged and counted; returns how many feeds sent a new body.
-async fn run_poll(
+async fn run_poll<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     fetcher: &Fetcher,
     cancel: &CancellationToken,
     metrics: &crate::metrics::Metrics,
@@ -348,9 +352,9 @@ const KEEP_BODIES: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 /// Once a day, forget what left its feed longer than `retention` ago.
 /// Returns whether it ran (it scans the whole store).
-async fn prune_if_due(config: &Config, store: &Store) -> bool {
+async fn prune_if_due<S: Backend>(config: &Config, store: &S) -> bool {
     let now = Utc::now();
-    match store.last_prune() {
+    match store.last_prune().await {
         Ok(Some(last)) if now - last < chrono::TimeDelta::days(1) => return false,
         Ok(_) => {}
         Err(err) => {
@@ -359,10 +363,8 @@ async fn prune_if_due(config: &Config, store: &Store) -> bool {
         }
     }
     let retention = chrono::TimeDelta::from_std(config.retention).unwrap_or(chrono::TimeDelta::MAX);
-    // A full scan of the store, off the async threads (see `blocking`).
-    let pruning = store.clone();
-    match blocking(move || pruning.prune(now, retention, KEEP_BODIES)).await {
-        Ok(Ok(report)) => {
+    match store.prune(now, retention, KEEP_BODIES).await {
+        Ok(report) => {
             tracing::info!(
                 seen_removed = report.seen_removed,
                 bodies_removed = report.bodies_removed,
@@ -373,45 +375,14 @@ async fn prune_if_due(config: &Config, store: &Store) -> bool {
                 tracing::error!(error = %err, "cannot flush the store after pruning");
             }
         }
-        Ok(Err(err)) => tracing::error!(error = %err, "pruning failed"),
-        Err(panic) => tracing::error!("pruning failed: {panic}"),
+        Err(err) => tracing::error!(error = %err, "pruning failed"),
     }
     true
 }
 
-/// Runs a long blocking call for the service. On the multi-thread runtime it
-/// runs inline (`block_in_place`): on the daemon's main thread, where the
-/// service runs, it then reuses the memory the poll freed there instead of
-/// growing a blocking thread's arena (the first prune of 20,000 articles
-/// peaked at 95-99 MB on the blocking pool, 75-83 MB inline). Elsewhere it
-/// goes to the blocking pool. A panic is returned as its message, so the
-/// daemon logs it and keeps serving, as it did when this was a spawned task.
-async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)))
-            .map_err(|panic| panic_message(panic.as_ref()))
-    } else {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|err| match err.try_into_panic() {
-                Ok(panic) => panic_message(panic.as_ref()),
-                Err(err) => err.to_string(),
-            })
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned())
-}
-
-async fn run_due_digests(
+async fn run_due_digests<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     mailer: &Mailer,
     cancel: &CancellationToken,
     metrics: &crate::metrics::Metrics,
@@ -422,9 +393,9 @@ async fn run_due_digests(
     meaning.release().await;
 }
 
-async fn send_due(
+async fn send_due<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     mailer: &Mailer,
     cancel: &CancellationToken,
     metrics: &crate::metrics::Metrics,
@@ -436,7 +407,10 @@ async fn send_due(
             return;
         }
         let email = subscriber.email();
-        let state = match store.register_subscriber(&email, &SubscriberState::new(now)) {
+        let state = match store
+            .register_subscriber(&email, &SubscriberState::new(now))
+            .await
+        {
             Ok(state) => state,
             Err(err) => {
                 tracing::error!(recipient_domain = subscriber.mailbox.email.domain(), error = %err, "cannot read subscriber state");
@@ -454,11 +428,13 @@ async fn send_due(
         match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
             Ok(Delivered::NothingPending) => {
                 // An empty slot is still this slot: the next article waits for the next one.
-                if let Err(err) = store.put_subscriber_state(&email, &state.slot_handled(now)) {
+                if let Err(err) = store.put_subscriber_state(&email, &state.slot_handled(now)).await {
                     tracing::error!(error = %err, "cannot record the schedule slot");
                 }
             }
             Ok(Delivered::Sent { .. }) => crate::metrics::Metrics::add(&metrics.digests_sent, 1),
+            // Another instance sharing the store delivers it.
+            Ok(Delivered::Elsewhere) => {}
             Err(err) => {
                 crate::metrics::Metrics::add(&metrics.digests_failed, 1);
                 // The subscriber by local part only: logs never carry whole addresses.
@@ -467,26 +443,5 @@ async fn send_due(
                 tracing::warn!(recipient = %format!("{}@…", subscriber.mailbox.email.user()), error = %cause, "digest failed; will retry");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn both_ways() {
-        assert_eq!(blocking(|| 7).await, Ok(7));
-        let message = blocking(|| -> u8 { panic!("scan failed at row {}", 3) }).await;
-        assert_eq!(message, Err("scan failed at row 3".to_owned()));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn blocking_work_runs_inline_and_a_panic_becomes_an_error() {
-        both_ways().await;
-    }
-
-    #[tokio::test]
-    async fn on_a_current_thread_runtime_blocking_work_goes_to_the_pool() {
-        both_ways().await;
     }
 }

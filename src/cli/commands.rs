@@ -17,7 +17,7 @@ use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::meaning::Meaning;
 use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::store::Store;
+use feed_digest::store::{Backend, Store};
 use feed_digest::text::count;
 use feed_digest::{demo, opml};
 
@@ -61,15 +61,15 @@ fn on_terminal(visible: bool) -> bool {
     visible && std::io::stderr().is_terminal()
 }
 
-pub async fn poll_once(config: &Config, store: &Store) -> anyhow::Result<Output> {
+pub async fn poll_once<S: Backend>(config: &Config, store: &S) -> anyhow::Result<Output> {
     poll_once_with(config, store, false, false).await
 }
 
 /// `force`: also feeds in backoff or gone (never one under Retry-After);
 /// `show_progress`: draw a bar when standard error is a terminal.
-pub async fn poll_once_with(
+pub async fn poll_once_with<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     force: bool,
     show_progress: bool,
 ) -> anyhow::Result<Output> {
@@ -93,7 +93,7 @@ pub async fn poll_once_with(
             Ok(FeedOutcome::Skipped { reason }) => {
                 skipped += 1;
                 // In backoff or gone: still failing, though not fetched now.
-                let state = store.feed_state(&report.feed_key).ok().flatten();
+                let state = store.feed_state(&report.feed_key).await.ok().flatten();
                 if state.is_some_and(|s| s.gone || s.failures > 0) {
                     skipped_failing += 1;
                 }
@@ -147,13 +147,13 @@ pub async fn poll_once_with(
     Ok(out)
 }
 
-pub async fn send_now(config: &Config, store: &Store, only: &[String]) -> anyhow::Result<Output> {
+pub async fn send_now<S: Backend>(config: &Config, store: &S, only: &[String]) -> anyhow::Result<Output> {
     send_now_with(config, store, only, false).await
 }
 
-pub async fn send_now_with(
+pub async fn send_now_with<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     only: &[String],
     show_progress: bool,
 ) -> anyhow::Result<Output> {
@@ -179,6 +179,7 @@ pub async fn send_now_with(
         bar(index + 1, chosen.len());
         let _ = match delivered {
             Ok(Delivered::NothingPending) => writeln!(out.text, "{email}: nothing pending"),
+            Ok(Delivered::Elsewhere) => writeln!(out.text, "{email}: another instance is sending it"),
             Ok(Delivered::Sent {
                 message_id,
                 articles,
@@ -202,14 +203,19 @@ pub async fn send_now_with(
 
 /// The next digest's HTML (an outbox leftover first), or with `json` its
 /// structure; empty when nothing is pending. Nothing is consumed.
-pub async fn preview(config: &Config, store: &Store, email: &str, json: bool) -> anyhow::Result<Output> {
+pub async fn preview<S: Backend>(
+    config: &Config,
+    store: &S,
+    email: &str,
+    json: bool,
+) -> anyhow::Result<Output> {
     let subscriber = config
         .subscriber(email)
         .with_context(|| format!("no subscriber {email:?} in the config"))?;
     let leftover = if json {
         None
     } else {
-        store.outbox(&subscriber.email())?
+        store.outbox(&subscriber.email()).await?
     };
     if let Some(entry) = leftover {
         return Ok(Output {
@@ -245,8 +251,8 @@ pub fn show_preview(email: &str, preview: Output, path: Option<&Path>) -> anyhow
     }
 }
 
-pub fn store_check(store: &Store) -> anyhow::Result<Output> {
-    let report = store.check()?;
+pub async fn store_check<S: Backend>(store: &S) -> anyhow::Result<Output> {
+    let report = store.check().await?;
     let mut out = Output::default();
     let _ = writeln!(
         out.text,
@@ -272,9 +278,9 @@ pub fn store_check(store: &Store) -> anyhow::Result<Output> {
     Ok(out)
 }
 
-pub fn store_export(store: &Store) -> anyhow::Result<Output> {
+pub async fn store_export<S: Backend>(store: &S) -> anyhow::Result<Output> {
     let mut bytes = Vec::new();
-    store.export(&mut bytes)?;
+    store.export(&mut bytes).await?;
     let text = String::from_utf8(bytes).context("the export is not UTF-8")?;
     Ok(Output { text, code: 0 })
 }
@@ -309,7 +315,7 @@ pub async fn store_import(config: &Config, file: &Path) -> anyhow::Result<ExitCo
 
 pub async fn run_demo(output: &Path) -> anyhow::Result<ExitCode> {
     let config = demo::prepare(output)?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     // prepare() emptied the state and mail folders: every run starts afresh.
     outln!(
         "Starting afresh in {} (its state and mail folders emptied).",

@@ -128,10 +128,10 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
     let config = shared.config.borrow().clone();
     let store = &shared.store;
     let result = match request {
-        Request::Status { json } => report::status(&config, store, json),
+        Request::Status { json } => report::status(&config, store, json).await,
         Request::Preview { subscriber, json } => commands::preview(&config, store, &subscriber, json).await,
-        Request::StoreCheck => commands::store_check(store),
-        Request::StoreExport => commands::store_export(store),
+        Request::StoreCheck => commands::store_check(store).await,
+        Request::StoreExport => commands::store_export(store).await,
         Request::TopicsExplain { query } => report::explain(&config, store, &query).await,
         // The config as it is once the daemon's own work is done: a reload
         // may have replaced it (and rescheduled the feeds) meanwhile.

@@ -13,7 +13,7 @@ use feed_digest::service;
 use super::{control, open_store};
 
 pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<ExitCode> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);

@@ -410,13 +410,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => daemon::run_daemon(config, path).await,
-        Command::Poll { force } => match try_open_store(&config)? {
+        Command::Poll { force } => match try_open_store(&config).await? {
             Some(store) => commands::poll_once_with(&config, &store, force, true)
                 .await?
                 .print(),
             None => remote(control::Request::Poll { force }).await?.print(),
         },
-        Command::Send { subscribers } => match try_open_store(&config)? {
+        Command::Send { subscribers } => match try_open_store(&config).await? {
             Some(store) => commands::send_now_with(&config, &store, &subscribers, true)
                 .await?
                 .print(),
@@ -427,7 +427,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             json,
         } => {
-            let preview = match try_open_store(&config)? {
+            let preview = match try_open_store(&config).await? {
                 Some(store) => commands::preview(&config, &store, &subscriber, json).await?,
                 None => {
                     remote(control::Request::Preview {
@@ -439,24 +439,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::show_preview(&subscriber, preview, output.as_deref())
         }
-        Command::Status { json } => match try_open_store(&config)? {
-            Some(store) => report::status(&config, &store, json)?.print(),
+        Command::Status { json } => match try_open_store(&config).await? {
+            Some(store) => report::status(&config, &store, json).await?.print(),
             None => remote(control::Request::Status { json }).await?.print(),
         },
         Command::Topics {
             command: TopicsCommand::Explain { query },
-        } => match try_open_store(&config)? {
+        } => match try_open_store(&config).await? {
             Some(store) => report::explain(&config, &store, &query).await?.print(),
             None => remote(control::Request::TopicsExplain { query }).await?.print(),
         },
         Command::Store { command } => match command {
-            StoreCommand::Check => match try_open_store(&config)? {
-                Some(store) => commands::store_check(&store)?.print(),
+            StoreCommand::Check => match try_open_store(&config).await? {
+                Some(store) => commands::store_check(&store).await?.print(),
                 None => remote(control::Request::StoreCheck).await?.print(),
             },
             StoreCommand::Export { output } => {
-                let export = match try_open_store(&config)? {
-                    Some(store) => commands::store_export(&store)?,
+                let export = match try_open_store(&config).await? {
+                    Some(store) => commands::store_export(&store).await?,
                     None => remote(control::Request::StoreExport).await?,
                 };
                 commands::show_export(export, output.as_deref())
@@ -475,18 +475,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The store, or `None` when another process (the daemon) holds it.
-fn try_open_store(config: &Config) -> anyhow::Result<Option<Store>> {
-    match open_store(config) {
+async fn try_open_store(config: &Config) -> anyhow::Result<Option<Store>> {
+    match open_store(config).await {
         Ok(store) => Ok(Some(store)),
         Err(err) if matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) => Ok(None),
         Err(err) => Err(err),
     }
 }
 
-pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
     let store = Store::open(&config.state_dir)?;
-    service::register_subscribers(config, &store)?;
+    service::register_subscribers(config, &store).await?;
     Ok(store)
 }

@@ -11,7 +11,7 @@ use feed_digest::feed_state::FeedState;
 use feed_digest::fetch::{Connection, Fetcher};
 use feed_digest::mail::Mailer;
 use feed_digest::meaning::{self, Folding};
-use feed_digest::store::Store;
+use feed_digest::store::Backend;
 use feed_digest::subscriber::SubscriberState;
 use feed_digest::text::count;
 
@@ -195,10 +195,10 @@ struct SubscriberStatus {
     awaiting_resend: bool,
 }
 
-fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport> {
+async fn status_report<S: Backend>(config: &Config, store: &S) -> anyhow::Result<StatusReport> {
     let mut feeds = Vec::new();
     for feed in &config.feeds {
-        let state = store.feed_state(&feed.key)?.unwrap_or_default();
+        let state = store.feed_state(&feed.key).await?.unwrap_or_default();
         feeds.push(FeedStatus {
             name: feed_display_name(feed, state.title.as_deref()),
             url: feed.key.clone(),
@@ -227,9 +227,11 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
     let mut subscribers = Vec::new();
     for subscriber in &config.subscribers {
         let email = subscriber.email();
-        let state = store.register_subscriber(&email, &SubscriberState::new(now))?;
+        let state = store
+            .register_subscriber(&email, &SubscriberState::new(now))
+            .await?;
         subscribers.push(SubscriberStatus {
-            pending: store.pending(&email)?.len(),
+            pending: store.pending(&email).await?.len(),
             last_sent: state.last_sent,
             next_due: subscriber
                 .schedule
@@ -239,7 +241,7 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
             last_attempt: state.last_attempt,
             failures: state.failures,
             retry_at: state.retry_at(),
-            awaiting_resend: store.outbox(&email)?.is_some(),
+            awaiting_resend: store.outbox(&email).await?.is_some(),
             email,
         });
     }
@@ -250,8 +252,8 @@ fn status_report(config: &Config, store: &Store) -> anyhow::Result<StatusReport>
     })
 }
 
-pub(super) fn status(config: &Config, store: &Store, json: bool) -> anyhow::Result<Output> {
-    let report = status_report(config, store)?;
+pub(super) async fn status<S: Backend>(config: &Config, store: &S, json: bool) -> anyhow::Result<Output> {
+    let report = status_report(config, store).await?;
     let mut out = Output::default();
     if json {
         out.text = serde_json::to_string_pretty(&report)? + "\n";
@@ -416,10 +418,10 @@ fn not_queued_note(counts: &feed_digest::feed_state::NotQueued) -> Option<String
 
 /// `topics explain`: for each stored article matching `query`, the topics it
 /// matches (in the order that picks its section) and the rule behind each.
-pub(super) async fn explain(config: &Config, store: &Store, query: &str) -> anyhow::Result<Output> {
+pub(super) async fn explain<S: Backend>(config: &Config, store: &S, query: &str) -> anyhow::Result<Output> {
     use std::fmt::Write as _;
     let mut out = Output::default();
-    let articles = store.find_articles(query, 20)?;
+    let articles = store.find_articles(query, 20).await?;
     // Loaded once if a digest is built to show the article's story.
     let meaning = meaning::Meaning::new(config);
     let mut digests = std::collections::HashMap::new();
@@ -489,16 +491,16 @@ pub(super) async fn explain(config: &Config, store: &Store, query: &str) -> anyh
 
 /// Where `article` stands in the subscriber's next digest as a story: the
 /// lead of others, or folded under one, with the scores that decided it.
-async fn story_line(
+async fn story_line<S: Backend>(
     config: &Config,
-    store: &Store,
+    store: &S,
     subscriber: &feed_digest::config::Subscriber,
     meaning: &meaning::Meaning,
     digests: &mut std::collections::HashMap<String, Option<feed_digest::digest::Digest>>,
     article: &feed_digest::article::Article,
 ) -> anyhow::Result<Option<String>> {
     let email = subscriber.email();
-    if !store.pending(&email)?.contains(&article.id) {
+    if !store.pending(&email).await?.contains(&article.id) {
         return Ok(None);
     }
     if !digests.contains_key(&email) {

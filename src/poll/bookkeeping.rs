@@ -7,7 +7,7 @@ use crate::cadence;
 use crate::config::{Config, FeedConfig};
 use crate::feed_state::FeedState;
 use crate::fetch::{FetchError, ResponseInfo};
-use crate::store::{Store, StoreError};
+use crate::store::{Feeds, StoreError};
 
 /// A 2xx or 304: clears the failure state, counts redirects and sets the
 /// next poll time.
@@ -57,10 +57,10 @@ fn wait(config: &Config, feed: &FeedConfig, state: &FeedState) -> TimeDelta {
 /// good poll and the new config, so a changed `poll`, `interval` or bound
 /// applies now rather than after the next poll. A failing feed keeps its
 /// backoff. Returns how many feeds were rescheduled.
-pub fn reschedule(config: &Config, store: &Store) -> Result<usize, StoreError> {
+pub async fn reschedule<S: Feeds>(config: &Config, store: &S) -> Result<usize, StoreError> {
     let mut changed = 0;
     for feed in &config.feeds {
-        let Some(mut state) = store.feed_state(&feed.key)? else {
+        let Some(mut state) = store.feed_state(&feed.key).await? else {
             continue;
         };
         let Some(last) = state.last_success.filter(|_| state.failures == 0) else {
@@ -74,7 +74,7 @@ pub fn reschedule(config: &Config, store: &Store) -> Result<usize, StoreError> {
         }
         if state.next_poll != Some(next) {
             state.next_poll = Some(next);
-            store.put_feed_state(&feed.key, &state)?;
+            store.put_feed_state(&feed.key, &state).await?;
             changed += 1;
         }
     }

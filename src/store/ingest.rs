@@ -9,7 +9,7 @@ use super::{
 };
 use crate::article::Article;
 use crate::article::ArticleId;
-use crate::ingest::{IngestBatch, LinkOwner, Stored};
+use crate::ingest::{IngestBatch, Known, Questions, Stored};
 
 impl Store {
     /// Records one poll of one feed atomically: new articles with their pending
@@ -132,18 +132,40 @@ impl Store {
     }
 }
 
-impl crate::ingest::Known for Store {
-    type Error = StoreError;
-
-    fn is_seen(&self, id: &ArticleId) -> Result<bool, Self::Error> {
-        Store::is_seen(self, id)
+impl Store {
+    /// Answers what planning a document of `feed_key` asks of the past.
+    pub fn known(&self, feed_key: &str, questions: &Questions) -> Result<Known, StoreError> {
+        let mut known = Known::answering(questions);
+        let mut seen = std::collections::HashSet::new();
+        for id in &questions.ids {
+            if self.is_seen(id)? {
+                seen.insert(id);
+                known.add_seen(id.clone());
+            }
+        }
+        // Titles are read only for what is seen: the plan asks for no other.
+        for id in questions.titles.iter().filter(|id| seen.contains(id)) {
+            if let Some(stored) = self.stored(id)? {
+                known.add_stored(id.clone(), stored);
+            }
+        }
+        for (link, title_wanted) in &questions.links {
+            let Some(owner) = self.link_owner(feed_key, link)? else {
+                continue;
+            };
+            if *title_wanted
+                && owner.same_feed
+                && owner.has_body
+                && let Some(stored) = self.stored(&owner.id)?
+            {
+                known.add_stored(owner.id.clone(), stored);
+            }
+            known.add_link_owner(link.clone(), owner);
+        }
+        Ok(known)
     }
 
-    fn link_owner(&self, feed_key: &str, canonical_link: &str) -> Result<Option<LinkOwner>, Self::Error> {
-        Store::link_owner(self, feed_key, canonical_link)
-    }
-
-    fn stored_article(&self, id: &ArticleId) -> Result<Option<Stored>, Self::Error> {
+    fn stored(&self, id: &ArticleId) -> Result<Option<Stored>, StoreError> {
         Ok(self.article(id)?.map(|article| Stored {
             title: article.title,
             published: article.published,

@@ -19,6 +19,7 @@
 //! - `pending` entries leave only in [`Store::commit_sent`], together with the
 //!   outbox entry whose message the server accepted.
 
+mod blocking;
 mod ingest;
 mod kinds;
 mod maintenance;
@@ -97,6 +98,9 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("the store in {} is not empty: import a backup into a new state_dir", path.display())]
     NotEmpty { path: PathBuf },
+    /// A long call on a thread of its own panicked (a bug: reported, not a crash).
+    #[error("the store's {op} failed: {message}")]
+    Panicked { op: &'static str, message: String },
 }
 
 /// Names the records and the operation of a failed sled call.
@@ -122,7 +126,7 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
-pub use seam::{Delivery, Holder};
+pub use seam::{Backend, Delivery, Feeds, Holder, Maintenance, Storage};
 
 #[derive(Clone)]
 pub struct Store {

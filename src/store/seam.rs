@@ -4,20 +4,25 @@
 //! implementation; a shared database (issue 19) implements the same traits
 //! and nothing above them changes.
 //!
-//! So far: [`Delivery`], what building and sending a digest needs (the
-//! subscriber's state, pending articles, what was sent, the outbox and the
-//! commit after the server's 2xx), with the lease that lets one instance
-//! at a time deliver a subscriber's digest. Feeds and ingest, and
-//! maintenance, are still called on [`Store`] directly.
+//! - [`Storage`]: what every part needs (feed states, the flush).
+//! - [`Feeds`]: polling. The lease that lets one instance at a time poll a
+//!   feed, its state, what planning a document asks of the past (answered
+//!   in one call, so the plan stays pure), and the poll's one atomic commit.
+//! - [`Delivery`]: building and sending a digest. The subscriber's lease
+//!   and state, pending articles, what was sent, the outbox and the commit
+//!   after the server's 2xx.
+//! - [`Maintenance`]: prune, check, export and import, and what status and
+//!   metrics read.
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Store, StoreError};
+use super::{CheckReport, PruneReport, Store, StoreError};
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
 use crate::feed_state::FeedState;
+use crate::ingest::{IngestBatch, Known, Questions};
 use crate::outbox::OutboxEntry;
 use crate::subscriber::SubscriberState;
 
@@ -25,8 +30,76 @@ use crate::subscriber::SubscriberState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder(pub String);
 
+impl Holder {
+    /// This process: its host name and process id.
+    pub fn this_process() -> &'static Holder {
+        static THIS: std::sync::OnceLock<Holder> = std::sync::OnceLock::new();
+        THIS.get_or_init(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|name| name.trim().to_owned())
+                .unwrap_or_default();
+            let host = if host.is_empty() {
+                "localhost".to_owned()
+            } else {
+                host
+            };
+            Holder(format!("{host}:{}", std::process::id()))
+        })
+    }
+}
+
+/// Everything the daemon needs of a store: what `run` is written against.
+pub trait Backend: Feeds + Delivery + Maintenance + Clone + 'static {}
+
+impl<S: Feeds + Delivery + Maintenance + Clone + 'static> Backend for S {}
+
+/// What every part of the program needs of a store.
+pub trait Storage: Send + Sync {
+    fn feed_state(
+        &self,
+        feed_key: &str,
+    ) -> impl Future<Output = Result<Option<FeedState>, StoreError>> + Send;
+
+    /// Everything written so far is durable when this returns.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What polling feeds needs of a store.
+pub trait Feeds: Storage {
+    /// Takes (or renews) the right to poll `feed_key` until `until`; false
+    /// while another instance holds it.
+    fn lease_feed(
+        &self,
+        feed_key: &str,
+        holder: &Holder,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn put_feed_state(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The answers to what planning one document of `feed_key` asks.
+    fn known(
+        &self,
+        feed_key: &str,
+        questions: &Questions,
+    ) -> impl Future<Output = Result<Known, StoreError>> + Send;
+
+    /// One poll of one feed, atomically: `batch` and the feed's new `state`.
+    fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// What delivering digests needs of a store.
-pub trait Delivery: Send + Sync {
+pub trait Delivery: Storage {
     /// Takes (or renews) the right to deliver `email`'s digest until
     /// `until`; false while another instance holds it.
     fn lease_subscriber(
@@ -49,6 +122,12 @@ pub trait Delivery: Send + Sync {
         state: &SubscriberState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The stored state of `email`, if it is known.
+    fn subscriber_state(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<SubscriberState>, StoreError>> + Send;
+
     /// The articles waiting for `email`, oldest first.
     fn pending(&self, email: &str) -> impl Future<Output = Result<Vec<ArticleId>, StoreError>> + Send;
 
@@ -60,12 +139,6 @@ pub trait Delivery: Send + Sync {
         email: &str,
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SentStory>, StoreError>> + Send;
-
-    /// For the digest's notes: a feed's name, flood caps, failures.
-    fn feed_state(
-        &self,
-        feed_key: &str,
-    ) -> impl Future<Output = Result<Option<FeedState>, StoreError>> + Send;
 
     /// The composed digest waiting for the server's 2xx, if any.
     fn outbox(&self, email: &str) -> impl Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send;
@@ -87,13 +160,109 @@ pub trait Delivery: Send + Sync {
         state: &SubscriberState,
         sent: &[(ArticleId, SentStory)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-    /// Everything written so far is durable when this returns.
-    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+/// Keeping a store in shape, and what status and metrics read of it.
+pub trait Maintenance: Storage {
+    /// At `now`: forgets ids that left their feed more than `retention`
+    /// ago, drops bodies nobody has pending after `keep_bodies`, and
+    /// records the prune.
+    fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: TimeDelta,
+        keep_bodies: TimeDelta,
+    ) -> impl Future<Output = Result<PruneReport, StoreError>> + Send;
+
+    fn last_prune(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// Verifies every record reads and the invariants hold.
+    fn check(&self) -> impl Future<Output = Result<CheckReport, StoreError>> + Send;
+
+    /// Writes every record of every kind, one JSON object per line; how many.
+    fn export(
+        &self,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Restores an export into this store, which must be empty; how many
+    /// records were read. A bad line leaves the store empty.
+    fn import(
+        &self,
+        input: &mut (dyn std::io::BufRead + Send),
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// A cheap read that proves the store answers (for the watchdog).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Bytes the store takes on disk.
+    fn size_on_disk(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many article ids are remembered.
+    fn seen_count(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Stored articles whose canonical link is `query`'s, or whose title
+    /// contains it (at most `limit`).
+    fn find_articles(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send;
 }
 
 // sled answers from memory or its page cache in microseconds: each call runs
 // at once and returns a ready future, as the daemon has always called it.
+impl Storage for Store {
+    fn feed_state(
+        &self,
+        feed_key: &str,
+    ) -> impl Future<Output = Result<Option<FeedState>, StoreError>> + Send {
+        std::future::ready(Store::feed_state(self, feed_key))
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        Store::flush(self)
+    }
+}
+
+impl Feeds for Store {
+    fn lease_feed(
+        &self,
+        _feed_key: &str,
+        _holder: &Holder,
+        _until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        // One process holds the store's lock file: every lease is its own.
+        std::future::ready(Ok(true))
+    }
+
+    fn put_feed_state(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Store::put_feed_state(self, feed_key, state))
+    }
+
+    fn known(
+        &self,
+        feed_key: &str,
+        questions: &Questions,
+    ) -> impl Future<Output = Result<Known, StoreError>> + Send {
+        std::future::ready(Store::known(self, feed_key, questions))
+    }
+
+    fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Store::ingest(self, feed_key, state, batch, now))
+    }
+}
+
 impl Delivery for Store {
     fn lease_subscriber(
         &self,
@@ -121,6 +290,13 @@ impl Delivery for Store {
         std::future::ready(Store::put_subscriber_state(self, email, state))
     }
 
+    fn subscriber_state(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<SubscriberState>, StoreError>> + Send {
+        std::future::ready(Store::subscriber_state(self, email))
+    }
+
     fn pending(&self, email: &str) -> impl Future<Output = Result<Vec<ArticleId>, StoreError>> + Send {
         std::future::ready(Store::pending(self, email))
     }
@@ -135,13 +311,6 @@ impl Delivery for Store {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<SentStory>, StoreError>> + Send {
         std::future::ready(Store::sent_since(self, email, since))
-    }
-
-    fn feed_state(
-        &self,
-        feed_key: &str,
-    ) -> impl Future<Output = Result<Option<FeedState>, StoreError>> + Send {
-        std::future::ready(Store::feed_state(self, feed_key))
     }
 
     fn outbox(&self, email: &str) -> impl Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send {
@@ -169,8 +338,63 @@ impl Delivery for Store {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Store::commit_sent(self, email, entry, state, sent))
     }
+}
 
-    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        Store::flush(self)
+impl Maintenance for Store {
+    fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: TimeDelta,
+        keep_bodies: TimeDelta,
+    ) -> impl Future<Output = Result<PruneReport, StoreError>> + Send {
+        // A scan of the whole store: off the async threads.
+        let store = self.clone();
+        async move {
+            super::blocking::blocking(move || store.prune(now, retention, keep_bodies))
+                .await
+                .map_err(|message| StoreError::Panicked { op: "prune", message })?
+        }
+    }
+
+    fn last_prune(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send {
+        std::future::ready(Store::last_prune(self))
+    }
+
+    fn check(&self) -> impl Future<Output = Result<CheckReport, StoreError>> + Send {
+        std::future::ready(Store::check(self))
+    }
+
+    fn export(
+        &self,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        std::future::ready(Store::export(self, out))
+    }
+
+    fn import(
+        &self,
+        input: &mut (dyn std::io::BufRead + Send),
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        std::future::ready(Store::import(self, input))
+    }
+
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Store::ping(self))
+    }
+
+    fn size_on_disk(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        std::future::ready(Store::size_on_disk(self))
+    }
+
+    fn seen_count(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        std::future::ready(Ok(Store::seen_count(self)))
+    }
+
+    fn find_articles(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send {
+        std::future::ready(Store::find_articles(self, query, limit))
     }
 }

@@ -222,7 +222,9 @@ async fn a_reload_applies_a_changed_interval_now_within_the_servers_hint() {
     assert!(world.feed_state(&urls[0]).next_poll >= Some(plain + TimeDelta::hours(6)));
     let broken_next = world.feed_state(&urls[2]).next_poll;
     assert_eq!(
-        poll::reschedule(&world.config, &world.store).expect("reschedule"),
+        poll::reschedule(&world.config, &world.store)
+            .await
+            .expect("reschedule"),
         0,
         "an unchanged config moves nothing"
     );
@@ -231,7 +233,10 @@ async fn a_reload_applies_a_changed_interval_now_within_the_servers_hint() {
     for feed in &mut config.feeds {
         feed.interval = Some(Duration::from_secs(30 * 60));
     }
-    assert_eq!(poll::reschedule(&config, &world.store).expect("reschedule"), 2);
+    assert_eq!(
+        poll::reschedule(&config, &world.store).await.expect("reschedule"),
+        2
+    );
     let next = |url: &str| {
         world
             .feed_state(url)
@@ -251,7 +256,10 @@ async fn a_reload_applies_a_changed_interval_now_within_the_servers_hint() {
     );
     // A failing feed keeps its backoff.
     assert_eq!(world.feed_state(&urls[2]).next_poll, broken_next);
-    assert_eq!(poll::reschedule(&config, &world.store).expect("reschedule"), 0);
+    assert_eq!(
+        poll::reschedule(&config, &world.store).await.expect("reschedule"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -268,11 +276,14 @@ async fn a_reload_never_pulls_forward_a_feed_polled_before_hints_were_kept() {
     world.store.put_feed_state(&url, &state).expect("write state");
     let mut config = world.config.clone();
     config.feeds[0].interval = Some(Duration::from_secs(30 * 60));
-    poll::reschedule(&config, &world.store).expect("reschedule");
+    poll::reschedule(&config, &world.store).await.expect("reschedule");
     assert_eq!(world.feed_state(&url).next_poll, state.next_poll);
     // A longer interval still applies.
     config.feeds[0].interval = Some(Duration::from_secs(24 * 3600));
-    assert_eq!(poll::reschedule(&config, &world.store).expect("reschedule"), 1);
+    assert_eq!(
+        poll::reschedule(&config, &world.store).await.expect("reschedule"),
+        1
+    );
     assert!(world.feed_state(&url).next_poll > state.next_poll);
 }
 

@@ -55,7 +55,9 @@ impl World {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = super::config(&config(smtp.port, &feeds), dir.path());
         let store = Store::open(&config.state_dir).expect("open store");
-        service::register_subscribers(&config, &store).expect("register subscribers");
+        service::register_subscribers(&config, &store)
+            .await
+            .expect("register subscribers");
         World {
             fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
             mailer: Mailer::new(&config.delivery).expect("mailer"),
