@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         totals.feeds += 1;
         let state = store.feed_state(&config.feeds[0].key)?.unwrap_or_default();
         let listed_twice = state.not_queued.listed_twice as usize;
-        let recorded = store.seen_count();
+        let recorded = store.seen_count()?;
         // The same bytes, parsed once more, for the rule before 0.2.
         let bytes = std::fs::read(path)?;
         let parsed = feed_digest::parse::parse_response(&bytes, None, None, &config.feeds[0].strip)?;

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SeenRecord, SentStory, StoreError, SubscriberState,
-    decode, decode_link, encode, hex, seen_record, unhex,
+    FeedState, LAST_PRUNE_KEY, OutboxEntry, SCHEMA_KEY, SeenRecord, SeenSet, SentStory, StoreError,
+    SubscriberState, decode, decode_link, encode, hex, id_bytes, id_from_bytes, seen_record, seen_set, unhex,
 };
 use crate::article::{Article, ArticleId};
 
@@ -18,7 +18,10 @@ use crate::article::{Article, ArticleId};
 pub enum Kind {
     /// The default tree: `schema_version`, `last_prune`.
     Meta,
+    /// Each feed's seen ids, in sets.
     Seen,
+    /// Seen ids from before schema 3 whose feed is not known.
+    LegacySeen,
     Articles,
     Links,
     Feeds,
@@ -28,18 +31,27 @@ pub enum Kind {
     Sent,
 }
 
-/// A `links` value as exported: the article id and the 16-hex feed tag.
+/// A `links` value as exported: the article id and the feed tag (16 hex).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LinkValue {
     id: ArticleId,
     feed_tag: String,
 }
 
+/// One id of a `seen` set as exported.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeenValue {
+    id: ArticleId,
+    #[serde(flatten)]
+    record: SeenRecord,
+}
+
 impl Kind {
     /// Every kind, in export order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Meta,
         Kind::Seen,
+        Kind::LegacySeen,
         Kind::Articles,
         Kind::Links,
         Kind::Feeds,
@@ -54,6 +66,7 @@ impl Kind {
         match self {
             Kind::Meta => "meta",
             Kind::Seen => "seen",
+            Kind::LegacySeen => "seen_legacy",
             Kind::Articles => "articles",
             Kind::Links => "links",
             Kind::Feeds => "feeds",
@@ -71,24 +84,30 @@ impl Kind {
     /// A stored key as an export writes it: text a person can read.
     pub(super) fn key_text(self, key: &[u8]) -> String {
         match self {
-            // Hashes, and a NUL with a binary time: hex keeps them text.
-            Kind::Links | Kind::Sent => hex(key),
+            // Hashes and binary buckets, and a NUL with a binary time: hex keeps them text.
+            Kind::Seen | Kind::Links | Kind::Sent => hex(key),
             // A NUL between address and id; `/` reads better.
             Kind::Pending => String::from_utf8_lossy(key).replace('\0', "/"),
-            Kind::Meta | Kind::Seen | Kind::Articles | Kind::Feeds | Kind::Subscribers | Kind::Outbox => {
-                String::from_utf8_lossy(key).into_owned()
-            }
+            Kind::Meta
+            | Kind::LegacySeen
+            | Kind::Articles
+            | Kind::Feeds
+            | Kind::Subscribers
+            | Kind::Outbox => String::from_utf8_lossy(key).into_owned(),
         }
     }
 
     /// The stored key an export's text names.
     pub(super) fn key_bytes(self, text: &str) -> Option<Vec<u8>> {
         match self {
-            Kind::Links | Kind::Sent => unhex(text),
+            Kind::Seen | Kind::Links | Kind::Sent => unhex(text),
             Kind::Pending => Some(text.replace('/', "\0").into_bytes()),
-            Kind::Meta | Kind::Seen | Kind::Articles | Kind::Feeds | Kind::Subscribers | Kind::Outbox => {
-                Some(text.as_bytes().to_vec())
-            }
+            Kind::Meta
+            | Kind::LegacySeen
+            | Kind::Articles
+            | Kind::Feeds
+            | Kind::Subscribers
+            | Kind::Outbox => Some(text.as_bytes().to_vec()),
         }
     }
 
@@ -102,13 +121,24 @@ impl Kind {
                 .map_err(|_| corrupt(self, key, "not a 4-byte version"))?,
             Kind::Meta if key == LAST_PRUNE_KEY => json(decode::<DateTime<Utc>>(name, key, bytes)?)?,
             Kind::Meta => return Err(corrupt(self, key, "not a key this feed-digest writes")),
-            Kind::Seen => json(seen_record(key, bytes)?)?,
+            Kind::Seen => {
+                let set = seen_set(key, bytes)?;
+                let ids: Vec<SeenValue> = set
+                    .iter()
+                    .map(|(id, record)| SeenValue {
+                        id: id_from_bytes(id),
+                        record: *record,
+                    })
+                    .collect();
+                json(ids)?
+            }
+            Kind::LegacySeen => json(seen_record(key, bytes)?)?,
             Kind::Articles => json(decode::<Article>(name, key, bytes)?)?,
             Kind::Links => {
                 let link = decode_link(key, bytes)?;
                 json(LinkValue {
                     id: link.id,
-                    feed_tag: link.feed_tag,
+                    feed_tag: hex(&link.feed_tag),
                 })?
             }
             Kind::Feeds => json(decode::<FeedState>(name, key, bytes)?)?,
@@ -133,14 +163,25 @@ impl Kind {
                 "meta key {:?} is not one this feed-digest writes",
                 String::from_utf8_lossy(key)
             )),
-            Kind::Seen => serde_json::from_value::<SeenRecord>(value)
+            Kind::Seen => {
+                let ids: Vec<SeenValue> = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                let mut set = SeenSet::default();
+                for seen in ids {
+                    set.put(id_bytes(&seen.id), seen.record);
+                }
+                Ok(set.to_bytes())
+            }
+            Kind::LegacySeen => serde_json::from_value::<SeenRecord>(value)
                 .map(|seen| seen.to_bytes().to_vec())
                 .map_err(|e| e.to_string()),
             Kind::Articles => typed::<Article>(value),
             Kind::Links => {
                 let link: LinkValue = serde_json::from_value(value).map_err(|e| e.to_string())?;
-                let mut bytes = link.id.as_str().as_bytes().to_vec();
-                bytes.extend_from_slice(link.feed_tag.as_bytes());
+                let mut bytes = id_bytes(&link.id).to_vec();
+                let tag = unhex(&link.feed_tag).filter(|tag| tag.len() == 8);
+                bytes.extend_from_slice(
+                    &tag.ok_or_else(|| format!("feed tag {:?} is not 16 hex", link.feed_tag))?,
+                );
                 decode_link(key, &bytes).map_err(|e| e.to_string())?;
                 Ok(bytes)
             }
@@ -190,7 +231,7 @@ mod tests {
             assert_eq!(Kind::from_name(kind.name()), Some(kind));
             // A key with a NUL and non-UTF-8 bytes where the kind allows them.
             let key: Vec<u8> = match kind {
-                Kind::Links | Kind::Sent => vec![0x00, 0xff, 0x10, b'a'],
+                Kind::Seen | Kind::Links | Kind::Sent => vec![0x00, 0xff, 0x10, b'a'],
                 Kind::Pending => b"ann@example.org\x000123456789abcdef0123456789abcdef".to_vec(),
                 _ => "订阅者@example.org".as_bytes().to_vec(),
             };

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Kind, LAST_PRUNE_KEY, OutboxEntry, Records, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode,
-    decode_link, encode, seen_record,
+    decode_link, encode, feed_tag, id_bytes, seen_record, seen_set,
 };
 use crate::article::Article;
 
@@ -60,7 +60,9 @@ impl CheckReport {
     fn count_mut(&mut self, kind: Kind) -> Option<&mut usize> {
         match kind {
             Kind::Meta => None,
-            Kind::Seen => Some(&mut self.seen),
+            // Ids, not sets: counted below.
+            Kind::Seen => None,
+            Kind::LegacySeen => Some(&mut self.seen),
             Kind::Articles => Some(&mut self.articles),
             Kind::Links => Some(&mut self.links),
             Kind::Feeds => Some(&mut self.feeds),
@@ -95,18 +97,38 @@ impl Store {
             let entry: OutboxEntry = decode("outbox", &key, &bytes)?;
             needed.extend(entry.article_ids.iter().map(|id| id.as_str().as_bytes().to_vec()));
         }
-        let mut batch = sled::Batch::default();
+        // Every id that stays, for the bodies below.
+        let mut live: HashSet<[u8; 16]> = HashSet::new();
+        let mut sets = sled::Batch::default();
         for row in self.seen.iter() {
             let (key, bytes) = row.records("seen", "scan")?;
+            let mut set = seen_set(&key, &bytes)?;
+            let removed = set.retain(|id, record| {
+                now - record.last_seen <= retention || needed.contains(super::hex(id).as_bytes())
+            });
+            live.extend(set.iter().map(|(id, _)| *id));
+            report.seen_removed += removed;
+            match (removed, set.is_empty()) {
+                (0, _) => {}
+                (_, true) => sets.remove(key),
+                (_, false) => sets.insert(key, set.to_bytes()),
+            }
+        }
+        self.seen.apply_batch(sets).records("seen", "write")?;
+        let mut legacy = sled::Batch::default();
+        for row in self.seen_legacy.iter() {
+            let (key, bytes) = row.records("seen_legacy", "scan")?;
             let record = seen_record(&key, &bytes)?;
             if now - record.last_seen > retention && !needed.contains(key.as_ref()) {
-                batch.remove(key);
+                legacy.remove(key);
                 report.seen_removed += 1;
             }
         }
-        self.seen.apply_batch(batch).records("seen", "write")?;
+        self.seen_legacy
+            .apply_batch(legacy)
+            .records("seen_legacy", "write")?;
         // Only the bodies that exist are removed (and counted), each once. A
-        // body whose id is not in `seen` (forgotten just now, or left by an
+        // body whose id is not seen (forgotten just now, or left by an
         // earlier prune cut short) goes whatever its age.
         let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
@@ -116,9 +138,14 @@ impl Store {
             }
             // Only the time is read: no String for every stored text.
             let stamp: FirstSeen = decode("articles", &key, &bytes)?;
-            if now - stamp.first_seen > keep_bodies
-                || !self.seen.contains_key(&key).records("seen", "read")?
-            {
+            let seen = super::unhex(&String::from_utf8_lossy(&key))
+                .and_then(|id| <[u8; 16]>::try_from(id).ok())
+                .is_some_and(|id| live.contains(&id))
+                || self
+                    .seen_legacy
+                    .contains_key(&key)
+                    .records("seen_legacy", "read")?;
+            if now - stamp.first_seen > keep_bodies || !seen {
                 bodies.remove(key);
                 report.bodies_removed += 1;
             }
@@ -127,11 +154,12 @@ impl Store {
         let mut links = sled::Batch::default();
         for row in self.links.iter() {
             let (key, bytes) = row.records("links", "scan")?;
+            // A link is kept while its article's body is.
             let owner = decode_link(&key, &bytes)?;
             if !self
-                .seen
+                .articles
                 .contains_key(owner.id.as_str())
-                .records("seen", "read")?
+                .records("articles", "read")?
             {
                 links.remove(key);
                 report.links_removed += 1;
@@ -182,7 +210,16 @@ impl Store {
                 }
             }
         }
-        // Across kinds.
+        // Across kinds: every body's id is seen (in its feed's sets, or a
+        // legacy record), every pending entry and every link has a body.
+        let mut seen_ids: HashSet<[u8; 16]> = HashSet::new();
+        for row in self.seen.iter() {
+            let (key, bytes) = row.records("seen", "scan")?;
+            if let Ok(set) = seen_set(&key, &bytes) {
+                report.seen += set.len();
+                seen_ids.extend(set.iter().map(|(id, _)| *id));
+            }
+        }
         let problems = &mut report.problems;
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
@@ -195,8 +232,18 @@ impl Store {
                     article.id,
                     String::from_utf8_lossy(&key)
                 ));
-            } else if !self.seen.contains_key(&key).records("seen", "read")? {
+            } else if !seen_ids.contains(&id_bytes(&article.id))
+                && !self
+                    .seen_legacy
+                    .contains_key(&key)
+                    .records("seen_legacy", "read")?
+            {
                 problems.push(format!("article {} has a body but is not in seen", article.id));
+            } else if !self.in_its_feed(&article, &seen_ids)? {
+                problems.push(format!(
+                    "article {} is seen, but not among its feed's ids",
+                    article.id
+                ));
             }
         }
         for key in self.pending.iter().keys() {
@@ -209,7 +256,37 @@ impl Store {
                 ));
             }
         }
+        for row in self.links.iter() {
+            let (key, bytes) = row.records("links", "scan")?;
+            let Ok(link) = decode_link(&key, &bytes) else {
+                continue; // said above
+            };
+            if !self
+                .articles
+                .contains_key(link.id.as_str())
+                .records("articles", "read")?
+            {
+                problems.push(format!(
+                    "link {} names article {}, which has no body",
+                    super::hex(&key),
+                    link.id
+                ));
+            }
+        }
         Ok(report)
+    }
+
+    /// Whether `article`'s id is in its own feed's sets (or a legacy record).
+    fn in_its_feed(&self, article: &Article, seen_ids: &HashSet<[u8; 16]>) -> Result<bool, StoreError> {
+        let id = id_bytes(&article.id);
+        if !seen_ids.contains(&id) {
+            return Ok(true); // a legacy record: no feed to be in
+        }
+        let tag = feed_tag(&article.feed_key);
+        Ok(self
+            .seen_sets(&tag)?
+            .iter()
+            .any(|(_, set)| set.get(&id).is_some()))
     }
 
     /// Writes every record of every kind as one JSON object per line; returns how many.

@@ -1,21 +1,33 @@
 //! Upgrading stores written by older versions, at open, in place.
+//!
+//! Each step can be cut short by a crash and run again: it writes what it
+//! derives before it removes what it derived it from, and merges rather than
+//! overwrites, so a second run finishes the first.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Records, Store, StoreError, decode, encode, encode_link, link_key, seen_record};
-use crate::article::{Article, canonical_link};
+use super::{
+    PRESENT, Records, SeenRecord, SeenSet, Store, StoreError, decode, encode, encode_link, feed_tag,
+    id_bytes, link_key, seen_key, seen_set,
+};
+use crate::article::{Article, ArticleId, canonical_link};
 
 /// Brings a store of schema `from` up to [`super::SCHEMA_VERSION`].
 pub(super) fn upgrade(store: &Store, from: u32) -> Result<(), StoreError> {
     if from <= 1 {
-        v1_to_v2(store)?;
+        v1_routes(store)?;
+    }
+    if from <= 2 {
+        v2_to_v3(store)?;
     }
     tracing::info!(from, to = super::SCHEMA_VERSION, "store schema migrated");
     Ok(())
 }
 
-/// Version 1 kept seen records as JSON and had no link index.
+/// Version 1 kept seen records as JSON.
 #[derive(Deserialize)]
 struct SeenV1 {
     first_seen: DateTime<Utc>,
@@ -23,27 +35,12 @@ struct SeenV1 {
     delivered: bool,
 }
 
-fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
-    for row in store.seen.iter() {
-        let (key, bytes) = row.records("seen", "scan")?;
-        if seen_record(&key, &bytes).is_ok() {
-            continue;
-        }
-        let old: SeenV1 = decode("seen", &key, &bytes)?;
-        let record = super::SeenRecord {
-            first_seen: old.first_seen,
-            last_seen: old.last_seen,
-            delivered: old.delivered,
-        };
-        store
-            .seen
-            .insert(key, record.to_bytes().as_slice())
-            .records("seen", "write")?;
-    }
+/// Version 1 did not record whom an article was queued for: it is known
+/// only for what is still pending.
+fn v1_routes(store: &Store) -> Result<(), StoreError> {
     for row in store.articles.iter() {
         let (key, bytes) = row.records("articles", "scan")?;
         let mut article: Article = decode("articles", &key, &bytes)?;
-        // Who it was queued for is known only for what is still pending.
         for pending in store.pending.iter().keys() {
             let pending = pending.records("pending", "scan")?;
             if pending.ends_with(article.id.as_str().as_bytes())
@@ -59,15 +56,98 @@ fn v1_to_v2(store: &Store) -> Result<(), StoreError> {
             .articles
             .insert(&key, encode(&article)?)
             .records("articles", "write")?;
+    }
+    Ok(())
+}
+
+/// Versions 1 and 2 kept a record per seen id (by id alone) and, in 2, a
+/// link for every id that had one (as 48 hex characters). Version 3 keeps
+/// each feed's ids in sets, and links only while the article's body is
+/// stored. An id's feed is known from its body or its link; the others
+/// (copies, regenerated guids, bodies long pruned) stay by id, in
+/// `seen_legacy`, until the retention lets them go.
+fn v2_to_v3(store: &Store) -> Result<(), StoreError> {
+    // Which feed each id belongs to, from bodies and links.
+    let mut feeds: HashMap<ArticleId, [u8; 8]> = HashMap::new();
+    let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for row in store.articles.iter() {
+        let (key, bytes) = row.records("articles", "scan")?;
+        let article: Article = decode("articles", &key, &bytes)?;
+        feeds.insert(article.id.clone(), feed_tag(&article.feed_key));
         if let Some(link) = &article.link {
-            store
-                .links
-                .insert(
-                    link_key(&canonical_link(link)),
-                    encode_link(&article.id, &article.feed_key),
-                )
-                .records("links", "write")?;
+            links.push((
+                link_key(&canonical_link(link)),
+                encode_link(&article.id, &article.feed_key),
+            ));
         }
     }
+    for row in store.links.iter() {
+        let (_, bytes) = row.records("links", "scan")?;
+        // Version 2: 32 hex of the id, then 16 hex of the feed tag.
+        if let Ok(text) = std::str::from_utf8(&bytes)
+            && text.len() == 48
+            && let (Some(id), Some(tag)) = (ArticleId::from_stored(&text[..32]), super::unhex(&text[32..]))
+            && let Ok(tag) = <[u8; 8]>::try_from(tag)
+        {
+            feeds.entry(id).or_insert(tag);
+        }
+    }
+    let mut sets: HashMap<[u8; 8], SeenSet> = HashMap::new();
+    let mut legacy: Vec<(ArticleId, SeenRecord)> = Vec::new();
+    let mut old_keys = Vec::new();
+    for row in store.seen.iter() {
+        let (key, bytes) = row.records("seen", "scan")?;
+        let Some(id) = std::str::from_utf8(&key).ok().and_then(ArticleId::from_stored) else {
+            continue; // a set, written by an earlier run of this step
+        };
+        let record = match SeenRecord::from_bytes(&bytes) {
+            Some(record) => record,
+            None => {
+                let old: SeenV1 = decode("seen", &key, &bytes)?;
+                SeenRecord {
+                    first_seen: old.first_seen,
+                    last_seen: old.last_seen,
+                    delivered: old.delivered,
+                }
+            }
+        };
+        // Which ids are in the feed's latest document is not known: all
+        // are taken as present, and the next poll moves those that left.
+        match feeds.get(&id) {
+            Some(tag) => sets.entry(*tag).or_default().put(id_bytes(&id), record),
+            None => legacy.push((id, record)),
+        }
+        old_keys.push(key);
+    }
+    for (tag, set) in sets {
+        let key = seen_key(&tag, PRESENT);
+        let mut merged = match store.seen.get(key).records("seen", "read")? {
+            Some(bytes) => seen_set(&key, &bytes)?,
+            None => SeenSet::default(),
+        };
+        for (id, record) in set.iter() {
+            merged.put(*id, *record);
+        }
+        store
+            .seen
+            .insert(key, merged.to_bytes())
+            .records("seen", "write")?;
+    }
+    for (id, record) in &legacy {
+        store
+            .seen_legacy
+            .insert(id.as_str(), record.to_bytes().as_slice())
+            .records("seen_legacy", "write")?;
+    }
+    store.flush_blocking()?;
+    // What the sets now hold, and the links as version 3 keeps them.
+    for key in old_keys {
+        store.seen.remove(key).records("seen", "remove")?;
+    }
+    store.links.clear().records("links", "clear")?;
+    for (key, value) in links {
+        store.links.insert(key, value).records("links", "write")?;
+    }
+    store.flush_blocking()?;
     Ok(())
 }

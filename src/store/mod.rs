@@ -2,10 +2,17 @@
 //! subscriber, and a per-subscriber outbox.
 //!
 //! Trees and key layouts are defined here and nowhere else:
-//! - `seen`: article id (32 hex) → [`SeenRecord`] (17 bytes);
+//! - `seen`: feed tag (8 bytes of SHA-256 of the feed key) and a bucket
+//!   (4 bytes: [`PRESENT`] for the ids in the feed's latest document, else
+//!   the week ids left it) → [`SeenSet`], 25 bytes an id: a poll reads and
+//!   writes a feed's few sets, not a record per id;
+//! - `seen_legacy`: article id (32 hex) → [`SeenRecord`] (17 bytes), ids from
+//!   before schema 3 whose feed is not known; they move into their feed's
+//!   set when they show up again, or leave with the retention;
 //! - `articles`: article id → [`Article`] (JSON), kept while pending and a while after;
-//! - `links`: SHA-256 prefix of a canonical link → article id (32 hex) + feed tag, for GUID churn
-//!   and the same article in two feeds;
+//! - `links`: 16 bytes of SHA-256 of a canonical link → article id (16 bytes) and feed tag
+//!   (8), for GUID churn and the same article in two feeds: kept while the article's body
+//!   is (the plan uses a link only with its owner's body);
 //! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
 //! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`](crate::digest::SentStory), what a
@@ -15,7 +22,8 @@
 //! A crash must not undo what a caller committed: callers call [`Store::flush`]
 //! at each commit point. Invariants ([`Store::check`] verifies them):
 //! - an id leaves `seen` only by pruning, `retention` after it left its feed;
-//! - an id in `pending` has its body in `articles`;
+//! - an id in `pending` has its body in `articles`, and a body's id is seen;
+//! - a link's article has its body;
 //! - `pending` entries leave only in [`Store::commit_sent`], together with the
 //!   outbox entry whose message the server accepted.
 
@@ -30,6 +38,7 @@ mod sent;
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -41,13 +50,13 @@ use crate::feed_state::FeedState;
 use crate::ingest::LinkOwner;
 use crate::outbox::OutboxEntry;
 use crate::subscriber::SubscriberState;
-pub use records::SeenRecord;
+pub use records::{SeenRecord, SeenSet};
 
 /// The default tree's key of the last background prune.
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -135,6 +144,7 @@ pub struct Store {
     _lock: std::sync::Arc<std::fs::File>,
     db: sled::Db,
     seen: sled::Tree,
+    seen_legacy: sled::Tree,
     articles: sled::Tree,
     feeds: sled::Tree,
     subscribers: sled::Tree,
@@ -142,6 +152,8 @@ pub struct Store {
     outbox: sled::Tree,
     links: sled::Tree,
     sent: sled::Tree,
+    /// Held by [`Store::ingest`] from reading a feed's seen sets to writing them.
+    ingesting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -158,7 +170,7 @@ fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> 
 
 fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
     SeenRecord::from_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
-        tree: "seen",
+        tree: "seen_legacy",
         key: String::from_utf8_lossy(key).into_owned(),
         message: format!("{} bytes, expected {}", bytes.len(), SeenRecord::ENCODED_LEN),
     })
@@ -167,32 +179,62 @@ fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
 /// A `links` record: the article that has a canonical link, and a tag of its feed.
 struct StoredLink {
     id: ArticleId,
-    feed_tag: String,
+    feed_tag: [u8; 8],
 }
 
-fn sha256_prefix(text: &str, bytes: usize) -> Vec<u8> {
+fn sha256(text: &str) -> [u8; 32] {
     use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes())[..bytes].to_vec()
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// `links` keys: 16 bytes of SHA-256 of the canonical link (links are long;
-/// there are as many as seen ids).
+/// there are as many as stored bodies).
 fn link_key(canonical_link: &str) -> Vec<u8> {
-    sha256_prefix(canonical_link, 16)
+    sha256(canonical_link)[..16].to_vec()
 }
 
-/// 16 hex characters naming a feed, enough to tell feeds apart.
-fn feed_tag(feed_key: &str) -> String {
-    sha256_prefix(feed_key, 8)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// 8 bytes naming a feed, enough to tell feeds apart.
+fn feed_tag(feed_key: &str) -> [u8; 8] {
+    let hash = sha256(feed_key);
+    let mut tag = [0; 8];
+    tag.copy_from_slice(&hash[..8]);
+    tag
 }
 
-/// `links` values: the 32-hex article id, then the 16-hex feed tag.
+/// An article id's 16 bytes (ids are 32 hex characters).
+fn id_bytes(id: &ArticleId) -> [u8; 16] {
+    let mut out = [0; 16];
+    if let Some(bytes) = unhex(id.as_str()) {
+        out.copy_from_slice(&bytes[..16.min(bytes.len())]);
+    }
+    out
+}
+
+fn id_from_bytes(bytes: &[u8; 16]) -> ArticleId {
+    // Hex of 16 bytes is always an id.
+    ArticleId::from_stored(&hex(bytes)).unwrap_or_else(|| unreachable!("32 hex characters"))
+}
+
+/// The `seen` bucket of a feed's ids in its latest document.
+const PRESENT: u32 = u32::MAX;
+
+/// `seen` keys: the feed's tag, then the bucket.
+fn seen_key(tag: &[u8; 8], bucket: u32) -> [u8; 12] {
+    let mut key = [0; 12];
+    key[..8].copy_from_slice(tag);
+    key[8..].copy_from_slice(&bucket.to_be_bytes());
+    key
+}
+
+/// The bucket of ids that leave their feed at `at`: one a week.
+fn week_bucket(at: DateTime<Utc>) -> u32 {
+    u32::try_from(at.timestamp().max(0) / (7 * 86_400)).unwrap_or(PRESENT - 1)
+}
+
+/// `links` values: the article id's 16 bytes, then the feed tag.
 fn encode_link(id: &ArticleId, feed_key: &str) -> Vec<u8> {
-    let mut value = id.as_str().as_bytes().to_vec();
-    value.extend_from_slice(feed_tag(feed_key).as_bytes());
+    let mut value = id_bytes(id).to_vec();
+    value.extend_from_slice(&feed_tag(feed_key));
     value
 }
 
@@ -202,14 +244,25 @@ fn decode_link(key: &[u8], bytes: &[u8]) -> Result<StoredLink, StoreError> {
         key: hex(key),
         message: "not an article id and a feed tag".to_owned(),
     };
-    if bytes.len() != 48 {
-        return Err(corrupt());
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| corrupt())?;
-    let id = ArticleId::from_stored(&text[..32]).ok_or_else(corrupt)?;
+    let id: [u8; 16] = bytes
+        .get(..16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let feed_tag: [u8; 8] = bytes
+        .get(16..)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
     Ok(StoredLink {
-        id,
-        feed_tag: text[32..].to_owned(),
+        id: id_from_bytes(&id),
+        feed_tag,
+    })
+}
+
+fn seen_set(key: &[u8], bytes: &[u8]) -> Result<SeenSet, StoreError> {
+    SeenSet::from_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
+        tree: "seen",
+        key: hex(key),
+        message: format!("{} bytes, not a set of seen ids", bytes.len()),
     })
 }
 
@@ -367,6 +420,7 @@ impl Store {
         let store = Store {
             _lock: std::sync::Arc::new(lock),
             seen: tree(Kind::Seen)?,
+            seen_legacy: tree(Kind::LegacySeen)?,
             articles: tree(Kind::Articles)?,
             feeds: tree(Kind::Feeds)?,
             subscribers: tree(Kind::Subscribers)?,
@@ -374,6 +428,7 @@ impl Store {
             outbox: tree(Kind::Outbox)?,
             links: tree(Kind::Links)?,
             sent: tree(Kind::Sent)?,
+            ingesting: Default::default(),
             db,
             path,
         };
@@ -397,6 +452,7 @@ impl Store {
         match kind {
             Kind::Meta => &self.db,
             Kind::Seen => &self.seen,
+            Kind::LegacySeen => &self.seen_legacy,
             Kind::Articles => &self.articles,
             Kind::Links => &self.links,
             Kind::Feeds => &self.feeds,
@@ -413,14 +469,41 @@ impl Store {
         Ok(())
     }
 
-    pub fn is_seen(&self, id: &ArticleId) -> Result<bool, StoreError> {
-        self.seen.contains_key(id.as_str()).records("seen", "read")
+    /// Every set of seen ids of the feed `feed_key`, by bucket.
+    fn seen_sets(&self, tag: &[u8; 8]) -> Result<Vec<(u32, SeenSet)>, StoreError> {
+        let mut sets = Vec::new();
+        for row in self.seen.scan_prefix(tag) {
+            let (key, bytes) = row.records("seen", "scan")?;
+            let bucket = key
+                .get(8..12)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: "seen",
+                    key: hex(&key),
+                    message: "not a feed tag and a bucket".to_owned(),
+                })?;
+            sets.push((bucket, seen_set(&key, &bytes)?));
+        }
+        Ok(sets)
     }
 
-    pub fn seen(&self, id: &ArticleId) -> Result<Option<SeenRecord>, StoreError> {
-        self.seen
+    /// The seen record of `id` of the feed `feed_key`, if it is seen.
+    pub fn seen(&self, feed_key: &str, id: &ArticleId) -> Result<Option<SeenRecord>, StoreError> {
+        let bytes = id_bytes(id);
+        for (_, set) in self.seen_sets(&feed_tag(feed_key))? {
+            if let Some(record) = set.get(&bytes) {
+                return Ok(Some(*record));
+            }
+        }
+        self.legacy_seen(id)
+    }
+
+    /// An id from before schema 3, recorded without its feed.
+    fn legacy_seen(&self, id: &ArticleId) -> Result<Option<SeenRecord>, StoreError> {
+        self.seen_legacy
             .get(id.as_str())
-            .records("seen", "read")?
+            .records("seen_legacy", "read")?
             .map(|bytes| seen_record(id.as_str().as_bytes(), &bytes))
             .transpose()
     }
@@ -617,9 +700,15 @@ impl Store {
         Ok(found)
     }
 
-    /// Number of seen ids, for status.
-    pub fn seen_count(&self) -> usize {
-        self.seen.len()
+    /// Number of seen ids, for status and metrics (the sets' lengths are
+    /// read, not their entries).
+    pub fn seen_count(&self) -> Result<usize, StoreError> {
+        let mut count = self.seen_legacy.len();
+        for row in self.seen.iter() {
+            let (_, bytes) = row.records("seen", "scan")?;
+            count += SeenSet::count_in(&bytes);
+        }
+        Ok(count)
     }
 }
 

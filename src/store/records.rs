@@ -1,5 +1,7 @@
 //! What the store holds. Records are JSON in sled (readable in exports),
-//! except the seen ids, which are many and get a fixed 17-byte encoding.
+//! except the seen ids, which are many: each feed's are kept together in a
+//! few binary sets of 25 bytes an id ([`SeenSet`]); ids from before schema 3
+//! whose feed is not known keep a 17-byte record each ([`SeenRecord`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,109 @@ impl SeenRecord {
     }
 }
 
+/// Seconds since 1970 in four bytes (until 2106): seen times are poll times.
+fn secs32(at: DateTime<Utc>) -> [u8; 4] {
+    u32::try_from(at.timestamp().max(0))
+        .unwrap_or(u32::MAX)
+        .to_be_bytes()
+}
+
+fn from_secs32(bytes: [u8; 4]) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(i64::from(u32::from_be_bytes(bytes)), 0)
+}
+
+/// Some of one feed's seen ids, sorted by id: the 16 bytes of the id, its
+/// first and last seen time (seconds, four bytes each) and the delivered flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenSet {
+    entries: Vec<([u8; 16], SeenRecord)>,
+}
+
+impl SeenSet {
+    const VERSION: u8 = 1;
+    pub const ENTRY_LEN: usize = 25;
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &([u8; 16], SeenRecord)> {
+        self.entries.iter()
+    }
+
+    pub fn get(&self, id: &[u8; 16]) -> Option<&SeenRecord> {
+        self.entries
+            .binary_search_by(|(e, _)| e.cmp(id))
+            .ok()
+            .map(|at| &self.entries[at].1)
+    }
+
+    /// Adds or replaces the record of `id`.
+    pub fn put(&mut self, id: [u8; 16], record: SeenRecord) {
+        match self.entries.binary_search_by(|(e, _)| e.cmp(&id)) {
+            Ok(at) => self.entries[at].1 = record,
+            Err(at) => self.entries.insert(at, (id, record)),
+        }
+    }
+
+    pub fn remove(&mut self, id: &[u8; 16]) -> Option<SeenRecord> {
+        self.entries
+            .binary_search_by(|(e, _)| e.cmp(id))
+            .ok()
+            .map(|at| self.entries.remove(at).1)
+    }
+
+    /// Keeps the entries `keep` says yes to; how many went.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8; 16], &SeenRecord) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(id, record)| keep(id, record));
+        before - self.entries.len()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.entries.len() * Self::ENTRY_LEN);
+        out.push(Self::VERSION);
+        for (id, record) in &self.entries {
+            out.extend_from_slice(id);
+            out.extend_from_slice(&secs32(record.first_seen));
+            out.extend_from_slice(&secs32(record.last_seen));
+            out.push(u8::from(record.delivered));
+        }
+        out
+    }
+
+    /// The entries of a stored set; `None` if it is not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<SeenSet> {
+        let (&version, body) = bytes.split_first()?;
+        if version != Self::VERSION || !body.len().is_multiple_of(Self::ENTRY_LEN) {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(body.len() / Self::ENTRY_LEN);
+        for entry in body.chunks_exact(Self::ENTRY_LEN) {
+            let id: [u8; 16] = entry[..16].try_into().ok()?;
+            let record = SeenRecord {
+                first_seen: from_secs32(entry[16..20].try_into().ok()?)?,
+                last_seen: from_secs32(entry[20..24].try_into().ok()?)?,
+                delivered: entry[24] == 1,
+            };
+            if entries.last().is_some_and(|(last, _)| *last >= id) {
+                return None; // not sorted: not a set this code wrote
+            }
+            entries.push((id, record));
+        }
+        Some(SeenSet { entries })
+    }
+
+    /// How many ids a stored set holds, without reading them.
+    pub fn count_in(bytes: &[u8]) -> usize {
+        bytes.len().saturating_sub(1) / Self::ENTRY_LEN
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +160,37 @@ mod tests {
         };
         assert_eq!(SeenRecord::from_bytes(&record.to_bytes()), Some(record));
         assert_eq!(SeenRecord::from_bytes(b"{\"json\":1}"), None);
+    }
+
+    #[test]
+    fn a_seen_set_round_trips_sorted_in_25_bytes_an_id() {
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let mut set = SeenSet::default();
+        let record = |first, delivered| SeenRecord {
+            first_seen: at(first),
+            last_seen: at(first + 60),
+            delivered,
+        };
+        set.put([9; 16], record(1_795_000_000, true));
+        set.put([1; 16], record(1_795_000_100, false));
+        set.put([9; 16], record(1_795_000_200, true));
+        assert_eq!(set.len(), 2);
+        let bytes = set.to_bytes();
+        assert_eq!(bytes.len(), 1 + 2 * SeenSet::ENTRY_LEN);
+        assert_eq!(SeenSet::count_in(&bytes), 2);
+        let read = SeenSet::from_bytes(&bytes);
+        assert_eq!(read.as_ref(), Some(&set));
+        let ids: Vec<[u8; 16]> = set.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![[1; 16], [9; 16]]);
+        assert_eq!(set.get(&[9; 16]), Some(&record(1_795_000_200, true)));
+        assert_eq!(set.remove(&[1; 16]), Some(record(1_795_000_100, false)));
+        assert_eq!(set.retain(|_, r| r.delivered), 0);
+        // Not a set: a wrong version, a torn entry, or unsorted ids.
+        assert_eq!(SeenSet::from_bytes(&[2]), None);
+        assert_eq!(SeenSet::from_bytes(&bytes[..bytes.len() - 1]), None);
+        let mut unsorted = vec![1];
+        unsorted.extend_from_slice(&bytes[1 + SeenSet::ENTRY_LEN..]);
+        unsorted.extend_from_slice(&bytes[1..1 + SeenSet::ENTRY_LEN]);
+        assert_eq!(SeenSet::from_bytes(&unsorted), None);
     }
 }

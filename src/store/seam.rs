@@ -387,7 +387,7 @@ impl Maintenance for Store {
     }
 
     fn seen_count(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        std::future::ready(Ok(Store::seen_count(self)))
+        std::future::ready(Store::seen_count(self))
     }
 
     fn find_articles(

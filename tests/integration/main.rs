@@ -13,6 +13,7 @@ mod encodings;
 mod fetching;
 mod folding;
 mod identity;
+mod migration;
 mod model;
 mod parsing;
 mod pipeline;

@@ -436,7 +436,7 @@ async fn export_and_import_round_trip() {
 async fn store_check_reports_a_broken_invariant() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("open");
-    let export = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":2}\n\
+    let export = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":3}\n\
         {\"tree\":\"pending\",\"key\":\"a@example.org/0123456789abcdef0123456789abcdef\",\"value\":\"2026-11-26T00:00:00Z\"}\n";
     store.import(&mut export.as_bytes()).expect("import");
     let problems = store.check().expect("check").problems;
@@ -473,7 +473,7 @@ fn a_version_1_store_is_migrated() {
     let store = Store::open(dir.path()).expect("migrated");
     let check = store.check().expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
-    assert_eq!((check.schema_version, check.seen, check.links), (2, 1, 1));
+    assert_eq!((check.schema_version, check.seen, check.links), (3, 1, 1));
     let owner = |feed| {
         store
             .link_owner(feed, "https://example.org/a")
@@ -806,8 +806,8 @@ fn a_backup_restores_every_record_through_the_binary() {
 fn a_backup_with_a_bad_line_leaves_the_new_store_empty_for_another_try() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("open");
-    let good = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":2}\n\
-        {\"tree\":\"seen\",\"key\":\"00112233445566778899aabbccddeeff\",\"value\":{\"first_seen\":\"2026-11-01T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:00Z\",\"delivered\":true}}\n";
+    let good = "{\"tree\":\"meta\",\"key\":\"schema_version\",\"value\":3}\n\
+        {\"tree\":\"seen\",\"key\":\"0011223344556677ffffffff\",\"value\":[{\"id\":\"00112233445566778899aabbccddeeff\",\"first_seen\":\"2026-11-01T00:00:00Z\",\"last_seen\":\"2026-11-02T00:00:00Z\",\"delivered\":true}]}\n";
     let broken = format!("{good}{{\"tree\":\"seen\",\"key\":\"x\",\"value\":\"not a record\"}}\n");
     let err = store
         .import(&mut broken.as_bytes())
