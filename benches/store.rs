@@ -27,6 +27,7 @@ struct Args {
     churn_per_day: usize,
     churn_days: usize,
     churn_retention_days: i64,
+    tombstones: usize,
 }
 
 fn args() -> Args {
@@ -37,6 +38,7 @@ fn args() -> Args {
         churn_per_day: 50,
         churn_days: 120,
         churn_retention_days: 30,
+        tombstones: 300_000,
     };
     let raw: Vec<String> = std::env::args().collect();
     let value = |name: &str| {
@@ -50,6 +52,7 @@ fn args() -> Args {
     args.churn_feeds = value("--churn-feeds").unwrap_or(args.churn_feeds);
     args.churn_per_day = value("--churn-per-day").unwrap_or(args.churn_per_day);
     args.churn_days = value("--churn-days").unwrap_or(args.churn_days);
+    args.tombstones = value("--tombstones").unwrap_or(args.tombstones);
     args.churn_retention_days =
         value("--churn-retention-days").map_or(args.churn_retention_days, |v| v as i64);
     args
@@ -227,6 +230,14 @@ fn churn(args: &Args) {
                 store.seen_count().unwrap_or(0),
                 mib(store.size_on_disk().unwrap_or(0))
             );
+            if let Ok(footprint) = store.footprint() {
+                let parts: Vec<String> = footprint
+                    .iter()
+                    .filter(|(_, records, _)| *records > 0)
+                    .map(|(kind, records, bytes)| format!("{kind} {records} = {:.1} MiB", mib(*bytes)))
+                    .collect();
+                println!("             records (keys and values): {}", parts.join(", "));
+            }
         }
     }
 }
@@ -254,8 +265,63 @@ fn drain(store: &Store, email: &str, ids: Vec<feed_digest::article::ArticleId>, 
     }
 }
 
+/// What a remembered id costs on disk once its body is gone: `count` ids
+/// recorded without bodies (as a first poll's baseline is), over 200 feeds
+/// and as many days as it takes.
+fn tombstones(count: usize) {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => panic!("temp dir: {err}"),
+    };
+    let feeds = 200;
+    let config = config(feeds, dir.path());
+    let store = match Store::open(dir.path()) {
+        Ok(store) => store,
+        Err(err) => panic!("open: {err}"),
+    };
+    let now = Utc::now();
+    let per_poll = 50;
+    let state = FeedState {
+        baselined: true,
+        ..FeedState::default()
+    };
+    // A poll of every feed a day, each bringing 50 new ids.
+    for poll in 0..count.div_ceil(per_poll) {
+        let feed = poll % feeds;
+        let now = now + Duration::days((poll / feeds) as i64);
+        let parsed = items(feed, (poll / feeds) * per_poll, per_poll, now);
+        let batch = ingest::IngestBatch {
+            baseline: parsed
+                .items
+                .iter()
+                .map(|item| {
+                    let id = feed_digest::article::ArticleId::for_item(&config.feeds[feed].key, item, false);
+                    (id, None)
+                })
+                .collect(),
+            ..ingest::IngestBatch::default()
+        };
+        if let Err(err) = store.ingest(&config.feeds[feed].key, &state, &batch, now) {
+            panic!("ingest: {err}");
+        }
+    }
+    if let Err(err) = store.flush_blocking() {
+        panic!("flush: {err}");
+    }
+    let ids = store.seen_count().unwrap_or(0);
+    let size = store.size_on_disk().unwrap_or(0);
+    println!(
+        "remembered ids without bodies: {ids} take {:.1} MiB on disk = {:.0} bytes an id",
+        mib(size),
+        size as f64 / ids.max(1) as f64
+    );
+}
+
 fn main() {
     let args = args();
+    if args.tombstones > 0 {
+        tombstones(args.tombstones);
+    }
     if args.ids > 0 {
         throughput_and_lookups(&args);
     }

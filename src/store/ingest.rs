@@ -1,7 +1,7 @@
 //! Writing one poll of one feed: every effect in a single sled transaction.
 //!
 //! A feed's seen ids are a few sets (see the module docs of `store`): the
-//! ids of its latest document, and one set a week of ids that left it. A
+//! ids of its latest document, and one set a day of ids that left it. A
 //! poll rewrites the first, and the sets its document changes (ids that
 //! left, or came back); never a record per id.
 

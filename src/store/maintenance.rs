@@ -373,6 +373,23 @@ impl Store {
         Ok(count)
     }
 
+    /// How many records of each kind there are and their keys' and values'
+    /// bytes: what the store holds before sled's own overhead (benchmarks).
+    pub fn footprint(&self) -> Result<Vec<(Kind, usize, u64)>, StoreError> {
+        Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let (mut records, mut bytes) = (0, 0u64);
+                for row in self.tree(kind).iter() {
+                    let (key, value) = row.records(kind.name(), "scan")?;
+                    records += 1;
+                    bytes += (key.len() + value.len()) as u64;
+                }
+                Ok((kind, records, bytes))
+            })
+            .collect()
+    }
+
     /// Every record of one kind, raw, in key order: what a restore must reproduce.
     pub fn records(&self, kind: Kind) -> Result<Vec<RawRecord>, StoreError> {
         self.tree(kind)

@@ -4,7 +4,7 @@
 //! Trees and key layouts are defined here and nowhere else:
 //! - `seen`: feed tag (8 bytes of SHA-256 of the feed key) and a bucket
 //!   (4 bytes: [`PRESENT`] for the ids in the feed's latest document, else
-//!   the week ids left it) → [`SeenSet`], 25 bytes an id: a poll reads and
+//!   the day ids left it) → [`SeenSet`], 25 bytes an id: a poll reads and
 //!   writes a feed's few sets, not a record per id;
 //! - `seen_legacy`: article id (32 hex) → [`SeenRecord`] (17 bytes), ids from
 //!   before schema 3 whose feed is not known; they move into their feed's
@@ -226,9 +226,9 @@ fn seen_key(tag: &[u8; 8], bucket: u32) -> [u8; 12] {
     key
 }
 
-/// The bucket of ids that leave their feed at `at`: one a week.
+/// The bucket of ids that leave their feed at `at`: one a day.
 fn week_bucket(at: DateTime<Utc>) -> u32 {
-    u32::try_from(at.timestamp().max(0) / (7 * 86_400)).unwrap_or(PRESENT - 1)
+    u32::try_from(at.timestamp().max(0) / 86_400).unwrap_or(PRESENT - 1)
 }
 
 /// `links` values: the article id's 16 bytes, then the feed tag.
