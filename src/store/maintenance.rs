@@ -37,6 +37,26 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
+/// A `seen` or `links` record of a schema 2 export, as schema 2 stored it.
+fn v2_row(kind: Kind, key: &str, value: Value) -> Result<(Vec<u8>, Vec<u8>), String> {
+    #[derive(Deserialize)]
+    struct LinkV2 {
+        id: crate::article::ArticleId,
+        feed_tag: String,
+    }
+    if kind == Kind::Seen {
+        let record: super::SeenRecord = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        crate::article::ArticleId::from_stored(key).ok_or_else(|| format!("key {key:?} is not an id"))?;
+        return Ok((key.as_bytes().to_vec(), record.to_bytes().to_vec()));
+    }
+    let link: LinkV2 = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let key = super::unhex(key).ok_or_else(|| format!("key {key:?} is not hex"))?;
+    if link.feed_tag.len() != 16 || super::unhex(&link.feed_tag).is_none() {
+        return Err(format!("feed tag {:?} is not 16 hex", link.feed_tag));
+    }
+    Ok((key, format!("{}{}", link.id, link.feed_tag).into_bytes()))
+}
+
 /// The one field of an [`Article`] the prune needs; serde skips the rest
 /// without allocating.
 #[derive(Deserialize)]
@@ -330,6 +350,8 @@ impl Store {
         // backup leaves the new store empty, ready for another try.
         let mut rows: Vec<(Kind, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut count = 0;
+        // The export's schema, from its first line.
+        let mut schema = SCHEMA_VERSION;
         for (index, line) in input.lines().enumerate() {
             let number = index + 1;
             let line = line.map_err(|e| invalid(number, e.to_string()))?;
@@ -345,29 +367,45 @@ impl Store {
                     format!("unknown tree {:?}; valid: {}", record.tree, valid.join(", ")),
                 ));
             };
-            let key = kind
-                .key_bytes(&record.key)
-                .ok_or_else(|| invalid(number, format!("{kind} key {:?} is not hex", record.key)))?;
-            if kind == Kind::Meta && key == SCHEMA_KEY {
-                if record.value.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
-                    return Err(invalid(
-                        number,
-                        format!(
-                            "export has schema {}, this feed-digest {SCHEMA_VERSION}",
-                            record.value
-                        ),
-                    ));
+            if kind == Kind::Meta && record.key == "schema_version" {
+                match record.value.as_u64().and_then(|v| u32::try_from(v).ok()) {
+                    Some(version @ 2..=SCHEMA_VERSION) => schema = version,
+                    _ => {
+                        return Err(invalid(
+                            number,
+                            format!(
+                                "export has schema {}, this feed-digest reads 2 to {SCHEMA_VERSION}",
+                                record.value
+                            ),
+                        ));
+                    }
                 }
-            } else {
-                let value = kind
-                    .stored_bytes(&key, record.value)
-                    .map_err(|e| invalid(number, format!("{kind}: {e}")))?;
-                rows.push((kind, key, value));
+                count += 1;
+                continue;
             }
+            // Schema 2 kept a seen record per id, and links as 48 hex
+            // characters: written as it had them, for the migration below.
+            let (key, value) = match kind {
+                Kind::Seen | Kind::Links if schema < 3 => v2_row(kind, &record.key, record.value)
+                    .map_err(|e| invalid(number, format!("{kind}: {e}")))?,
+                _ => {
+                    let key = kind
+                        .key_bytes(&record.key)
+                        .ok_or_else(|| invalid(number, format!("{kind} key {:?} is not hex", record.key)))?;
+                    let value = kind
+                        .stored_bytes(&key, record.value)
+                        .map_err(|e| invalid(number, format!("{kind}: {e}")))?;
+                    (key, value)
+                }
+            };
+            rows.push((kind, key, value));
             count += 1;
         }
         for (kind, key, value) in rows {
             self.tree(kind).insert(key, value).records(kind.name(), "write")?;
+        }
+        if schema < SCHEMA_VERSION {
+            super::migrate::upgrade(self, schema)?;
         }
         self.db.flush().records("all", "flush")?;
         Ok(count)

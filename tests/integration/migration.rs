@@ -30,6 +30,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The config `make.sh` wrote, with its feed keys.
 fn config(dir: &Path) -> Config {
+    Config::parse(&config_text(), None, dir, &[]).expect("fixture config")
+}
+
+fn config_text() -> String {
     let mut text = String::from(
         "state_dir = \"state\"\nfirst_poll_window = \"all\"\n\
          [delivery]\ntransport = \"file\"\ndir = \"mail\"\n\
@@ -46,7 +50,7 @@ fn config(dir: &Path) -> Config {
          [[subscribers]]\nemail = \"alice@example.org\"\n\
          [[subscribers]]\nemail = \"bob@example.org\"\ntopics = [\"Rust\"]\n",
     );
-    Config::parse(&text, None, dir, &[]).expect("fixture config")
+    text
 }
 
 /// An export's records by tree, each tree's as key → value.
@@ -163,4 +167,43 @@ fn a_migrated_store_opens_again_unchanged() {
     store.export(&mut second).expect("export again");
     assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&second));
     drop(dir);
+}
+
+#[test]
+fn a_schema_2_backup_restores_through_the_binary_as_the_migrated_store() {
+    // Restored from the export with `store import`, as a user would...
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config_text()).expect("write config");
+    let export = Path::new(FIXTURE).join("export.jsonl");
+    let export = export.to_string_lossy();
+    let imported = crate::support::cli::feed_digest(&config_path, &["store", "import", &export], &[]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let checked = crate::support::cli::feed_digest(&config_path, &["store", "check"], &[]);
+    let report = crate::support::cli::stdout(&checked);
+    assert!(
+        checked.status.success() && report.contains("store OK"),
+        "{report}"
+    );
+    assert!(report.starts_with("schema 3; 13 seen ids"), "{report}");
+    let restored = Store::open(&dir.path().join("state")).expect("open the restored store");
+    let mut restored_export = Vec::new();
+    restored.export(&mut restored_export).expect("export");
+    // ...holds what the schema 2 store itself migrates to, kind by kind.
+    let (_other, _, migrated) = open_migrated();
+    let mut migrated_export = Vec::new();
+    migrated.export(&mut migrated_export).expect("export");
+    let restored = by_tree(&String::from_utf8(restored_export).expect("utf-8"));
+    let migrated = by_tree(&String::from_utf8(migrated_export).expect("utf-8"));
+    assert_eq!(
+        restored.keys().collect::<Vec<_>>(),
+        migrated.keys().collect::<Vec<_>>()
+    );
+    for (tree, records) in &migrated {
+        assert_eq!(restored.get(tree), Some(records), "{tree}");
+    }
 }
