@@ -214,9 +214,9 @@ pub fn plan(
     let mut ids_this_fetch = HashSet::new();
     let mut candidates = Vec::new();
     let siblings = Siblings::of(&parsed.items);
-    'items: for (item, identity) in parsed.items.iter().zip(identities.iter().cloned()) {
+    'items: for (item, identity) in parsed.items.iter().zip(identities) {
         let Identity {
-            mut id,
+            id,
             alternates,
             shared,
             confirm,
@@ -225,15 +225,16 @@ pub fn plan(
             duplicate,
             ..
         } = identity;
+        let mut id = id.clone();
         batch.told_apart += usize::from(told_apart.is_some());
-        if duplicate || !ids_this_fetch.insert(id.clone()) {
+        if *duplicate || !ids_this_fetch.insert(id.clone()) {
             batch.duplicates += 1;
             continue;
         }
         // Before its first poll a feed has nothing recorded under any form.
         let mut recovered = false;
         if known.is_seen(&id) {
-            if !confirm || siblings.confirms(known.stored_article(&id), item) {
+            if !*confirm || siblings.confirms(known.stored_article(&id), item) {
                 batch.still_present.push(id);
                 continue;
             }
@@ -269,9 +270,9 @@ pub fn plan(
             // old and lost to an earlier version that merged them: treated
             // like a first poll.
             for form in shared {
-                if known.is_seen(&form) {
-                    if siblings.confirms(known.stored_article(&form), item) {
-                        batch.renamed.push((id, form));
+                if known.is_seen(form) {
+                    if siblings.confirms(known.stored_article(form), item) {
+                        batch.renamed.push((id, form.clone()));
                         continue 'items;
                     }
                     recovered = true;
@@ -283,7 +284,7 @@ pub fn plan(
         // an undated one may well be new (never miss an article).
         let old = !in_first_window(config.first_poll_window, item, now);
         if (first_poll && old) || (recovered && old && item.published.is_some()) {
-            batch.baseline.push((id, link_key));
+            batch.baseline.push((id, link_key.clone()));
             continue;
         }
         let article_text = topics::ArticleText::new(&item.title, &item.text, &item.categories);
@@ -333,7 +334,7 @@ pub fn plan(
                 image: item.image.clone(),
             },
             recipients,
-            canonical_link: link_key,
+            canonical_link: link_key.clone(),
         });
     }
     // Flood cap: the newest first; the rest stay unseen and come in later polls.

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 
 use super::{
-    FeedState, PRESENT, Records, SeenRecord, SeenSet, Store, StoreError, abort, decode, encode, encode_link,
-    feed_tag, id_bytes, link_key, pending_key, seen_key, week_bucket,
+    FeedState, PRESENT, Records, SeenRecord, SeenSet, Store, StoreError, abort, day_bucket, decode, encode,
+    encode_link, feed_tag, id_bytes, link_key, pending_key, seen_key,
 };
 use crate::article::Article;
 use crate::article::ArticleId;
@@ -130,7 +130,7 @@ impl Store {
             }
         }
         // Ids of the last document that are not in this one left the feed.
-        let left_at = week_bucket(now);
+        let left_at = day_bucket(now);
         let mut gone = Vec::new();
         if let Some(last) = sets.sets.get_mut(&PRESENT) {
             last.retain(|id, record| {

@@ -1,7 +1,7 @@
 //! Keeping the store bounded and healthy: pruning, invariant checks, and
 //! JSON-lines export/import (a backup a person can read).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -232,12 +232,14 @@ impl Store {
         }
         // Across kinds: every body's id is seen (in its feed's sets, or a
         // legacy record), every pending entry and every link has a body.
-        let mut seen_ids: HashSet<[u8; 16]> = HashSet::new();
+        // Each id in a set, and the tag of the feed whose set holds it.
+        let mut seen_ids: HashMap<[u8; 16], [u8; 8]> = HashMap::new();
         for row in self.seen.iter() {
             let (key, bytes) = row.records("seen", "scan")?;
-            if let Ok(set) = seen_set(&key, &bytes) {
+            if let (Ok(set), Some(Ok(tag))) = (seen_set(&key, &bytes), key.get(..8).map(<[u8; 8]>::try_from))
+            {
                 report.seen += set.len();
-                seen_ids.extend(set.iter().map(|(id, _)| *id));
+                seen_ids.extend(set.iter().map(|(id, _)| (*id, tag)));
             }
         }
         let problems = &mut report.problems;
@@ -252,18 +254,20 @@ impl Store {
                     article.id,
                     String::from_utf8_lossy(&key)
                 ));
-            } else if !seen_ids.contains(&id_bytes(&article.id))
-                && !self
-                    .seen_legacy
-                    .contains_key(&key)
-                    .records("seen_legacy", "read")?
-            {
-                problems.push(format!("article {} has a body but is not in seen", article.id));
-            } else if !self.in_its_feed(&article, &seen_ids)? {
-                problems.push(format!(
-                    "article {} is seen, but not among its feed's ids",
-                    article.id
-                ));
+            } else {
+                match seen_ids.get(&id_bytes(&article.id)) {
+                    Some(tag) if *tag != feed_tag(&article.feed_key) => problems.push(format!(
+                        "article {} is seen, but not among its feed's ids",
+                        article.id
+                    )),
+                    Some(_) => {}
+                    // A legacy record has no feed to be in.
+                    None if self
+                        .seen_legacy
+                        .contains_key(&key)
+                        .records("seen_legacy", "read")? => {}
+                    None => problems.push(format!("article {} has a body but is not in seen", article.id)),
+                }
             }
         }
         for key in self.pending.iter().keys() {
@@ -294,19 +298,6 @@ impl Store {
             }
         }
         Ok(report)
-    }
-
-    /// Whether `article`'s id is in its own feed's sets (or a legacy record).
-    fn in_its_feed(&self, article: &Article, seen_ids: &HashSet<[u8; 16]>) -> Result<bool, StoreError> {
-        let id = id_bytes(&article.id);
-        if !seen_ids.contains(&id) {
-            return Ok(true); // a legacy record: no feed to be in
-        }
-        let tag = feed_tag(&article.feed_key);
-        Ok(self
-            .seen_sets(&tag)?
-            .iter()
-            .any(|(_, set)| set.get(&id).is_some()))
     }
 
     /// Writes every record of every kind as one JSON object per line; returns how many.

@@ -227,7 +227,7 @@ fn seen_key(tag: &[u8; 8], bucket: u32) -> [u8; 12] {
 }
 
 /// The bucket of ids that leave their feed at `at`: one a day.
-fn week_bucket(at: DateTime<Utc>) -> u32 {
+fn day_bucket(at: DateTime<Utc>) -> u32 {
     u32::try_from(at.timestamp().max(0) / 86_400).unwrap_or(PRESENT - 1)
 }
 
