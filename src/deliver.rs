@@ -18,7 +18,7 @@ use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
-use crate::store::{Delivery, Holder, StoreError};
+use crate::store::{Delivery, Holder, Readers, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
@@ -58,6 +58,10 @@ pub enum Delivered {
     NothingPending,
     /// Another instance sharing the store holds this subscriber's lease.
     Elsewhere,
+    /// The subscriber unsubscribed: nothing is built or sent.
+    OptedOut {
+        since: DateTime<Utc>,
+    },
     Sent {
         message_id: String,
         articles: usize,
@@ -187,7 +191,7 @@ async fn context<S: Delivery>(
 const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Sends the subscriber's digest now: an outbox leftover first, else a new one.
-pub async fn deliver<S: Delivery>(
+pub async fn deliver<S: Delivery + Readers>(
     config: &Config,
     store: &S,
     mailer: &Mailer,
@@ -207,6 +211,10 @@ pub async fn deliver<S: Delivery>(
     {
         return Ok(Delivered::Elsewhere);
     }
+    // Before the outbox too: a digest composed before the click is not sent.
+    if let Some(opt_out) = store.opted_out(&email).await.map_err(store_error)? {
+        return Ok(Delivered::OptedOut { since: opt_out.since });
+    }
     let state = store
         .register_subscriber(&email, &SubscriberState::new(now))
         .await
@@ -223,7 +231,7 @@ pub async fn deliver<S: Delivery>(
                 &subscriber.mailbox,
                 &prepared.rendered,
                 ids,
-                &config.digest.unsubscribe,
+                &crate::links::unsubscribe_addresses(config, &email),
                 now,
             )
             .map_err(|source| DeliverError::Compose {

@@ -149,7 +149,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `GET /metrics` until `cancel`. One request per connection.
+/// Serves `GET /metrics` until `cancel`: one request per connection, each
+/// cut off after 10 seconds.
 pub async fn serve<S: Backend>(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -157,24 +158,23 @@ pub async fn serve<S: Backend>(
     store: S,
     cancel: CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "metrics accept failed");
-                    continue;
-                }
-            },
-        };
-        // Not the borrow itself: it must not be held across the store's awaits.
-        let running = config.borrow().clone();
-        let body = render(&metrics, &running, &store).await;
-        if let Err(err) = respond(stream, &body).await {
-            tracing::debug!(error = %err, "metrics request failed");
+    let limits = crate::serve::Limits {
+        connection_timeout: Some(std::time::Duration::from_secs(10)),
+        max_connections: 16,
+        drain: std::time::Duration::from_secs(1),
+    };
+    crate::serve::serve("metrics", listener, limits, cancel, move |stream, _cancel| {
+        let (metrics, config, store) = (metrics.clone(), config.clone(), store.clone());
+        async move {
+            // Not the borrow itself: it must not be held across the store's awaits.
+            let running = config.borrow().clone();
+            let body = render(&metrics, &running, &store).await;
+            if let Err(err) = respond(stream, &body).await {
+                tracing::debug!(error = %err, "metrics request failed");
+            }
         }
-    }
+    })
+    .await;
 }
 
 async fn respond(mut stream: TcpStream, body: &str) -> std::io::Result<()> {

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
@@ -350,6 +350,22 @@ async fn run_poll<S: Backend>(
 /// Article bodies nobody has pending are kept this long (for "also in" and follow-ups).
 const KEEP_BODIES: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
+/// What waits for a subscriber who unsubscribed is kept this long (they may
+/// change their mind), then dropped by the daily prune.
+pub const KEEP_FOR_OPTED_OUT: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// Drops what waits for subscribers who unsubscribed over
+/// [`KEEP_FOR_OPTED_OUT`] ago; returns how many articles.
+pub async fn drop_for_opted_out<S: Backend>(store: &S, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut dropped = 0;
+    for (email, opt_out) in store.opt_outs().await? {
+        if now - opt_out.since > KEEP_FOR_OPTED_OUT {
+            dropped += store.drop_waiting(&email).await?;
+        }
+    }
+    Ok(dropped)
+}
+
 /// Once a day, forget what left its feed longer than `retention` ago.
 /// Returns whether it ran (it scans the whole store).
 async fn prune_if_due<S: Backend>(config: &Config, store: &S) -> bool {
@@ -371,6 +387,16 @@ async fn prune_if_due<S: Backend>(config: &Config, store: &S) -> bool {
                 links_removed = report.links_removed,
                 "store pruned"
             );
+            match drop_for_opted_out(store, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    articles = n,
+                    "dropped what waited for subscribers who unsubscribed"
+                ),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot drop what waits for unsubscribed subscribers")
+                }
+            }
             if let Err(err) = store.flush().await {
                 tracing::error!(error = %err, "cannot flush the store after pruning");
             }
@@ -426,7 +452,7 @@ async fn send_due<S: Backend>(
         }
         // A send is bounded by the SMTP timeout; it is never cut in half.
         match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
-            Ok(Delivered::NothingPending) => {
+            Ok(Delivered::NothingPending | Delivered::OptedOut { .. }) => {
                 // An empty slot is still this slot: the next article waits for the next one.
                 if let Err(err) = store.put_subscriber_state(&email, &state.slot_handled(now)).await {
                     tracing::error!(error = %err, "cannot record the schedule slot");

@@ -4,6 +4,35 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A subscriber who asked for no more digests: it overrides the config
+/// until they (or the operator) undo it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    pub since: DateTime<Utc>,
+    pub by: OptOutWay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptOutWay {
+    /// A mail provider's RFC 8058 one-click POST.
+    OneClick,
+    /// The button on the unsubscribe page.
+    Page,
+    /// `feed-digest subscribers unsubscribe`.
+    Operator,
+}
+
+impl std::fmt::Display for OptOutWay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptOutWay::OneClick => "one-click (mail provider)",
+            OptOutWay::Page => "the unsubscribe page",
+            OptOutWay::Operator => "the operator",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubscriberState {
     /// When the subscriber first appeared in the config: nothing older is sent.

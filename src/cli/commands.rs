@@ -73,14 +73,24 @@ pub async fn poll_once_with<S: Backend>(
     force: bool,
     show_progress: bool,
 ) -> anyhow::Result<Output> {
+    poll_cancellable(config, store, force, show_progress, &CancellationToken::new()).await
+}
+
+/// As [`poll_once_with`], ending early (what is stored stays) on `cancel`.
+pub async fn poll_cancellable<S: Backend>(
+    config: &Config,
+    store: &S,
+    force: bool,
+    show_progress: bool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Output> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let mut bar = progress("polling", on_terminal(show_progress));
-    let cancel = CancellationToken::new();
     let reports = poll::poll_with_progress(
         config,
         store,
         &fetcher,
-        &cancel,
+        cancel,
         poll::Scope::All { force },
         &mut bar,
     )
@@ -180,6 +190,11 @@ pub async fn send_now_with<S: Backend>(
         let _ = match delivered {
             Ok(Delivered::NothingPending) => writeln!(out.text, "{email}: nothing pending"),
             Ok(Delivered::Elsewhere) => writeln!(out.text, "{email}: another instance is sending it"),
+            Ok(Delivered::OptedOut { since }) => writeln!(
+                out.text,
+                "{email}: unsubscribed since {} (`feed-digest subscribers resubscribe {email}` undoes it)",
+                since.format("%Y-%m-%d %H:%M UTC")
+            ),
             Ok(Delivered::Sent {
                 message_id,
                 articles,
@@ -256,7 +271,7 @@ pub async fn store_check<S: Backend>(store: &S) -> anyhow::Result<Output> {
     let mut out = Output::default();
     let _ = writeln!(
         out.text,
-        "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers, {} sent stories",
+        "schema {}; {} seen ids, {} article bodies, {} links, {} pending, {} in outbox, {} feeds, {} subscribers, {} sent stories, {} unsubscribed",
         report.schema_version,
         report.seen,
         report.articles,
@@ -265,7 +280,8 @@ pub async fn store_check<S: Backend>(store: &S) -> anyhow::Result<Output> {
         report.outbox,
         report.feeds,
         report.subscribers,
-        report.sent
+        report.sent,
+        report.opt_outs
     );
     for problem in &report.problems {
         let _ = writeln!(out.text, "PROBLEM: {problem}");
@@ -402,5 +418,111 @@ pub fn opml_export(config: &Config, output: Option<&Path>) -> anyhow::Result<Exi
         }
         None => out!("{document}")?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `subscribers list|resubscribe|unsubscribe`.
+pub async fn subscribers<S: Backend>(
+    config: &Config,
+    store: &S,
+    request: super::control::Request,
+) -> anyhow::Result<Output> {
+    use super::control::Request;
+    use feed_digest::subscriber::{OptOut, OptOutWay};
+    let mut out = Output::default();
+    let known = |email: &str| {
+        config
+            .subscriber(email)
+            .map(|s| s.email())
+            .with_context(|| format!("{email} is not a subscriber in the config"))
+    };
+    match request {
+        Request::Resubscribe { email } => {
+            let email = known(&email)?;
+            if store.opt_in(&email).await? {
+                store.flush().await?;
+                let _ = writeln!(
+                    out.text,
+                    "{email}: subscribed again; the next digest comes on schedule"
+                );
+            } else {
+                let _ = writeln!(out.text, "{email}: was not unsubscribed");
+            }
+        }
+        Request::Unsubscribe { email } => {
+            let email = known(&email)?;
+            let opt_out = OptOut {
+                since: Utc::now(),
+                by: OptOutWay::Operator,
+            };
+            if store.opt_out(&email, &opt_out).await? {
+                store.flush().await?;
+                let _ = writeln!(
+                    out.text,
+                    "{email}: unsubscribed; `feed-digest subscribers resubscribe {email}` undoes it"
+                );
+            } else {
+                let _ = writeln!(out.text, "{email}: was already unsubscribed");
+            }
+        }
+        _ => {
+            let opt_outs: std::collections::HashMap<String, OptOut> =
+                store.opt_outs().await?.into_iter().collect();
+            for subscriber in &config.subscribers {
+                let email = subscriber.email();
+                let pending = store.pending(&email).await?.len();
+                let last = store
+                    .subscriber_state(&email)
+                    .await?
+                    .and_then(|s| s.last_sent)
+                    .map_or_else(
+                        || "never".to_owned(),
+                        |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    );
+                let status = match opt_outs.get(&email.to_lowercase()) {
+                    Some(opt_out) => format!(
+                        "unsubscribed since {} (by {})",
+                        opt_out.since.format("%Y-%m-%d %H:%M UTC"),
+                        opt_out.by
+                    ),
+                    None => "receiving".to_owned(),
+                };
+                let _ = writeln!(
+                    out.text,
+                    "{email}: {status}; {pending} pending; last digest {last}"
+                );
+            }
+            for (email, opt_out) in &opt_outs {
+                if config.subscriber(email).is_none() {
+                    let _ = writeln!(
+                        out.text,
+                        "{email}: not in the config; unsubscribed since {}",
+                        opt_out.since.format("%Y-%m-%d %H:%M UTC")
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `subscribers link EMAIL`: the reader's page, from the config and key alone.
+pub fn subscriber_link(config: &Config, email: &str) -> anyhow::Result<ExitCode> {
+    let subscriber = config
+        .subscriber(email)
+        .with_context(|| format!("{email} is not a subscriber in the config"))?;
+    let web = config
+        .web
+        .as_ref()
+        .context("the config has no [web] section: digests carry no signed links")?;
+    let key = web.key.as_ref().with_context(|| {
+        format!(
+            "no key in {} yet: it is made when `feed-digest run` first starts",
+            web.key_file.display()
+        )
+    })?;
+    let url = feed_digest::links::unsubscribe_url(&web.base_url, key, &subscriber.email())
+        .context("the base_url cannot take a path")?;
+    outln!("{url}")?;
     Ok(ExitCode::SUCCESS)
 }

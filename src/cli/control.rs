@@ -35,6 +35,9 @@ pub enum Request {
     StoreCheck,
     StoreExport,
     TopicsExplain { query: String },
+    SubscribersList,
+    Resubscribe { email: String },
+    Unsubscribe { email: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,29 +104,39 @@ pub fn bind(state_dir: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Answers requests, one connection at a time, until `cancel`.
+/// Answers requests until `cancel`, each connection on a task of its own
+/// (a silent client waits alone). A request line must come within 10
+/// seconds; the work it asks for (a poll) may take longer, and a poll ends
+/// with the daemon's cancellation like the daemon's own.
 pub async fn serve(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "control socket accept failed");
-                    continue;
-                }
-            },
-        };
-        if let Err(err) = answer(stream, &shared).await {
-            tracing::warn!(error = %err, "control socket request failed");
+    let shared = Arc::new(shared);
+    let limits = feed_digest::serve::Limits {
+        connection_timeout: None,
+        max_connections: 8,
+        drain: std::time::Duration::from_secs(1),
+    };
+    feed_digest::serve::serve("control", listener, limits, cancel, move |stream, cancel| {
+        let shared = shared.clone();
+        async move {
+            if let Err(err) = answer(stream, &shared, &cancel).await {
+                tracing::warn!(error = %err, "control socket request failed");
+            }
         }
-    }
+    })
+    .await;
 }
 
-async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
+/// How long a client has to send its request line.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn answer(stream: UnixStream, shared: &Shared, cancel: &CancellationToken) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    // At most one line of 1 MiB (a request is a few hundred bytes).
+    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 1 << 20));
+    tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .context("no request within 10 seconds")??;
     let request: Request = serde_json::from_str(&line).context("not a control request")?;
     let config = shared.config.borrow().clone();
     let store = &shared.store;
@@ -133,12 +146,15 @@ async fn answer(stream: UnixStream, shared: &Shared) -> anyhow::Result<()> {
         Request::StoreCheck => commands::store_check(store).await,
         Request::StoreExport => commands::store_export(store).await,
         Request::TopicsExplain { query } => report::explain(&config, store, &query).await,
+        request @ (Request::SubscribersList | Request::Resubscribe { .. } | Request::Unsubscribe { .. }) => {
+            commands::subscribers(&config, store, request).await
+        }
         // The config as it is once the daemon's own work is done: a reload
         // may have replaced it (and rescheduled the feeds) meanwhile.
         Request::Poll { force } => {
             let _working = shared.work.lock().await;
             let config = shared.config.borrow().clone();
-            commands::poll_once_with(&config, store, force, false).await
+            commands::poll_cancellable(&config, store, force, false, cancel).await
         }
         Request::Send { subscribers } => {
             let _working = shared.work.lock().await;

@@ -28,6 +28,20 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
         work: work.clone(),
     };
     tracker.spawn(control::serve(listener, control_shared, cancel.clone()));
+    if let Some(web) = &config.web {
+        let listener = feed_digest::web::bind(web.listen)
+            .await
+            .with_context(|| format!("cannot listen for [web] on {}", web.listen))?;
+        let bound = listener.local_addr().context("web listener address")?;
+        tracing::info!(base_url = %web.base_url, "web endpoint listening on http://{bound}/");
+        tracker.spawn(feed_digest::web::serve(
+            listener,
+            config_tx.subscribe(),
+            store.clone(),
+            feed_digest::web::WebLimits::default(),
+            cancel.clone(),
+        ));
+    }
     let metrics = std::sync::Arc::new(feed_digest::metrics::Metrics::default());
     if let Some(addr) = config.metrics_listen {
         let listener = feed_digest::metrics::bind(addr)

@@ -153,6 +153,11 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Who gets digests: who unsubscribed and since when, and undoing it.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
     /// Check, back up or restore the store.
     Store {
         #[command(subcommand)]
@@ -181,6 +186,29 @@ enum Command {
     },
     /// Print the man page (roff) to standard output.
     Man,
+}
+
+#[derive(Subcommand)]
+enum SubscribersCommand {
+    /// Each subscriber: receiving or unsubscribed (since when, and how),
+    /// articles pending, last digest.
+    List,
+    /// Undo an unsubscribe (the reader's own link does the same).
+    Resubscribe {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
+    /// Stop sending to a subscriber until they (or you) undo it.
+    Unsubscribe {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
+    /// Print the subscriber's own unsubscribe page link, as their digests
+    /// carry it (needs [web] and its key).
+    Link {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -378,8 +406,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let path = config_path(cli.config.as_deref());
-    let config = Config::load(&path)?;
+    let mut config = Config::load(&path)?;
     init_logging(config.log.as_deref());
+    // What builds mail needs the key of readers' links: made on first use.
+    if matches!(
+        cli.command,
+        Command::Run | Command::Send { .. } | Command::Preview { .. }
+    ) && let Some(web) = &mut config.web
+        && web.key.is_none()
+    {
+        web.key = Some(feed_digest::links::create_key(&web.key_file)?);
+    }
+    let config = config;
     // While the daemon holds the store, these go through its control socket.
     let remote = |request: control::Request| {
         let state_dir = config.state_dir.clone();
@@ -443,6 +481,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(store) => report::status(&config, &store, json).await?.print(),
             None => remote(control::Request::Status { json }).await?.print(),
         },
+        Command::Subscribers { command } => {
+            let request = match command {
+                // From the config and key alone: no store.
+                SubscribersCommand::Link { email } => return commands::subscriber_link(&config, &email),
+                SubscribersCommand::List => control::Request::SubscribersList,
+                SubscribersCommand::Resubscribe { email } => control::Request::Resubscribe { email },
+                SubscribersCommand::Unsubscribe { email } => control::Request::Unsubscribe { email },
+            };
+            match try_open_store(&config).await? {
+                Some(store) => commands::subscribers(&config, &store, request).await?.print(),
+                None => remote(request).await?.print(),
+            }
+        }
         Command::Topics {
             command: TopicsCommand::Explain { query },
         } => match try_open_store(&config).await? {

@@ -79,6 +79,22 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
             subscriber.timezone
         )?;
     }
+    match &config.web {
+        Some(web) => outln!(
+            "readers' web endpoint: on {}, links at {}; key {} ({})",
+            web.listen,
+            web.base_url,
+            web.key_file.display(),
+            if web.key.is_some() {
+                "read"
+            } else {
+                "made at first start"
+            }
+        )?,
+        None => {
+            outln!("readers' web endpoint: off (unsubscribe links are the config's [digest] unsubscribe)")?
+        }
+    }
     // Loading the model is the only way to know it is whole (~0.4 s).
     let folding = match meaning::verify(config) {
         Ok(folding) => folding,

@@ -49,11 +49,27 @@ pub struct Config {
     pub from: Mailbox,
     pub digest: DigestSettings,
     pub fetch: FetchSettings,
+    /// The readers' web endpoint (unsubscribe); off when `None`.
+    pub web: Option<WebSettings>,
     pub feeds: Vec<FeedConfig>,
     /// Every topic in section order: the `[[topics]]` rules first, then topics
     /// that only feeds name, in order of first mention.
     pub topics: Vec<Topic>,
     pub subscribers: Vec<Subscriber>,
+}
+
+/// `[web]`: where the daemon listens for readers, and the public address
+/// in front of it (a reverse proxy's) that the links in the mail use.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub listen: std::net::SocketAddr,
+    pub base_url: Url,
+    /// The file of the key that signs readers' links: `key_file`, else the
+    /// systemd credential `web-key` when there is one, else `state_dir/web.key`.
+    pub key_file: PathBuf,
+    /// The key, when the file exists; the daemon makes `state_dir/web.key`
+    /// at start when it does not ([`crate::links::create_key`]).
+    pub key: Option<crate::links::Key>,
 }
 
 #[derive(Debug, Clone)]

@@ -20,12 +20,21 @@ pub struct RawConfig {
     pub delivery: Option<RawDelivery>,
     pub digest: Option<RawDigest>,
     pub fetch: Option<RawFetch>,
+    pub web: Option<RawWeb>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]
     pub topics: Vec<RawTopic>,
     #[serde(default)]
     pub subscribers: Vec<RawSubscriber>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub listen: Option<String>,
+    pub base_url: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,8 +6,10 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use url::Url;
 
-use super::raw::RawConfig;
-use super::{Config, ConfigError, FeedConfig, FeedSource, FirstPollWindow, PollSchedule, Problem};
+use super::raw::{RawConfig, RawWeb};
+use super::{
+    Config, ConfigError, FeedConfig, FeedSource, FirstPollWindow, PollSchedule, Problem, WebSettings,
+};
 use crate::schedule::parse_cron;
 
 mod delivery;
@@ -210,6 +212,7 @@ impl Checker<'_> {
         let (delivery, from) = self.delivery(&raw);
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
+        let web = raw.web.as_ref().and_then(|web| self.web(web, &state_dir));
         // An id is forgotten `retention` after its feed last showed it: a feed
         // polled more rarely than that would find its old items new again.
         let min_retention = (fetch.max_interval * 2).max(MIN_RETENTION);
@@ -239,9 +242,79 @@ impl Checker<'_> {
             from,
             digest,
             fetch,
+            web,
             feeds,
             topics,
             subscribers,
+        })
+    }
+
+    fn web(&mut self, raw: &RawWeb, state_dir: &Path) -> Option<WebSettings> {
+        let listen = match raw.listen.as_deref().map(str::parse) {
+            Some(Ok(addr)) => Some(addr),
+            Some(Err(_)) | None => {
+                self.problem(
+                    &[Seg::Key("web"), Seg::Key("listen")],
+                    None,
+                    "needs an address and port; write e.g. \"127.0.0.1:8080\"",
+                );
+                None
+            }
+        };
+        let base_url = match raw.base_url.as_deref().map(Url::parse) {
+            Some(Ok(url)) if is_public_address(&url) => Some(url),
+            Some(Ok(url)) => {
+                self.problem(
+                    &[Seg::Key("web"), Seg::Key("base_url")],
+                    None,
+                    format!("{url} must be https (mail providers post one-click unsubscribes only to https; plain http is for a loopback address)"),
+                );
+                None
+            }
+            Some(Err(err)) => {
+                self.problem(
+                    &[Seg::Key("web"), Seg::Key("base_url")],
+                    None,
+                    format!(
+                        "not a URL ({err}); write the public address, e.g. \"https://digest.example.org\""
+                    ),
+                );
+                None
+            }
+            None => {
+                self.problem(
+                    &[Seg::Key("web"), Seg::Key("base_url")],
+                    None,
+                    "needs the public address readers reach the endpoint at, e.g. \"https://digest.example.org\"",
+                );
+                None
+            }
+        };
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join("web-key"))
+            .filter(|path| path.exists());
+        let (key_file, must_exist) = match (&raw.key_file, credential) {
+            (Some(file), _) => (self.path(Some(file), "."), true),
+            (None, Some(path)) => (path, true),
+            (None, None) => (state_dir.join("web.key"), false),
+        };
+        let key = match crate::links::read_key(&key_file) {
+            Ok(key) => Some(key),
+            Err(crate::links::KeyError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !must_exist =>
+            {
+                None
+            }
+            Err(err) => {
+                self.problem(&[Seg::Key("web"), Seg::Key("key_file")], None, err.to_string());
+                None
+            }
+        };
+        Some(WebSettings {
+            listen: listen?,
+            base_url: base_url?,
+            key_file,
+            key,
         })
     }
 
@@ -351,6 +424,20 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(factor).filter(|n| *n > 0)
+}
+
+/// An https URL, or http on a loopback address (tests, a local proxy).
+fn is_public_address(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -320,7 +320,7 @@ pub fn build(
         failing_feeds: context.failing.clone(),
         reason: language.reason(&recipient, &config.digest.title),
         // The footer links the web address when there is one, else the mailto.
-        unsubscribe: preferred_unsubscribe(&config.digest.unsubscribe),
+        unsubscribe: preferred_unsubscribe(&crate::links::unsubscribe_addresses(config, &recipient)),
     }
 }
 

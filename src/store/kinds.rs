@@ -12,6 +12,7 @@ use super::{
     SubscriberState, decode, decode_link, encode, hex, id_bytes, id_from_bytes, seen_record, seen_set, unhex,
 };
 use crate::article::{Article, ArticleId};
+use crate::subscriber::OptOut;
 
 /// A kind of record, and the sled tree it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +30,8 @@ pub enum Kind {
     Pending,
     Outbox,
     Sent,
+    /// Subscribers who unsubscribed, and since when.
+    OptOuts,
 }
 
 /// A `links` value as exported: the article id and the feed tag (16 hex).
@@ -48,7 +51,7 @@ struct SeenValue {
 
 impl Kind {
     /// Every kind, in export order.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Seen,
         Kind::LegacySeen,
@@ -59,6 +62,7 @@ impl Kind {
         Kind::Pending,
         Kind::Outbox,
         Kind::Sent,
+        Kind::OptOuts,
     ];
 
     /// The name exports and errors use; also the sled tree's name (but for `meta`).
@@ -74,6 +78,7 @@ impl Kind {
             Kind::Pending => "pending",
             Kind::Outbox => "outbox",
             Kind::Sent => "sent",
+            Kind::OptOuts => "opt_outs",
         }
     }
 
@@ -93,7 +98,8 @@ impl Kind {
             | Kind::Articles
             | Kind::Feeds
             | Kind::Subscribers
-            | Kind::Outbox => String::from_utf8_lossy(key).into_owned(),
+            | Kind::Outbox
+            | Kind::OptOuts => String::from_utf8_lossy(key).into_owned(),
         }
     }
 
@@ -107,7 +113,8 @@ impl Kind {
             | Kind::Articles
             | Kind::Feeds
             | Kind::Subscribers
-            | Kind::Outbox => Some(text.as_bytes().to_vec()),
+            | Kind::Outbox
+            | Kind::OptOuts => Some(text.as_bytes().to_vec()),
         }
     }
 
@@ -146,6 +153,7 @@ impl Kind {
             Kind::Pending => json(decode::<DateTime<Utc>>(name, key, bytes)?)?,
             Kind::Outbox => json(decode::<OutboxEntry>(name, key, bytes)?)?,
             Kind::Sent => json(decode::<SentStory>(name, key, bytes)?)?,
+            Kind::OptOuts => json(decode::<OptOut>(name, key, bytes)?)?,
         })
     }
 
@@ -190,6 +198,7 @@ impl Kind {
             Kind::Pending => typed::<DateTime<Utc>>(value),
             Kind::Outbox => typed::<OutboxEntry>(value),
             Kind::Sent => typed::<SentStory>(value),
+            Kind::OptOuts => typed::<OptOut>(value),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct CheckReport {
     pub subscribers: usize,
     /// What subscribers were sent lately (for follow-ups).
     pub sent: usize,
+    /// Subscribers who unsubscribed.
+    pub opt_outs: usize,
     pub problems: Vec<String>,
 }
 
@@ -90,6 +92,7 @@ impl CheckReport {
             Kind::Pending => Some(&mut self.pending),
             Kind::Outbox => Some(&mut self.outbox),
             Kind::Sent => Some(&mut self.sent),
+            Kind::OptOuts => Some(&mut self.opt_outs),
         }
     }
 }

@@ -23,6 +23,8 @@ pub(super) fn upgrade(store: &Store, from: u32) -> Result<(), StoreError> {
     if from <= 2 {
         v2_to_v3(store)?;
     }
+    // Schema 4 only added the `opt_outs` tree, opened empty: an older
+    // feed-digest must refuse the store rather than ignore who unsubscribed.
     tracing::info!(from, to = super::SCHEMA_VERSION, "store schema migrated");
     Ok(())
 }

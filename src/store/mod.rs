@@ -17,6 +17,8 @@
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
 //! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`](crate::digest::SentStory), what a
 //!   subscriber received lately, for follow-ups (kept a week);
+//! - `opt_outs`: email → [`OptOut`](crate::subscriber::OptOut) (JSON), who
+//!   unsubscribed and since when (schema 4);
 //! - the default tree: `schema_version`, `last_prune`.
 //!
 //! A crash must not undo what a caller committed: callers call [`Store::flush`]
@@ -32,6 +34,7 @@ mod ingest;
 mod kinds;
 mod maintenance;
 mod migrate;
+mod readers;
 mod records;
 mod seam;
 mod sent;
@@ -56,7 +59,7 @@ pub use records::{SeenRecord, SeenSet};
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -135,7 +138,7 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
-pub use seam::{Backend, Delivery, Feeds, Holder, Maintenance, Storage};
+pub use seam::{Backend, Delivery, Feeds, Holder, Maintenance, Readers, Storage};
 
 #[derive(Clone)]
 pub struct Store {
@@ -152,6 +155,7 @@ pub struct Store {
     outbox: sled::Tree,
     links: sled::Tree,
     sent: sled::Tree,
+    opt_outs: sled::Tree,
     /// Held by [`Store::ingest`] from reading a feed's seen sets to writing them.
     ingesting: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -428,6 +432,7 @@ impl Store {
             outbox: tree(Kind::Outbox)?,
             links: tree(Kind::Links)?,
             sent: tree(Kind::Sent)?,
+            opt_outs: tree(Kind::OptOuts)?,
             ingesting: Default::default(),
             db,
             path,
@@ -460,6 +465,7 @@ impl Store {
             Kind::Pending => &self.pending,
             Kind::Outbox => &self.outbox,
             Kind::Sent => &self.sent,
+            Kind::OptOuts => &self.opt_outs,
         }
     }
 

@@ -24,7 +24,7 @@ use crate::digest::SentStory;
 use crate::feed_state::FeedState;
 use crate::ingest::{IngestBatch, Known, Questions};
 use crate::outbox::OutboxEntry;
-use crate::subscriber::SubscriberState;
+use crate::subscriber::{OptOut, SubscriberState};
 
 /// Who holds a lease: one running instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +49,9 @@ impl Holder {
 }
 
 /// Everything the daemon needs of a store: what `run` is written against.
-pub trait Backend: Feeds + Delivery + Maintenance + Clone + 'static {}
+pub trait Backend: Feeds + Delivery + Readers + Maintenance + Clone + 'static {}
 
-impl<S: Feeds + Delivery + Maintenance + Clone + 'static> Backend for S {}
+impl<S: Feeds + Delivery + Readers + Maintenance + Clone + 'static> Backend for S {}
 
 /// What every part of the program needs of a store.
 pub trait Storage: Send + Sync {
@@ -160,6 +160,27 @@ pub trait Delivery: Storage {
         state: &SubscriberState,
         sent: &[(ArticleId, SentStory)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What readers asked for themselves: who unsubscribed. Kept apart from
+/// the delivery state, which a send in flight rewrites.
+pub trait Readers: Storage {
+    /// Records that `email` wants no more digests; false when they had
+    /// already unsubscribed (the first record stays).
+    fn opt_out(&self, email: &str, opt_out: &OptOut)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Undoes an opt-out; false when there was none.
+    fn opt_in(&self, email: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn opted_out(&self, email: &str) -> impl Future<Output = Result<Option<OptOut>, StoreError>> + Send;
+
+    /// Every opt-out, by address.
+    fn opt_outs(&self) -> impl Future<Output = Result<Vec<(String, OptOut)>, StoreError>> + Send;
+
+    /// Drops everything waiting for `email` (pending articles and an unsent
+    /// outbox entry), in one transaction; returns how many articles.
+    fn drop_waiting(&self, email: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
 /// Keeping a store in shape, and what status and metrics read of it.
@@ -337,6 +358,32 @@ impl Delivery for Store {
         sent: &[(ArticleId, SentStory)],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Store::commit_sent(self, email, entry, state, sent))
+    }
+}
+
+impl Readers for Store {
+    fn opt_out(
+        &self,
+        email: &str,
+        opt_out: &OptOut,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        std::future::ready(Store::opt_out(self, email, opt_out))
+    }
+
+    fn opt_in(&self, email: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        std::future::ready(Store::opt_in(self, email))
+    }
+
+    fn opted_out(&self, email: &str) -> impl Future<Output = Result<Option<OptOut>, StoreError>> + Send {
+        std::future::ready(Store::opted_out(self, email))
+    }
+
+    fn opt_outs(&self) -> impl Future<Output = Result<Vec<(String, OptOut)>, StoreError>> + Send {
+        std::future::ready(Store::opt_outs(self))
+    }
+
+    fn drop_waiting(&self, email: &str) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        std::future::ready(Store::drop_waiting(self, email))
     }
 }
 

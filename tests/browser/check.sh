@@ -9,6 +9,7 @@
 # is checked. Screenshots go to target/screenshots/<name>-<width>-<scheme>.png.
 # Prints one line per render, then `browser check: N passed, M failed`;
 # exits 1 if any render failed. Without Chromium it says so and exits 0.
+# Without arguments it then checks the readers' web pages too (web.py).
 #
 # Environment: CHROMIUM (default: chromium on PATH), PYTHON (default: python3).
 set -euo pipefail
@@ -63,5 +64,14 @@ else
     fi
 fi
 
-exec "$python" "$here/check.py" --chromium "$chromium" \
-    --screenshots "$root/target/screenshots" "${files[@]}"
+status=0
+"$python" "$here/check.py" --chromium "$chromium" \
+    --screenshots "$root/target/screenshots" "${files[@]}" || status=1
+# The readers' web pages, served by the daemon itself (web.py). Not with
+# files given: those are digests only.
+if [ $# -eq 0 ]; then
+    cargo build -q --bin feed-digest
+    "$python" "$here/web.py" --bin "${FEED_DIGEST_BIN:-$root/target/debug/feed-digest}" \
+        --chromium "$chromium" --screenshots "$root/target/screenshots" || status=1
+fi
+exit "$status"

@@ -21,3 +21,4 @@ mod process;
 mod promises;
 mod stories;
 mod support;
+mod web;

@@ -473,7 +473,10 @@ fn a_version_1_store_is_migrated() {
     let store = Store::open(dir.path()).expect("migrated");
     let check = store.check().expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
-    assert_eq!((check.schema_version, check.seen, check.links), (3, 1, 1));
+    assert_eq!(
+        (check.schema_version, check.seen, check.links),
+        (feed_digest::store::SCHEMA_VERSION, 1, 1)
+    );
     let owner = |feed| {
         store
             .link_owner(feed, "https://example.org/a")
@@ -669,6 +672,10 @@ fn contents(store: &Store, emails: &[&str], feeds: &[&str]) -> String {
             store.subscriber_state(email).expect("state")
         );
         out += &format!("{email} outbox {:?}\n", store.outbox(email).expect("outbox"));
+        out += &format!(
+            "{email} opted out {:?}\n",
+            store.opted_out(email).expect("opt-out")
+        );
     }
     for feed in feeds {
         out += &format!("{feed} {:?}\n", store.feed_state(feed).expect("feed"));
@@ -686,10 +693,15 @@ fn a_backup_restores_every_record_through_the_binary() {
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(
         &config,
-        format!("{text}[[subscribers]]\nemail = \"bob@example.org\"\n"),
+        format!("{text}[[subscribers]]\nemail = \"bob@example.org\"\n[[subscribers]]\nemail = \"carol@example.org\"\n"),
     )
     .expect("config");
-    for args in [&["poll"][..], &["send", "--subscriber", "alice@example.org"]] {
+    // Carol unsubscribed: that is a record to keep too.
+    for args in [
+        &["poll"][..],
+        &["send", "--subscriber", "alice@example.org"],
+        &["subscribers", "unsubscribe", "carol@example.org"],
+    ] {
         let out = feed_digest(&config, args, &[]);
         assert!(
             out.status.success(),
@@ -745,7 +757,7 @@ fn a_backup_restores_every_record_through_the_binary() {
         "{stderr}"
     );
     // Kind by kind, the restored store holds what the original did, `sent` included.
-    let emails = ["alice@example.org", "bob@example.org"];
+    let emails = ["alice@example.org", "bob@example.org", "carol@example.org"];
     let original = Store::open(&dir.path().join("state")).expect("open the original");
     let feeds: Vec<String> = ["world-zh.xml", "tech-en.atom"]
         .iter()
@@ -761,6 +773,7 @@ fn a_backup_restores_every_record_through_the_binary() {
         "alice was sent something: {before}"
     );
     assert!(!before.contains("sent 0\n"), "{before}");
+    assert!(before.contains("carol@example.org opted out Some("), "{before}");
     assert_eq!(
         before.matches("Some(FeedState").count(),
         2,
@@ -792,6 +805,7 @@ fn a_backup_restores_every_record_through_the_binary() {
     let sent = stdout(&feed_digest(&restored_config, &["send"], &[]));
     assert!(sent.contains("bob@example.org: sent"), "{sent}");
     assert!(!sent.contains("alice@example.org: sent"), "{sent}");
+    assert!(sent.contains("carol@example.org: unsubscribed since"), "{sent}");
     let (clean, log) = daemon.stop();
     assert!(clean, "{log}");
     let mails = smtp.messages();

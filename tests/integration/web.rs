@@ -1,0 +1,336 @@
+//! The readers' web endpoint on a real listener (port 0) over raw HTTP:
+//! one-click unsubscribe, the page a GET shows, undoing it, refused tokens,
+//! and the limits on slow and oversized requests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use feed_digest::deliver::Delivered;
+use feed_digest::links::{Key, create_key};
+use feed_digest::subscriber::OptOutWay;
+use feed_digest::web::{self, WebLimits};
+
+use crate::support::http::FeedServer;
+use crate::support::rss;
+use crate::support::world::World;
+
+const READER: &str = "all@example.org";
+
+/// A world with one feed, the web endpoint configured (its key made in the
+/// state dir) and serving on port 0.
+struct Site {
+    world: World,
+    addr: SocketAddr,
+    key: Key,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn site(limits: WebLimits) -> Site {
+    let feeds = FeedServer::start().await;
+    feeds.set(
+        "/a.xml",
+        rss(
+            "A",
+            &[
+                ("a-1", "第一条新闻", "正文", None),
+                ("a-2", "Second story", "Body", None),
+            ],
+        ),
+    );
+    let url = feeds.url("/a.xml");
+    let extra = "[web]\nlisten = \"127.0.0.1:0\"\nbase_url = \"https://digest.example.org/news\"\n";
+    let mut world = World::with_feeds(feeds, &[url], extra).await;
+    let web_settings = world.config.web.as_mut().expect("[web] parsed");
+    let key = create_key(&web_settings.key_file).expect("key made");
+    web_settings.key = Some(key.clone());
+    let listener = web::bind("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (_tx, config) = tokio::sync::watch::channel(world.config.clone());
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(web::serve(
+        listener,
+        config,
+        world.store.clone(),
+        limits,
+        cancel.clone(),
+    ));
+    // The sender may go: the server keeps the last config.
+    world.poll_ok().await;
+    Site {
+        world,
+        addr,
+        key,
+        cancel,
+        server,
+    }
+}
+
+impl Site {
+    fn token(&self) -> String {
+        self.key.subscriber_token(READER)
+    }
+
+    fn opted_out(&self) -> Option<feed_digest::subscriber::OptOut> {
+        self.world.store.opted_out(READER).expect("read opt-outs")
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.server.await.expect("server ends");
+    }
+}
+
+/// One request on its own connection: the status and the body.
+async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: digest.example.org\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+
+#[tokio::test]
+async fn a_get_changes_nothing_and_a_one_click_post_unsubscribes_until_undone() {
+    let site = site(WebLimits::default()).await;
+    let path = format!("/news/u/{}", site.token());
+    // What a link scanner does: a GET, twice.
+    for _ in 0..2 {
+        let (status, page) = request(site.addr, "GET", &path, "").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<form method=\"post\""), "{page}");
+        assert!(!page.contains(READER), "the page names nobody");
+    }
+    assert_eq!(site.opted_out(), None);
+    // What a mail provider does (RFC 8058).
+    let (status, page) = request(site.addr, "POST", &path, ONE_CLICK).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("unsubscribed"), "{page}");
+    assert_eq!(site.opted_out().map(|o| o.by), Some(OptOutWay::OneClick));
+    let pending = site.world.pending(READER);
+    assert_eq!(pending, 2);
+    match site.world.send(READER).await {
+        Ok(Delivered::OptedOut { .. }) => {}
+        other => panic!("expected no digest, got {other:?}"),
+    }
+    assert!(site.world.smtp.messages().is_empty(), "nothing is mailed");
+    assert_eq!(
+        site.world.pending(READER),
+        pending,
+        "what waits is kept for a while"
+    );
+    // The page's own button: subscribing again.
+    let (status, _) = request(
+        site.addr,
+        "POST",
+        &format!("/news/r/{}", site.token()),
+        "resubscribe=yes",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(site.opted_out(), None);
+    assert!(matches!(
+        site.world.send(READER).await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    // An old digest's link still works: the reader's latest wish wins.
+    let (status, _) = request(site.addr, "POST", &format!("{path}?via=page"), ONE_CLICK).await;
+    assert_eq!(status, 200);
+    assert_eq!(site.opted_out().map(|o| o.by), Some(OptOutWay::Page));
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn every_wrong_token_gets_the_same_404_and_changes_nothing() {
+    let site = site(WebLimits::default()).await;
+    let token = site.token();
+    let mut altered: Vec<char> = token.chars().collect();
+    altered[5] = if altered[5] == 'x' { 'y' } else { 'x' };
+    let altered: String = altered.into_iter().collect();
+    let foreign = Key::new(&[9; 32]).expect("key").subscriber_token(READER);
+    let stranger = site.key.subscriber_token("stranger@example.org");
+    let mut answers = Vec::new();
+    for bad in [altered.as_str(), &foreign, &stranger, "x", &"A".repeat(300)] {
+        for method in ["GET", "POST"] {
+            let (status, body) = request(site.addr, method, &format!("/news/u/{bad}"), ONE_CLICK).await;
+            assert_eq!(status, 404, "{method} {bad}");
+            answers.push(body);
+        }
+    }
+    answers.dedup();
+    assert_eq!(answers.len(), 1, "one answer for every wrong link: {answers:?}");
+    assert_eq!(site.opted_out(), None);
+    assert!(site.world.store.opt_outs().expect("read").is_empty());
+    // A POST without the one-click field does not unsubscribe either.
+    let (status, _) = request(site.addr, "POST", &format!("/news/u/{token}"), "").await;
+    assert_eq!(status, 400);
+    assert_eq!(site.opted_out(), None);
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn the_digest_carries_the_readers_own_link_and_it_works() {
+    let site = site(WebLimits::default()).await;
+    assert!(matches!(
+        site.world.send(READER).await,
+        Ok(Delivered::Sent { .. })
+    ));
+    let mail = site.world.mail_to(READER).pop().expect("a digest");
+    let expected = format!("https://digest.example.org/news/u/{}", site.token());
+    let header = mail
+        .raw
+        .lines()
+        .find(|l| l.starts_with("List-Unsubscribe:"))
+        .expect("List-Unsubscribe header");
+    assert!(header.contains(&format!("<{expected}>")), "{header}");
+    assert!(
+        mail.raw
+            .contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    );
+    assert!(
+        mail.html.contains(&expected),
+        "the footer links the reader's page"
+    );
+    // The path the provider would POST to, as the mail gives it.
+    let path = expected.trim_start_matches("https://digest.example.org");
+    let (status, _) = request(site.addr, "POST", path, ONE_CLICK).await;
+    assert_eq!(status, 200);
+    assert!(site.opted_out().is_some());
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_slow_requests_are_cut_off() {
+    let limits = WebLimits {
+        header_timeout: Duration::from_millis(300),
+        connection_timeout: Duration::from_secs(2),
+        ..WebLimits::default()
+    };
+    let site = site(limits).await;
+    let path = format!("/news/u/{}", site.token());
+    let big = format!("{ONE_CLICK}&{}", "x".repeat(64 * 1024));
+    let (status, _) = request(site.addr, "POST", &path, &big).await;
+    assert_eq!(status, 413);
+    assert_eq!(site.opted_out(), None);
+    // Headers that never end, and a body that never comes: the server
+    // closes both (EOF here), the second after the connection's timeout.
+    for partial in [
+        "GET /news/u/x HTTP/1.1\r\nHost: a\r\n".to_owned(),
+        format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 26\r\n\r\nList"),
+    ] {
+        let mut stream = TcpStream::connect(site.addr).await.expect("connect");
+        stream.write_all(partial.as_bytes()).await.expect("write");
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the server did not cut off {partial:?}");
+        assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+    }
+    assert_eq!(site.opted_out(), None);
+    // The endpoint still answers.
+    let (status, _) = request(site.addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+    site.stop().await;
+}
+
+/// The daemon's config of `support::cli` with every listener on port 0.
+fn daemon_config(dir: &std::path::Path, smtp_port: u16) -> std::path::PathBuf {
+    let path = crate::support::cli::write_config(dir, smtp_port, "0 7 * * *");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    let text = format!(
+        "shutdown_timeout = \"5s\"\nmetrics_listen = \"127.0.0.1:0\"\n{text}\n[web]\nlisten = \"127.0.0.1:0\"\nbase_url = \"https://digest.example.org\"\n"
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The address after `http://` in a log line.
+fn logged_address(line: &str) -> SocketAddr {
+    let rest = line.split("http://").nth(1).expect("an address in the log");
+    let addr = rest.split('/').next().unwrap_or_default();
+    addr.parse().unwrap_or_else(|_| panic!("not an address: {line}"))
+}
+
+#[test]
+fn sigterm_with_silent_clients_on_every_listener_still_exits_in_time() {
+    use crate::support::cli::Daemon;
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = daemon_config(dir.path(), smtp.port);
+    let daemon = Daemon::start(&config, None, &[]);
+    let web = logged_address(&daemon.wait_for_log("web endpoint listening on"));
+    let metrics = logged_address(&daemon.wait_for_log("metrics listening on"));
+    // Connected, and silent: nothing of a request is ever sent.
+    let _web = std::net::TcpStream::connect(web).expect("connect web");
+    let _metrics = std::net::TcpStream::connect(metrics).expect("connect metrics");
+    let _control = std::os::unix::net::UnixStream::connect(dir.path().join("state/control.sock"))
+        .expect("connect control");
+    // The key was made for the service user only.
+    let key = dir.path().join("state/web.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).expect("key made").permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // Past `shutdown_timeout` the daemon exits with an error instead.
+    let (ok, log) = daemon.stop();
+    assert!(ok, "the daemon did not exit cleanly within 5 s:\n{log}");
+}
+
+#[test]
+fn the_operator_lists_unsubscribes_and_undoes_them() {
+    use crate::support::cli::{feed_digest, stdout};
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = daemon_config(dir.path(), smtp.port);
+    let list = |expect: &str| {
+        let output = feed_digest(&config, &["subscribers", "list"], &[]);
+        assert!(output.status.success(), "{output:?}");
+        let text = stdout(&output);
+        assert!(text.contains(expect), "{text}");
+    };
+    list("alice@example.org: receiving");
+    let output = feed_digest(&config, &["subscribers", "unsubscribe", "alice@example.org"], &[]);
+    assert!(stdout(&output).contains("unsubscribed"), "{output:?}");
+    list("unsubscribed since");
+    list("by the operator");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let output = feed_digest(&config, &["send"], &[]);
+    assert!(
+        stdout(&output).contains("alice@example.org: unsubscribed since"),
+        "{output:?}"
+    );
+    assert!(smtp.messages().is_empty());
+    let output = feed_digest(&config, &["subscribers", "resubscribe", "alice@example.org"], &[]);
+    assert!(stdout(&output).contains("subscribed again"), "{output:?}");
+    list("alice@example.org: receiving");
+    let output = feed_digest(
+        &config,
+        &["subscribers", "resubscribe", "nobody@example.org"],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a subscriber"));
+    assert!(feed_digest(&config, &["send"], &[]).status.success());
+    assert_eq!(smtp.messages().len(), 1);
+}
