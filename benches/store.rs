@@ -249,6 +249,7 @@ fn drain(store: &Store, email: &str, ids: Vec<feed_digest::article::ArticleId>, 
         created_at: now,
         message: String::new(),
         html: String::new(),
+        dropped: Vec::new(),
     };
     // What deliver remembers of each article for follow-ups, as it does.
     let sent: Vec<_> = entry

@@ -46,6 +46,12 @@ pub enum DeliverError {
         source: MailError,
     },
     #[error("subscriber {email}: {source}")]
+    Archive {
+        email: String,
+        #[source]
+        source: crate::archive::ArchiveError,
+    },
+    #[error("subscriber {email}: {source}")]
     Send {
         email: String,
         #[source]
@@ -75,8 +81,28 @@ pub struct Prepared {
     /// The digest as data, before the size budget shortened anything.
     pub model: digest::Digest,
     pub rendered: Rendered,
+    /// What the digest consumes: with an archive every pending article (the
+    /// mail shows part, the archive page all); without, what the mail shows.
     pub articles: Vec<Article>,
     pub held_back: usize,
+    /// Old articles left out at the bound of what may wait (no archive).
+    pub dropped: Vec<ArticleId>,
+    /// The digest's archive page, when `[web]` is set.
+    pub archive: Option<ArchivePage>,
+}
+
+/// A sent digest's page: the same rendering without the size budget.
+pub struct ArchivePage {
+    pub dir: std::path::PathBuf,
+    pub name: String,
+    pub html: String,
+}
+
+/// Without an archive, at most this many articles wait for a subscriber: a
+/// week of full digests, and never fewer than 100. Beyond it the oldest are
+/// left out, and the digest says how many.
+pub fn waiting_bound(max_items: usize) -> usize {
+    max_items.saturating_mul(7).max(100)
 }
 
 /// Builds (but does not store or send) the next digest from pending articles.
@@ -103,11 +129,28 @@ pub async fn prepare<S: Delivery>(
             None => tracing::error!(article = %id, "pending article has no stored body; skipping it"),
         }
     }
-    let (articles, held_back) = digest::choose(config, subscriber, articles, subscriber.max_items);
-    if articles.is_empty() {
+    let archive = config.web.as_ref().and_then(|web| Some((web, web.key.as_ref()?)));
+    let mut dropped = Vec::new();
+    let bound = waiting_bound(subscriber.max_items);
+    if archive.is_none() && articles.len() > bound {
+        // The oldest leave: what is newest is what a reader still wants.
+        articles.sort_by_key(|a| std::cmp::Reverse(a.time()));
+        dropped = articles.split_off(bound).into_iter().map(|a| a.id).collect();
+    }
+    let all = archive.is_some().then(|| articles.clone());
+    let (shown, held_back) = digest::choose(config, subscriber, articles, subscriber.max_items);
+    if shown.is_empty() {
         return Ok(None);
     }
-    let mut context = context(config, store, &articles, held_back, now).await;
+    // With an archive nothing is held back: the rest is on the page.
+    let mut context = context(
+        config,
+        store,
+        &shown,
+        if all.is_some() { 0 } else { held_back },
+        now,
+    )
+    .await;
     let window =
         chrono::TimeDelta::from_std(config.digest.follow_up_window).unwrap_or(chrono::TimeDelta::zero());
     context.earlier = store
@@ -117,16 +160,50 @@ pub async fn prepare<S: Delivery>(
     if config.digest.fold_stories {
         context.encoder = meaning.encoder();
     }
-    let model = digest::build(config, subscriber, &articles, &context, now);
-    let rendered = render_within(&model, HTML_BUDGET).map_err(|source| DeliverError::Render {
+    let mut model = digest::build(config, subscriber, &shown, &context, now);
+    let language = subscriber.language;
+    let render_error = |source| DeliverError::Render {
         email: email.clone(),
         source,
-    })?;
+    };
+    let mut page = None;
+    let consumed = match (archive, all) {
+        (Some((web, key)), Some(all)) => {
+            let ids: Vec<ArticleId> = all.iter().map(|a| a.id.clone()).collect();
+            let message_id = crate::mail::message_id(&config.from, subscriber.mailbox.email.as_ref(), &ids);
+            let name = crate::links::archive_name(key, &message_id);
+            let url = crate::links::archive_url(&web.base_url, &name).map(|u| u.to_string());
+            let full = if all.len() > shown.len() {
+                digest::build(config, subscriber, &all, &context, now)
+            } else {
+                model.clone()
+            };
+            page = Some(ArchivePage {
+                dir: web.archive_dir.clone(),
+                name,
+                html: digest::render::render(&full).map_err(render_error)?.html,
+            });
+            model.view_online.clone_from(&url);
+            if let Some(url) = url
+                && all.len() > shown.len()
+            {
+                model.more_online = Some((language.more_online(all.len() - shown.len()), url));
+            }
+            all
+        }
+        _ => shown,
+    };
+    if !dropped.is_empty() {
+        model.dropped_note = Some(language.dropped(dropped.len(), bound));
+    }
+    let rendered = render_within(&model, HTML_BUDGET).map_err(render_error)?;
     Ok(Some(Prepared {
         model,
         rendered,
-        articles,
+        articles: consumed,
         held_back,
+        dropped,
+        archive: page,
     }))
 }
 
@@ -226,7 +303,16 @@ pub async fn deliver<S: Delivery + Readers>(
                 return Ok(Delivered::NothingPending);
             };
             let ids = prepared.articles.iter().map(|a| a.id.clone()).collect();
-            let entry = compose(
+            // The page exists before the mail that links it leaves.
+            if let Some(page) = &prepared.archive {
+                crate::archive::write(&page.dir, &page.name, &page.html).map_err(|source| {
+                    DeliverError::Archive {
+                        email: email.clone(),
+                        source,
+                    }
+                })?;
+            }
+            let mut entry = compose(
                 &config.from,
                 &subscriber.mailbox,
                 &prepared.rendered,
@@ -238,6 +324,7 @@ pub async fn deliver<S: Delivery + Readers>(
                 email: email.clone(),
                 source,
             })?;
+            entry.dropped = prepared.dropped;
             store.put_outbox(&email, &entry).await.map_err(store_error)?;
             // Commit point: the entry must exist before the server may have it.
             store.flush().await.map_err(store_error)?;

@@ -105,6 +105,7 @@ impl Language {
                 more_links: "More articles",
                 failing_feeds: "Feeds that need attention",
                 shortened: "This digest was shortened to fit the size mail clients display in full.",
+                view_online: "View in browser",
             },
             Language::ZhCn => Labels {
                 contents: "本期目录",
@@ -116,6 +117,7 @@ impl Language {
                 more_links: "更多文章",
                 failing_feeds: "需要注意的订阅源",
                 shortened: "为了让邮件客户端完整显示，本期摘要已精简。",
+                view_online: "在浏览器中查看",
             },
         }
     }
@@ -125,6 +127,30 @@ impl Language {
             (Language::En, 1) => "1 more article waits for the next digest.".to_owned(),
             (Language::En, n) => format!("{n} more articles wait for the next digest."),
             (Language::ZhCn, n) => format!("还有 {n} 篇文章将在下一期送达。"),
+        }
+    }
+
+    /// The link at the end of a mail that carries part of its digest.
+    pub fn more_online(self, n: usize) -> String {
+        match (self, n) {
+            (Language::En, 1) => "1 more article in the full digest".to_owned(),
+            (Language::En, n) => format!("{n} more articles in the full digest"),
+            (Language::ZhCn, n) => format!("完整摘要中还有 {n} 篇文章"),
+        }
+    }
+
+    /// Old articles left out because more wait than digests can carry.
+    pub fn dropped(self, n: usize, bound: usize) -> String {
+        match (self, n) {
+            (Language::En, 1) => format!(
+                "1 older article was left out: more arrive than the digests carry (at most {bound} wait)."
+            ),
+            (Language::En, n) => format!(
+                "{n} older articles were left out: more arrive than the digests carry (at most {bound} wait)."
+            ),
+            (Language::ZhCn, n) => {
+                format!("有 {n} 篇较早的文章未收入：新文章多于摘要所能容纳的（最多保留 {bound} 篇待发）。")
+            }
         }
     }
 
@@ -158,6 +184,7 @@ pub struct Labels {
     pub more_links: &'static str,
     pub failing_feeds: &'static str,
     pub shortened: &'static str,
+    pub view_online: &'static str,
 }
 
 fn chinese_weekday(day: Weekday) -> &'static str {

@@ -20,6 +20,7 @@
 //! (the daemon), [`notify`] (systemd), [`metrics`] (Prometheus), [`opml`] (feed lists in and out), and the
 //! `cli` in the binary.
 
+pub mod archive;
 pub mod article;
 pub mod boilerplate;
 pub mod cadence;

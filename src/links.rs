@@ -112,7 +112,8 @@ pub fn unsubscribe_url(base: &url::Url, key: &Key, email: &str) -> Option<url::U
 /// addresses (its static https ones are replaced); without, the config's.
 pub fn unsubscribe_addresses(config: &crate::config::Config, email: &str) -> Vec<url::Url> {
     let configured = &config.digest.unsubscribe;
-    let Some(web) = &config.web else {
+    // Signed links only where the endpoint answers them.
+    let Some(web) = config.web.as_ref().filter(|web| web.listen.is_some()) else {
         return configured.clone();
     };
     let Some(key) = &web.key else {
@@ -121,6 +122,23 @@ pub fn unsubscribe_addresses(config: &crate::config::Config, email: &str) -> Vec
     let mut addresses: Vec<url::Url> = unsubscribe_url(&web.base_url, key, email).into_iter().collect();
     addresses.extend(configured.iter().filter(|u| u.scheme() == "mailto").cloned());
     addresses
+}
+
+/// The archive page name of the digest `message_id`: 32 hex digits no one
+/// can guess without the key (the name is the page's signature).
+pub fn archive_name(key: &Key, message_id: &str) -> String {
+    let mac = key.mac(&[b"feed-digest archive\0", message_id.as_bytes()]);
+    mac.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `base/a/NAME.html`: the same path on the endpoint and on a static server.
+pub fn archive_url(base: &url::Url, name: &str) -> Option<url::Url> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    base.join(&format!("a/{name}.html")).ok()
 }
 
 /// Reads a key file: its text, trimmed, is the secret.

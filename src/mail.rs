@@ -176,6 +176,7 @@ pub fn compose(
         created_at: now,
         message,
         html: rendered.html.clone(),
+        dropped: Vec::new(),
     })
 }
 

@@ -17,4 +17,8 @@ pub struct OutboxEntry {
     pub message: String,
     /// The HTML part, for the file transport's `.html` copy.
     pub html: String,
+    /// Old articles left out at the bound of what may wait: they leave
+    /// pending with this digest, but were not sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<ArticleId>,
 }

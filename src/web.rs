@@ -7,6 +7,7 @@
 //! - `GET …/u/TOKEN` (a person's click, or a link scanner) only shows a page
 //!   with one button that POSTs: a prefetch never unsubscribes anyone.
 //! - `GET`/`POST …/r/TOKEN`: the same for subscribing again.
+//! - `GET …/a/NAME.html`: a sent digest's archive page ([`crate::archive`]).
 //! - A forged, altered or unknown token gets the same plain 404 and changes
 //!   nothing; no page shows an address.
 //!
@@ -122,22 +123,30 @@ async fn connection<S: Backend>(
     }
 }
 
-/// What the token's path asks for.
+/// What a reader's token path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Unsubscribe,
     Resubscribe,
 }
 
-fn route(path: &str) -> Option<(Action, &str)> {
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    /// `u/TOKEN` or `r/TOKEN`.
+    Reader(Action, &'a str),
+    /// A sent digest's page, `a/NAME.html`.
+    Archive(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
     let mut segments = path.trim_end_matches('/').rsplit('/');
-    let token = segments.next()?;
-    let action = match segments.next()? {
-        "u" => Action::Unsubscribe,
-        "r" => Action::Resubscribe,
+    let last = segments.next()?;
+    Some(match segments.next()? {
+        "u" => Route::Reader(Action::Unsubscribe, last),
+        "r" => Route::Reader(Action::Resubscribe, last),
+        "a" => Route::Archive(last),
         _ => return None,
-    };
-    Some((action, token))
+    })
 }
 
 async fn answer<S: Backend>(app: &App<S>, request: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -145,8 +154,10 @@ async fn answer<S: Backend>(app: &App<S>, request: Request<Incoming>) -> Respons
     if path == "/healthz" && request.method() == Method::GET {
         return plain(StatusCode::OK, "ok\n");
     }
-    let Some((action, token)) = route(&path) else {
-        return not_found();
+    let (action, token) = match route(&path) {
+        Some(Route::Reader(action, token)) => (action, token),
+        Some(Route::Archive(file)) => return archive_page(app, request.method(), file),
+        None => return not_found(),
     };
     // The config as it is now (a reload may have changed the subscribers);
     // the borrow must not be held across the awaits below.
@@ -238,6 +249,46 @@ async fn answer<S: Backend>(app: &App<S>, request: Request<Incoming>) -> Respons
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
             response
+        }
+    }
+}
+
+/// The page's name is its signature: 128 bits only the key makes.
+fn archive_page<S>(app: &App<S>, method: &Method, file: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        return not_found();
+    }
+    let Some(dir) = app
+        .config
+        .borrow()
+        .web
+        .as_ref()
+        .map(|web| web.archive_dir.clone())
+    else {
+        return not_found();
+    };
+    let Some(name) = file.strip_suffix(".html") else {
+        return not_found();
+    };
+    match crate::archive::read(&dir, name) {
+        Ok(Some(html)) => {
+            let mut response = respond(StatusCode::OK, "text/html; charset=utf-8", html);
+            // The digest's own rendering: inline styles and remote images.
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            );
+            response
+        }
+        Ok(None) => not_found(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an archive page");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong. Please try again later.\n",
+            )
         }
     }
 }
@@ -400,8 +451,12 @@ mod tests {
 
     #[test]
     fn routes_match_the_last_two_segments_under_any_prefix() {
-        assert_eq!(route("/u/abc"), Some((Action::Unsubscribe, "abc")));
-        assert_eq!(route("/digest/r/abc/"), Some((Action::Resubscribe, "abc")));
+        assert_eq!(route("/u/abc"), Some(Route::Reader(Action::Unsubscribe, "abc")));
+        assert_eq!(
+            route("/digest/r/abc/"),
+            Some(Route::Reader(Action::Resubscribe, "abc"))
+        );
+        assert_eq!(route("/news/a/0a.html"), Some(Route::Archive("0a.html")));
         assert_eq!(route("/x/abc"), None);
         assert_eq!(route("/abc"), None);
         assert_eq!(route("/"), None);

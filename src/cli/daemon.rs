@@ -28,10 +28,10 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
         work: work.clone(),
     };
     tracker.spawn(control::serve(listener, control_shared, cancel.clone()));
-    if let Some(web) = &config.web {
-        let listener = feed_digest::web::bind(web.listen)
+    if let Some((web, listen)) = config.web.as_ref().and_then(|w| Some((w, w.listen?))) {
+        let listener = feed_digest::web::bind(listen)
             .await
-            .with_context(|| format!("cannot listen for [web] on {}", web.listen))?;
+            .with_context(|| format!("cannot listen for [web] on {listen}"))?;
         let bound = listener.local_addr().context("web listener address")?;
         tracing::info!(base_url = %web.base_url, "web endpoint listening on http://{bound}/");
         tracker.spawn(feed_digest::web::serve(

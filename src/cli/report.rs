@@ -81,9 +81,14 @@ pub(super) async fn check(config: &Config, connect: bool) -> anyhow::Result<Exit
     }
     match &config.web {
         Some(web) => outln!(
-            "readers' web endpoint: on {}, links at {}; key {} ({})",
-            web.listen,
+            "readers' web endpoint: {}, links at {}; archive kept {} in {}; key {} ({})",
+            web.listen.map_or_else(
+                || "off (serve the archive with another web server)".to_owned(),
+                |l| format!("on {l}")
+            ),
             web.base_url,
+            humantime::format_duration(web.archive_retention),
+            web.archive_dir.display(),
             web.key_file.display(),
             if web.key.is_some() {
                 "read"

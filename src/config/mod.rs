@@ -58,12 +58,18 @@ pub struct Config {
     pub subscribers: Vec<Subscriber>,
 }
 
-/// `[web]`: where the daemon listens for readers, and the public address
-/// in front of it (a reverse proxy's) that the links in the mail use.
+/// `[web]`: the public address that the links in the mail use (a reverse
+/// proxy in front of the daemon, or any web server serving the archive),
+/// and where the daemon listens for readers.
 #[derive(Debug, Clone)]
 pub struct WebSettings {
-    pub listen: std::net::SocketAddr,
+    /// The endpoint (unsubscribe pages and the archive); `None`: the mail
+    /// links the archive only, served by another web server.
+    pub listen: Option<std::net::SocketAddr>,
     pub base_url: Url,
+    /// Every sent digest as a page, kept this long (`state_dir/archive`).
+    pub archive_retention: Duration,
+    pub archive_dir: PathBuf,
     /// The file of the key that signs readers' links: `key_file`, else the
     /// systemd credential `web-key` when there is one, else `state_dir/web.key`.
     pub key_file: PathBuf,

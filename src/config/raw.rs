@@ -35,6 +35,7 @@ pub struct RawWeb {
     pub listen: Option<String>,
     pub base_url: Option<String>,
     pub key_file: Option<String>,
+    pub archive_retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

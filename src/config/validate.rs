@@ -251,16 +251,22 @@ impl Checker<'_> {
 
     fn web(&mut self, raw: &RawWeb, state_dir: &Path) -> Option<WebSettings> {
         let listen = match raw.listen.as_deref().map(str::parse) {
-            Some(Ok(addr)) => Some(addr),
-            Some(Err(_)) | None => {
+            Some(Ok(addr)) => Some(Some(addr)),
+            None => Some(None),
+            Some(Err(_)) => {
                 self.problem(
                     &[Seg::Key("web"), Seg::Key("listen")],
                     None,
-                    "needs an address and port; write e.g. \"127.0.0.1:8080\"",
+                    "is not an address and port; write e.g. \"127.0.0.1:8080\"",
                 );
                 None
             }
         };
+        let archive_retention = self.duration(
+            &[Seg::Key("web"), Seg::Key("archive_retention")],
+            raw.archive_retention.as_deref(),
+            Duration::from_secs(90 * 24 * 3600),
+        );
         let base_url = match raw.base_url.as_deref().map(Url::parse) {
             Some(Ok(url)) if is_public_address(&url) => Some(url),
             Some(Ok(url)) => {
@@ -313,6 +319,8 @@ impl Checker<'_> {
         Some(WebSettings {
             listen: listen?,
             base_url: base_url?,
+            archive_retention,
+            archive_dir: state_dir.join("archive"),
             key_file,
             key,
         })

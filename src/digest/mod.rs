@@ -44,6 +44,13 @@ pub struct Digest {
     pub shortened: bool,
     /// "N more articles wait for the next digest", when over `max_items`.
     pub held_back_note: Option<String>,
+    /// This digest's archive page, linked at the top ("view in browser").
+    pub view_online: Option<String>,
+    /// "N more articles in the full digest" and its archive page, when the
+    /// mail carries fewer articles than the digest holds.
+    pub more_online: Option<(String, String)>,
+    /// Old articles left out at the bound of what may wait (no archive).
+    pub dropped_note: Option<String>,
     /// One line per feed whose last poll hit the flood cap.
     pub flood_notes: Vec<String>,
     /// Feeds failing for more than a day, or read as empty though they hold
@@ -312,6 +319,9 @@ pub fn build(
         more_links: Vec::new(),
         shortened: false,
         held_back_note: (context.held_back > 0).then(|| language.held_back(context.held_back)),
+        view_online: None,
+        more_online: None,
+        dropped_note: None,
         flood_notes: context
             .flooded
             .iter()

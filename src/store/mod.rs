@@ -647,6 +647,7 @@ impl Store {
         let pending_keys: Vec<Vec<u8>> = entry
             .article_ids
             .iter()
+            .chain(&entry.dropped)
             .map(|id| pending_key(email, id))
             .collect();
         let sent_rows = sent::rows(email, sent)?;

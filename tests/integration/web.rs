@@ -48,19 +48,7 @@ async fn site(limits: WebLimits) -> Site {
     let web_settings = world.config.web.as_mut().expect("[web] parsed");
     let key = create_key(&web_settings.key_file).expect("key made");
     web_settings.key = Some(key.clone());
-    let listener = web::bind("127.0.0.1:0".parse().expect("address"))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let (_tx, config) = tokio::sync::watch::channel(world.config.clone());
-    let cancel = CancellationToken::new();
-    let server = tokio::spawn(web::serve(
-        listener,
-        config,
-        world.store.clone(),
-        limits,
-        cancel.clone(),
-    ));
+    let (addr, cancel, server) = serve_on_port_0(&world, limits).await;
     // The sender may go: the server keeps the last config.
     world.poll_ok().await;
     Site {
@@ -85,6 +73,28 @@ impl Site {
         self.cancel.cancel();
         self.server.await.expect("server ends");
     }
+}
+
+/// The endpoint on the world's store and config, on port 0.
+async fn serve_on_port_0(
+    world: &World,
+    limits: WebLimits,
+) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    let listener = web::bind("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    // The sender may go: the server keeps the last config.
+    let (_tx, config) = tokio::sync::watch::channel(world.config.clone());
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(web::serve(
+        listener,
+        config,
+        world.store.clone(),
+        limits,
+        cancel.clone(),
+    ));
+    (addr, cancel, server)
 }
 
 /// One request on its own connection: the status and the body.
@@ -333,4 +343,135 @@ fn the_operator_lists_unsubscribes_and_undoes_them() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a subscriber"));
     assert!(feed_digest(&config, &["send"], &[]).status.success());
     assert_eq!(smtp.messages().len(), 1);
+}
+
+/// A world whose reader gets at most `max_items` an issue, with `web` as
+/// the `[web]` table (or none) and a feed of `items` items.
+async fn busy_world(items: usize, max_items: usize, web: &str) -> World {
+    let feeds = FeedServer::start().await;
+    let entries: Vec<(String, String)> = (0..items)
+        .map(|i| (format!("item-{i}"), format!("第 {i} 条新闻 story {i}")))
+        .collect();
+    let refs: Vec<(&str, &str, &str, Option<chrono::DateTime<chrono::Utc>>)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (guid, title))| {
+            let at = chrono::Utc::now() - chrono::TimeDelta::minutes(i64::try_from(i).unwrap_or(0));
+            (guid.as_str(), title.as_str(), "正文 body", Some(at))
+        })
+        .collect();
+    feeds.set("/busy.xml", rss("Busy", &refs));
+    let url = feeds.url("/busy.xml");
+    let extra = format!("max_new_per_poll = 500\n[digest]\nmax_items = {max_items}\n{web}");
+    let mut world = World::with_feeds(feeds, &[url], &extra).await;
+    if let Some(web) = world.config.web.as_mut() {
+        web.key = Some(create_key(&web.key_file).expect("key made"));
+    }
+    world.poll_ok().await;
+    world
+}
+
+#[tokio::test]
+async fn a_shortened_digest_links_its_archive_page_which_holds_every_article() {
+    let world = busy_world(
+        5,
+        2,
+        "[web]\nlisten = \"127.0.0.1:0\"\nbase_url = \"https://digest.example.org/news\"\n",
+    )
+    .await;
+    assert_eq!(world.pending(READER), 5);
+    assert!(matches!(
+        world.send(READER).await,
+        Ok(Delivered::Sent { articles: 5, .. })
+    ));
+    assert_eq!(
+        world.pending(READER),
+        0,
+        "the whole digest is consumed, nothing waits"
+    );
+    let mail = world.mail_to(READER).pop().expect("a digest");
+    let shown = (0..5)
+        .filter(|i| mail.html.contains(&format!("第 {i} 条新闻")))
+        .count();
+    assert_eq!(shown, 2, "the mail carries max_items");
+    assert!(
+        mail.html.contains("3 more articles in the full digest"),
+        "{}",
+        mail.html
+    );
+    // (The plain text is wrapped at 72 columns: the link may start a line.)
+    let text = mail.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("3 more articles in the full digest: https://digest.example.org/news/a/"),
+        "{}",
+        mail.text
+    );
+    let link = mail
+        .html
+        .split("id=\"more-online\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the more link")
+        .to_owned();
+    assert!(
+        mail.html.contains("View in browser"),
+        "the top links the page too"
+    );
+    // The endpoint serves the page at the link's path: every article.
+    let (addr, cancel, server) = serve_on_port_0(&world, WebLimits::default()).await;
+    let path = link.trim_start_matches("https://digest.example.org");
+    let (status, page) = request(addr, "GET", path, "").await;
+    assert_eq!(status, 200);
+    for i in 0..5 {
+        assert!(
+            page.contains(&format!("第 {i} 条新闻")),
+            "article {i} on the page"
+        );
+    }
+    assert!(!page.contains("more articles in the full digest"));
+    // A name one digit off is nobody's page.
+    let mut wrong = path.to_owned();
+    let at = wrong.len() - ".html".len() - 1;
+    let digit = if wrong.as_bytes()[at] == b'0' { "1" } else { "0" };
+    wrong.replace_range(at..=at, digit);
+    assert_eq!(request(addr, "GET", &wrong, "").await.0, 404);
+    cancel.cancel();
+    server.await.expect("server ends");
+}
+
+#[tokio::test]
+async fn without_an_archive_what_waits_is_bounded_and_the_digest_says_so() {
+    let world = busy_world(105, 1, "").await;
+    assert_eq!(world.pending(READER), 105);
+    let bound = feed_digest::deliver::waiting_bound(1);
+    assert_eq!(bound, 100);
+    assert!(matches!(
+        world.send(READER).await,
+        Ok(Delivered::Sent { articles: 1, .. })
+    ));
+    let mail = world.mail_to(READER).pop().expect("a digest");
+    assert!(
+        mail.html.contains("5 older articles were left out"),
+        "the digest says what the bound did: {}",
+        mail.html
+    );
+    assert!(mail.html.contains("99 more articles wait for the next digest"));
+    assert_eq!(
+        world.pending(READER),
+        99,
+        "one sent, five left out, the rest waits"
+    );
+    // The five left out were the oldest.
+    let waiting = world.store.pending(READER).expect("pending");
+    let titles: Vec<String> = waiting
+        .iter()
+        .filter_map(|id| world.store.article(id).expect("read"))
+        .map(|a| a.title)
+        .collect();
+    for old in 100..105 {
+        assert!(
+            !titles.iter().any(|t| t.starts_with(&format!("第 {old} 条"))),
+            "{old} left out"
+        );
+    }
 }

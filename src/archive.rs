@@ -1,0 +1,125 @@
+//! Every sent digest as a static page, `archive_dir/NAME.html`: the same
+//! rendering as the mail without its size budget, at an unguessable name
+//! ([`crate::links::archive_name`]). The web endpoint serves the directory;
+//! without it, any web server can (docs/web.md).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct ArchiveError {
+    action: &'static str,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Whether `name` is one [`crate::links::archive_name`] makes: 32 lowercase
+/// hex digits (so no path can be smuggled in).
+pub fn is_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn page(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.html"))
+}
+
+/// Writes the page whole (a temporary file renamed), readable by a web
+/// server running as another user only if the directory lets it.
+pub fn write(dir: &Path, name: &str, html: &str) -> Result<(), ArchiveError> {
+    let err = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError { action, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err("create the archive directory", dir))?;
+    let path = page(dir, name);
+    let partial = dir.join(format!(".{name}.partial"));
+    std::fs::write(&partial, html).map_err(err("write the archive page", &partial))?;
+    std::fs::rename(&partial, &path).map_err(err("write the archive page", &path))
+}
+
+/// The page named `name`, if there is one.
+pub fn read(dir: &Path, name: &str) -> Result<Option<String>, ArchiveError> {
+    if !is_name(name) {
+        return Ok(None);
+    }
+    let path = page(dir, name);
+    match std::fs::read_to_string(&path) {
+        Ok(html) => Ok(Some(html)),
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ArchiveError {
+            action: "read the archive page",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Removes pages written more than `keep` before `now`; returns how many.
+pub fn prune(dir: &Path, now: SystemTime, keep: Duration) -> Result<usize, ArchiveError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(ArchiveError {
+                action: "list the archive directory",
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.strip_suffix(".html").is_some_and(is_name) || n.ends_with(".partial"));
+        let written = entry.metadata().and_then(|m| m.modified()).ok();
+        let old = written.is_some_and(|at| now.duration_since(at).is_ok_and(|age| age > keep));
+        if ours && old {
+            std::fs::remove_file(&path).map_err(|source| ArchiveError {
+                action: "remove the archive page",
+                path: path.clone(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_read_back_by_its_name_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "0123456789abcdef0123456789abcdef";
+        write(dir.path(), name, "<p>新闻</p>").unwrap();
+        assert_eq!(read(dir.path(), name).unwrap().as_deref(), Some("<p>新闻</p>"));
+        assert_eq!(
+            read(dir.path(), "0123456789abcdef0123456789abcdee").unwrap(),
+            None
+        );
+        for bad in ["../x", "0123456789ABCDEF0123456789ABCDEF", "", "0123"] {
+            assert_eq!(read(dir.path(), bad).unwrap(), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_prune_removes_old_pages_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "0123456789abcdef0123456789abcdef";
+        write(dir.path(), name, "x").unwrap();
+        std::fs::write(dir.path().join("README"), "not ours").unwrap();
+        let day = Duration::from_secs(86_400);
+        let now = SystemTime::now();
+        assert_eq!(prune(dir.path(), now, day).unwrap(), 0, "a fresh page stays");
+        assert_eq!(prune(dir.path(), now + 2 * day, day).unwrap(), 1);
+        assert_eq!(read(dir.path(), name).unwrap(), None);
+        assert!(dir.path().join("README").exists());
+    }
+}
