@@ -99,12 +99,17 @@ impl Key {
 
 /// Where readers act on their subscription: `base/u/TOKEN`.
 pub fn unsubscribe_url(base: &url::Url, key: &Key, email: &str) -> Option<url::Url> {
+    under(base, &format!("u/{}", key.subscriber_token(email)))
+}
+
+/// `relative` below `base`'s path, whether or not it ends with a slash.
+fn under(base: &url::Url, relative: &str) -> Option<url::Url> {
     let mut base = base.clone();
     if !base.path().ends_with('/') {
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
-    base.join(&format!("u/{}", key.subscriber_token(email))).ok()
+    base.join(relative).ok()
 }
 
 /// The addresses `email`'s digest advertises for unsubscribing: with the
@@ -133,12 +138,7 @@ pub fn archive_name(key: &Key, message_id: &str) -> String {
 
 /// `base/a/NAME.html`: the same path on the endpoint and on a static server.
 pub fn archive_url(base: &url::Url, name: &str) -> Option<url::Url> {
-    let mut base = base.clone();
-    if !base.path().ends_with('/') {
-        let path = format!("{}/", base.path());
-        base.set_path(&path);
-    }
-    base.join(&format!("a/{name}.html")).ok()
+    under(base, &format!("a/{name}.html"))
 }
 
 /// Reads a key file: its text, trimmed, is the secret.

@@ -136,7 +136,7 @@ async fn answer(stream: UnixStream, shared: &Shared, cancel: &CancellationToken)
     let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 1 << 20));
     tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
         .await
-        .context("no request within 10 seconds")??;
+        .with_context(|| format!("no request within {REQUEST_TIMEOUT:?}"))??;
     let request: Request = serde_json::from_str(&line).context("not a control request")?;
     let config = shared.config.borrow().clone();
     let store = &shared.store;
