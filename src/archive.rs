@@ -56,6 +56,27 @@ pub fn read(dir: &Path, name: &str) -> Result<Option<String>, ArchiveError> {
     }
 }
 
+/// How many pages the archive holds (0 before the first digest).
+pub fn count(dir: &Path) -> Result<usize, ArchiveError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".html"))
+                    .is_some_and(is_name)
+            })
+            .count()),
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(source) => Err(ArchiveError {
+            action: "list the archive directory",
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Removes pages written more than `keep` before `now`; returns how many.
 pub fn prune(dir: &Path, now: SystemTime, keep: Duration) -> Result<usize, ArchiveError> {
     let entries = match std::fs::read_dir(dir) {
@@ -98,7 +119,10 @@ mod tests {
     fn a_page_is_read_back_by_its_name_only() {
         let dir = tempfile::tempdir().unwrap();
         let name = "0123456789abcdef0123456789abcdef";
+        assert_eq!(count(&dir.path().join("none")).unwrap(), 0);
         write(dir.path(), name, "<p>新闻</p>").unwrap();
+        std::fs::write(dir.path().join("README.html"), "not ours").unwrap();
+        assert_eq!(count(dir.path()).unwrap(), 1);
         assert_eq!(read(dir.path(), name).unwrap().as_deref(), Some("<p>新闻</p>"));
         assert_eq!(
             read(dir.path(), "0123456789abcdef0123456789abcdee").unwrap(),

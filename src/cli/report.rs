@@ -171,6 +171,8 @@ fn local(time: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
 struct StatusReport {
     /// How stories are folded: by meaning (a model is installed) or words.
     story_folding: Folding,
+    /// The readers' web endpoint, when `[web]` is configured.
+    web: Option<WebStatus>,
     feeds: Vec<FeedStatus>,
     subscribers: Vec<SubscriberStatus>,
 }
@@ -204,8 +206,19 @@ struct FeedStatus {
 }
 
 #[derive(Serialize)]
+struct WebStatus {
+    /// Where the daemon serves it; `None`: the archive only, for another server.
+    listen: Option<std::net::SocketAddr>,
+    base_url: String,
+    archive_dir: std::path::PathBuf,
+    archive_pages: usize,
+}
+
+#[derive(Serialize)]
 struct SubscriberStatus {
     email: String,
+    /// Since when and how the reader unsubscribed; `None`: receiving.
+    unsubscribed: Option<feed_digest::subscriber::OptOut>,
     pending: usize,
     last_sent: Option<DateTime<Utc>>,
     next_due: Option<DateTime<Utc>>,
@@ -251,13 +264,17 @@ async fn status_report<S: Backend>(config: &Config, store: &S) -> anyhow::Result
         let state = store
             .register_subscriber(&email, &SubscriberState::new(now))
             .await?;
+        let unsubscribed = store.opted_out(&email).await?;
         subscribers.push(SubscriberStatus {
             pending: store.pending(&email).await?.len(),
             last_sent: state.last_sent,
+            // Nothing is due while the reader is unsubscribed.
             next_due: subscriber
                 .schedule
                 .next_after(state.since(), subscriber.timezone)
-                .map(|t| t.max(now)),
+                .map(|t| t.max(now))
+                .filter(|_| unsubscribed.is_none()),
+            unsubscribed,
             last_failure: state.last_error.clone(),
             last_attempt: state.last_attempt,
             failures: state.failures,
@@ -266,8 +283,18 @@ async fn status_report<S: Backend>(config: &Config, store: &S) -> anyhow::Result
             email,
         });
     }
+    let web = match &config.web {
+        Some(web) => Some(WebStatus {
+            listen: web.listen,
+            base_url: web.base_url.to_string(),
+            archive_dir: web.archive_dir.clone(),
+            archive_pages: feed_digest::archive::count(&web.archive_dir)?,
+        }),
+        None => None,
+    };
     Ok(StatusReport {
         story_folding: meaning::folding(config),
+        web,
         feeds,
         subscribers,
     })
@@ -360,6 +387,18 @@ pub(super) async fn status<S: Backend>(config: &Config, store: &S, json: bool) -
         if sub.awaiting_resend {
             note.insert_str(0, "a digest awaits resending; ");
         }
+        if let Some(opt_out) = &sub.unsubscribed {
+            let since = format!(
+                "unsubscribed since {} (by {})",
+                opt_out.since.format("%Y-%m-%d %H:%M"),
+                opt_out.by
+            );
+            note = if note.is_empty() {
+                since
+            } else {
+                format!("{since}; {note}")
+            };
+        }
         rows.push(vec![
             sub.email.clone(),
             sub.pending.to_string(),
@@ -371,6 +410,18 @@ pub(super) async fn status<S: Backend>(config: &Config, store: &S, json: bool) -
     print_table(&mut out.text, &rows);
     out.text
         .push_str(&format!("\nstory folding: {}\n", report.story_folding));
+    if let Some(web) = &report.web {
+        let served = web.listen.map_or_else(
+            || "not served by the daemon (no listen)".to_owned(),
+            |addr| format!("listening on {addr}"),
+        );
+        out.text.push_str(&format!(
+            "readers' web endpoint: {served}, links at {}; {} in {}\n",
+            web.base_url,
+            count(web.archive_pages, "archive page", "archive pages"),
+            web.archive_dir.display()
+        ));
+    }
     Ok(out)
 }
 

@@ -325,6 +325,27 @@ fn the_operator_lists_unsubscribes_and_undoes_them() {
     list("unsubscribed since");
     list("by the operator");
     assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    // `status` says it too, and what the web side serves.
+    let table = stdout(&feed_digest(&config, &["status"], &[]));
+    let alice = table
+        .lines()
+        .find(|l| l.starts_with("alice@example.org"))
+        .unwrap_or_default();
+    assert!(
+        alice.contains("never")
+            && alice.contains("unsubscribed since")
+            && alice.contains("(by the operator)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("readers' web endpoint: listening on 127.0.0.1:0, links at https://digest.example.org/; 0 archive pages"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&feed_digest(&config, &["status", "--json"], &[]))).expect("JSON");
+    assert_eq!(json["subscribers"][0]["unsubscribed"]["by"], "operator");
+    assert_eq!(json["subscribers"][0]["next_due"], serde_json::Value::Null);
+    assert_eq!(json["web"]["base_url"], "https://digest.example.org/");
     let output = feed_digest(&config, &["send"], &[]);
     assert!(
         stdout(&output).contains("alice@example.org: unsubscribed since"),
@@ -343,6 +364,10 @@ fn the_operator_lists_unsubscribes_and_undoes_them() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a subscriber"));
     assert!(feed_digest(&config, &["send"], &[]).status.success());
     assert_eq!(smtp.messages().len(), 1);
+    // That digest is an archive page now.
+    let table = stdout(&feed_digest(&config, &["status"], &[]));
+    assert!(table.contains("; 1 archive page in "), "{table}");
+    assert!(!table.contains("unsubscribed since"), "{table}");
 }
 
 /// A world whose reader gets at most `max_items` an issue, with `web` as
