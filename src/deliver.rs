@@ -173,11 +173,15 @@ pub async fn prepare<S: Delivery>(
             let message_id = crate::mail::message_id(&config.from, subscriber.mailbox.email.as_ref(), &ids);
             let name = crate::links::archive_name(key, &message_id);
             let url = crate::links::archive_url(&web.base_url, &name).map(|u| u.to_string());
-            let full = if all.len() > shown.len() {
+            let mut full = if all.len() > shown.len() {
                 digest::build(config, subscriber, &all, &context, now)
             } else {
                 model.clone()
             };
+            // Whoever the link is passed on to learns no address and gets
+            // no way to unsubscribe the reader.
+            full.reason = language.archived(&config.digest.title);
+            full.unsubscribe = None;
             page = Some(ArchivePage {
                 dir: web.archive_dir.clone(),
                 name,

@@ -163,6 +163,15 @@ impl Language {
         }
     }
 
+    /// The archive page's footer: a page that may be passed on names no
+    /// reader and carries no unsubscribe link.
+    pub fn archived(self, title: &str) -> String {
+        match self {
+            Language::En => format!("The web copy of {title}, as it was mailed."),
+            Language::ZhCn => format!("这是《{title}》邮件的网页版。"),
+        }
+    }
+
     pub fn reason(self, recipient: &str, title: &str) -> String {
         match self {
             Language::En => format!("You receive {title} at {recipient} because you subscribed to it."),

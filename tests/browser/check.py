@@ -222,9 +222,11 @@ CHECK_JS = r"""
   }
 
   // --- 2. titles, headings and links are visible -------------------------
+  // "N more articles in the full digest" is a bold link too, but no title.
+  const TITLE = 'a.fd-link:not(#more-online), span.fd-text';
   const titleParas = [...document.querySelectorAll('.fd-card p')].filter(p =>
-    /font-weight:\s*bold/.test(p.getAttribute('style') || '') && p.querySelector('a.fd-link, span.fd-text'));
-  const titles = titleParas.map(p => p.querySelector('a.fd-link, span.fd-text'));
+    /font-weight:\s*bold/.test(p.getAttribute('style') || '') && p.querySelector(TITLE));
+  const titles = titleParas.map(p => p.querySelector(TITLE));
   const headings = [...document.querySelectorAll('h1, h2')];
   const links = [...document.querySelectorAll('a.fd-link')].filter(a => !titles.includes(a));
   function checkVisible(el, kind) {
@@ -264,6 +266,7 @@ CHECK_JS = r"""
   return {
     problems,
     titles: titles.length,
+    titleTexts: titles.map(t => t.textContent.trim()),
     headings: headings.length,
     links: links.length,
     images: images.length,
@@ -443,8 +446,9 @@ def evaluate(browser, session, expression, await_promise=False):
     return res["result"].get("value")
 
 
-def render(binary, html, width, scheme, shot_path):
-    """Loads `html` at `width` in `scheme`; returns the in-page check result."""
+def render(binary, html, width, scheme, shot_path, served_from=None):
+    """Loads `html` (a file, or a URL under `served_from`) at `width` in
+    `scheme`; returns the in-page check result."""
     browser = Chromium(binary, time.monotonic() + RUN_TIMEOUT)
     try:
         target = next((t for t in browser.send("Target.getTargets")["targetInfos"] if t["type"] == "page"), None)
@@ -467,7 +471,9 @@ def render(binary, html, width, scheme, shot_path):
         def on_event(ev):
             if ev["method"] == "Fetch.requestPaused" and ev.get("sessionId") == session:
                 rid = ev["params"]["requestId"]
-                if ev["params"].get("resourceType") == "Image":
+                if served_from and ev["params"]["request"]["url"].startswith(served_from):
+                    browser.notify("Fetch.continueRequest", {"requestId": rid}, session)
+                elif ev["params"].get("resourceType") == "Image":
                     browser.notify("Fetch.fulfillRequest", {
                         "requestId": rid, "responseCode": 200,
                         "responseHeaders": [{"name": "Content-Type", "value": "image/png"}],
@@ -483,7 +489,8 @@ def render(binary, html, width, scheme, shot_path):
             "media": "screen",
             "features": [{"name": "prefers-color-scheme", "value": scheme}],
         }, session)
-        browser.send("Page.navigate", {"url": html.resolve().as_uri()}, session)
+        url = html if isinstance(html, str) else html.resolve().as_uri()
+        browser.send("Page.navigate", {"url": url}, session)
         browser.wait_event("Page.loadEventFired", session)
         evaluate(browser, session, "document.fonts.ready.then(() => true)", await_promise=True)
 

@@ -12,12 +12,23 @@ link, and for an English and a Chinese reader:
 - clicks the button: the page says they are unsubscribed, and
   `subscribers list` says so, "by the unsubscribe page".
 
+Before that, the Chinese reader (max_items = 2) is sent a digest of the
+Chinese demo feed's four articles: the mail (file delivery) shows two and
+ends with "N more articles in the full digest"; that link, taken from the
+mail and followed to the daemon as a reverse proxy would forward it, opens
+the archive page, which check.py's checks pass at 375 px in both schemes
+and which holds every article the feed file has (titles read from the
+feed itself, not from our output).
+
 Prints one line per check and `browser web: N passed, M failed`; exits 1 if
 any failed. Usage: web.py --bin FEED_DIGEST --chromium CHROMIUM --screenshots DIR
 """
 
 import argparse
 import base64
+import email
+import email.policy
+import html
 import os
 import re
 import shutil
@@ -27,8 +38,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
+from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import check  # noqa: E402  (the Chromium driver of the digest check)
@@ -64,6 +77,7 @@ url = "feeds/world-zh.xml"
 email = "alice@example.org"
 schedule = "07:00"
 language = "zh-CN"
+max_items = 2
 
 [[subscribers]]
 email = "bob@example.org"
@@ -122,14 +136,63 @@ def screenshot(browser, session, path):
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+def feed_titles(path):
+    """The item titles of an RSS file, as the feed itself has them."""
+    return [item.findtext("title", "").strip() for item in ElementTree.parse(path).getroot().iter("item")]
+
+
+def sent_mail(work):
+    """The HTML part of the one mail file delivery wrote."""
+    mails = sorted((work / "mail").glob("*.eml"))
+    if len(mails) != 1:
+        raise check.BrowserError(f"expected one mail in {work / 'mail'}, found {len(mails)}")
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    part = message.get_body(preferencelist=("html",))
+    if part is None:
+        raise check.BrowserError(f"{mails[0]} has no HTML part")
+    return mails[0], part.get_content()
+
+
+def check_archive(chromium, work, addr, titles, shots):
+    """Yields (label, problem or None): the mail's "N more" link leads to
+    an archive page that shows every article."""
+    mail, body = sent_mail(work)
+    page = work / "mail.html"
+    page.write_text(body, encoding="utf-8")
+    in_mail = check.render(chromium, page, WIDTH, "light", shots / f"web-mail-zh-CN-{WIDTH}-light.png")["titleTexts"]
+    more = re.search(r'<a [^>]*id="more-online" href="([^"]+)"[^>]*>([^<]*)</a>', body)
+    yield "the mail shows max_items and links the rest", (
+        None if len(in_mail) == 2 and set(in_mail) <= set(titles) and more
+        and f"还有 {len(titles) - 2} 篇" in more.group(2)
+        else f"{mail} shows {in_mail} of {titles}; more link: {more and more.group(0)!r}")
+    if not more:
+        return
+    link = html.unescape(more.group(1))
+    view = re.search(r'<a [^>]*href="([^"]+/a/[0-9a-f]{32}\.html)"', body)
+    yield "View in browser links the same page", (
+        None if view and html.unescape(view.group(1)) == link else f"view-online link: {view and view.group(0)!r}")
+    # What the reverse proxy does: the public URL's path, to the daemon.
+    origin = f"http://{addr}"
+    url = origin + urlparse(link).path
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        served = answer.read().decode("utf-8")
+    yield "the archive page names no reader", (
+        "alice@example.org" in served or "/news/u/" in served) and "it shows the address or an unsubscribe link" or None
+    for scheme in ("light", "dark"):
+        shot = shots / f"web-archive-zh-CN-{WIDTH}-{scheme}.png"
+        result = check.render(chromium, url, WIDTH, scheme, shot, served_from=origin)
+        missing = [t for t in titles if t not in result["titleTexts"]]
+        problems = result["problems"] + ([f"missing articles: {missing}"] if missing else [])
+        if len(result["titleTexts"]) != len(titles):
+            problems.append(f"{len(result['titleTexts'])} titles shown, the feed has {len(titles)}")
+        yield f"archive page {scheme} ({len(result['titleTexts'])} articles)", "; ".join(problems) or None
+
+
 def check_reader(chromium, binary, config, addr, reader, shots):
     """Yields (label, problem or None) for one reader's pages."""
     email, lang, before, after = reader
     link = feed_digest(binary, config, "subscribers", "link", email).strip()
     url = f"http://{addr}{urlparse(link).path}"
-    # Loopback is the one address that must resolve.
-    check.CHROMIUM_FLAGS[:] = [f if not f.startswith("--host-resolver-rules") else
-                              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" for f in check.CHROMIUM_FLAGS]
     browser = check.Chromium(chromium, time.monotonic() + check.RUN_TIMEOUT)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -176,6 +239,9 @@ def main():
     ap.add_argument("--screenshots", default="target/screenshots", type=Path)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fd-browser-web-"))
+    # Loopback is the one address that must resolve.
+    check.CHROMIUM_FLAGS[:] = [f if not f.startswith("--host-resolver-rules") else
+                              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" for f in check.CHROMIUM_FLAGS]
     passed = failed = 0
     proc = None
     try:
@@ -183,10 +249,17 @@ def main():
         shutil.copy(ROOT / "config/demo/world-zh.xml", work / "feeds/world-zh.xml")
         config = work / "config.toml"
         config.write_text(CONFIG)
+        # Alice's digest is sent before the daemon starts: it is the archive page served.
+        feed_digest(args.bin, config, "poll")
+        feed_digest(args.bin, config, "send", "--subscriber", "alice@example.org")
         proc, addr = start_daemon(args.bin, config)
-        for reader in READERS:
+        titles = feed_titles(work / "feeds/world-zh.xml")
+        checks = [lambda: check_archive(args.chromium, work, addr, titles, args.screenshots)]
+        checks += [lambda r=r: check_reader(args.chromium, args.bin, config, addr, r, args.screenshots)
+                   for r in READERS]
+        for what, run in zip(["archive"] + [r[0] for r in READERS], checks):
             try:
-                for label, problem in check_reader(args.chromium, args.bin, config, addr, reader, args.screenshots):
+                for label, problem in run():
                     if problem:
                         print(f"browser web: {label}: FAILED: {problem}")
                         failed += 1
@@ -194,7 +267,7 @@ def main():
                         print(f"browser web: {label}: ok")
                         passed += 1
             except Exception as e:  # the harness, the daemon or Chromium broke
-                print(f"browser web: {reader[0]}: FAILED: {e}")
+                print(f"browser web: {what}: FAILED: {e}")
                 failed += 1
             sys.stdout.flush()
     except Exception as e:

@@ -454,6 +454,10 @@ async fn a_shortened_digest_links_its_archive_page_which_holds_every_article() {
         );
     }
     assert!(!page.contains("more articles in the full digest"));
+    // A page that may be passed on names nobody and unsubscribes nobody.
+    assert!(!page.contains(READER), "{page}");
+    assert!(!page.contains("/news/u/"), "{page}");
+    assert!(page.contains("The web copy of"), "{page}");
     // A name one digit off is nobody's page.
     let mut wrong = path.to_owned();
     let at = wrong.len() - ".html".len() - 1;
