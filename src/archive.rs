@@ -25,17 +25,28 @@ fn page(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.html"))
 }
 
-/// Writes the page whole (a temporary file renamed), readable by a web
-/// server running as another user only if the directory lets it.
+/// Writes the page whole (a temporary file renamed). A page is readable by
+/// anyone who knows its name (0644, whatever the umask) and the directory
+/// can be entered but not listed (0711): a web server running as another
+/// user serves a page by its name, and nobody learns the names. Whether
+/// anyone else reaches the directory at all is up to its parents (the
+/// default, inside `state_dir`, is private).
 pub fn write(dir: &Path, name: &str, html: &str) -> Result<(), ArchiveError> {
+    use std::os::unix::fs::PermissionsExt as _;
     let err = |action, path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError { action, path, source }
     };
-    std::fs::create_dir_all(dir).map_err(err("create the archive directory", dir))?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(err("create the archive directory", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(err("set the mode of the archive directory", dir))?;
+    }
     let path = page(dir, name);
     let partial = dir.join(format!(".{name}.partial"));
     std::fs::write(&partial, html).map_err(err("write the archive page", &partial))?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644))
+        .map_err(err("set the mode of the archive page", &partial))?;
     std::fs::rename(&partial, &path).map_err(err("write the archive page", &path))
 }
 
@@ -123,6 +134,13 @@ mod tests {
         write(dir.path(), name, "<p>新闻</p>").unwrap();
         std::fs::write(dir.path().join("README.html"), "not ours").unwrap();
         assert_eq!(count(dir.path()).unwrap(), 1);
+        let mode = |p: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+        };
+        assert_eq!(mode(&dir.path().join(format!("{name}.html"))), 0o644);
+        let made = dir.path().join("made");
+        write(&made, name, "x").unwrap();
+        assert_eq!(mode(&made), 0o711, "enter, not list");
         assert_eq!(read(dir.path(), name).unwrap().as_deref(), Some("<p>新闻</p>"));
         assert_eq!(
             read(dir.path(), "0123456789abcdef0123456789abcdee").unwrap(),

@@ -36,6 +36,7 @@ pub struct RawWeb {
     pub base_url: Option<String>,
     pub key_file: Option<String>,
     pub archive_retention: Option<String>,
+    pub archive_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

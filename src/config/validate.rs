@@ -320,7 +320,10 @@ impl Checker<'_> {
             listen: listen?,
             base_url: base_url?,
             archive_retention,
-            archive_dir: state_dir.join("archive"),
+            archive_dir: match &raw.archive_dir {
+                Some(dir) => self.path(Some(dir), "."),
+                None => state_dir.join("archive"),
+            },
             key_file,
             key,
         })

@@ -504,3 +504,45 @@ async fn without_an_archive_what_waits_is_bounded_and_the_digest_says_so() {
         );
     }
 }
+
+#[tokio::test]
+async fn without_the_endpoint_the_archive_is_files_another_web_server_can_serve() {
+    let served = tempfile::tempdir().expect("temp dir");
+    let dir = served.path().join("archive");
+    let world = busy_world(
+        3,
+        2,
+        &format!(
+            "[web]\nbase_url = \"https://digest.example.org\"\narchive_dir = {:?}\n",
+            dir.display().to_string()
+        ),
+    )
+    .await;
+    assert!(matches!(
+        world.send(READER).await,
+        Ok(Delivered::Sent { articles: 3, .. })
+    ));
+    let mail = world.mail_to(READER).pop().expect("a digest");
+    let link = mail
+        .html
+        .split("id=\"more-online\" href=\"https://digest.example.org/a/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the more link")
+        .to_owned();
+    // The page is the file the link names, whole, for any reader by name.
+    let page = std::fs::read_to_string(dir.join(&link)).expect("the linked page is in archive_dir");
+    for i in 0..3 {
+        assert!(
+            page.contains(&format!("第 {i} 条新闻")),
+            "article {i} on the page"
+        );
+    }
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("stat").permissions()) & 0o777
+    };
+    assert_eq!(mode(&dir.join(&link)), 0o644);
+    assert_eq!(mode(&dir), 0o711, "a page by its name, no listing");
+    // No endpoint answers them, so no signed unsubscribe link is advertised.
+    assert!(!mail.html.contains("digest.example.org/u/"), "{}", mail.html);
+}
