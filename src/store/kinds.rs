@@ -152,7 +152,7 @@ impl Kind {
             Kind::Subscribers => json(decode::<SubscriberState>(name, key, bytes)?)?,
             Kind::Pending => json(decode::<DateTime<Utc>>(name, key, bytes)?)?,
             Kind::Outbox => json(decode::<OutboxEntry>(name, key, bytes)?)?,
-            Kind::Sent => json(decode::<SentStory>(name, key, bytes)?)?,
+            Kind::Sent => json(decode::<Vec<SentStory>>(name, key, bytes)?)?,
             Kind::OptOuts => json(decode::<OptOut>(name, key, bytes)?)?,
         })
     }
@@ -197,7 +197,7 @@ impl Kind {
             Kind::Subscribers => typed::<SubscriberState>(value),
             Kind::Pending => typed::<DateTime<Utc>>(value),
             Kind::Outbox => typed::<OutboxEntry>(value),
-            Kind::Sent => typed::<SentStory>(value),
+            Kind::Sent => typed::<Vec<SentStory>>(value),
             Kind::OptOuts => typed::<OptOut>(value),
         }
     }

@@ -59,6 +59,17 @@ fn v2_row(kind: Kind, key: &str, value: Value) -> Result<(Vec<u8>, Vec<u8>), Str
     Ok((key, format!("{}{}", link.id, link.feed_tag).into_bytes()))
 }
 
+/// A `sent` record of a schema 4 (or older) export, as it was stored: one
+/// story under a key that ends in its article id.
+fn v4_sent_row(key: &str, value: Value) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let key = super::unhex(key).ok_or_else(|| format!("key {key:?} is not hex"))?;
+    if !super::sent::is_per_article(&key) {
+        return Err("key is not an address, a sent time and an article id".to_owned());
+    }
+    let story: crate::digest::SentStory = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    Ok((key, super::encode(&story).map_err(|e| e.to_string())?))
+}
+
 /// The one field of an [`Article`] the prune needs; serde skips the rest
 /// without allocating.
 #[derive(Deserialize)]
@@ -381,6 +392,9 @@ impl Store {
             // characters: written as it had them, for the migration below.
             let (key, value) = match kind {
                 Kind::Seen | Kind::Links if schema < 3 => v2_row(kind, &record.key, record.value)
+                    .map_err(|e| invalid(number, format!("{kind}: {e}")))?,
+                // Schema 4 and before kept a sent record per article.
+                Kind::Sent if schema < 5 => v4_sent_row(&record.key, record.value)
                     .map_err(|e| invalid(number, format!("{kind}: {e}")))?,
                 _ => {
                     let key = kind

@@ -25,6 +25,9 @@ pub(super) fn upgrade(store: &Store, from: u32) -> Result<(), StoreError> {
     }
     // Schema 4 only added the `opt_outs` tree, opened empty: an older
     // feed-digest must refuse the store rather than ignore who unsubscribed.
+    if from <= 4 {
+        v4_to_v5(store)?;
+    }
     tracing::info!(from, to = super::SCHEMA_VERSION, "store schema migrated");
     Ok(())
 }
@@ -150,6 +153,38 @@ fn v2_to_v3(store: &Store) -> Result<(), StoreError> {
     for (key, value) in links {
         store.links.insert(key, value).records("links", "write")?;
     }
+    store.flush_blocking()?;
+    Ok(())
+}
+
+/// Schema 4 and before kept a `sent` record per article; schema 5 one per
+/// digest (address and sent time), the stories in one array. One batch
+/// writes the digests and removes the old records: sled applies it whole
+/// or not at all, so a crash leaves either layout, never both.
+fn v4_to_v5(store: &Store) -> Result<(), StoreError> {
+    let mut digests: std::collections::BTreeMap<Vec<u8>, Vec<crate::digest::SentStory>> =
+        std::collections::BTreeMap::new();
+    let mut batch = sled::Batch::default();
+    for row in store.sent.iter() {
+        let (key, bytes) = row.records("sent", "scan")?;
+        if !super::sent::is_per_article(&key) {
+            continue;
+        }
+        let story = decode("sent", &key, &bytes)?;
+        let packed = super::sent::packed_key(&key).ok_or_else(|| StoreError::Corrupt {
+            tree: "sent",
+            key: String::from_utf8_lossy(&key).into_owned(),
+            message: "not an address and a sent time".to_owned(),
+        })?;
+        digests.entry(packed).or_default().push(story);
+        batch.remove(key);
+    }
+    for (key, stories) in digests {
+        let existing = store.sent.get(&key).records("sent", "read")?;
+        let row = super::sent::merged(&key, existing.as_deref(), &stories)?;
+        batch.insert(key, row);
+    }
+    store.sent.apply_batch(batch).records("sent", "write")?;
     store.flush_blocking()?;
     Ok(())
 }

@@ -15,8 +15,9 @@
 //!   is (the plan uses a link only with its owner's body);
 //! - `feeds`: feed key → [`FeedState`]; `subscribers`: email → [`SubscriberState`];
 //! - `pending`: `email \0 article id` → enqueue time; `outbox`: email → [`OutboxEntry`];
-//! - `sent`: `email \0 sent time (ms, big-endian) article id` → [`SentStory`](crate::digest::SentStory), what a
-//!   subscriber received lately, for follow-ups (kept a week);
+//! - `sent`: `email \0 sent time (ms, big-endian)` → the [`SentStory`](crate::digest::SentStory)s of
+//!   one digest (JSON array), what a subscriber received lately, for follow-ups (kept a week;
+//!   a record per digest since schema 5, per article before);
 //! - `opt_outs`: email → [`OptOut`](crate::subscriber::OptOut) (JSON), who
 //!   unsubscribed and since when (schema 4);
 //! - the default tree: `schema_version`, `last_prune`.
@@ -59,7 +60,7 @@ pub use records::{SeenRecord, SeenSet};
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -650,7 +651,7 @@ impl Store {
             .chain(&entry.dropped)
             .map(|id| pending_key(email, id))
             .collect();
-        let sent_rows = sent::rows(email, sent)?;
+        let digests = sent::group(email, sent);
         (&self.outbox, &self.pending, &self.subscribers, &self.sent)
             .transaction(|(outbox, pending, subscribers, sent)| {
                 outbox.remove(sub_key.as_slice())?;
@@ -658,8 +659,11 @@ impl Store {
                     pending.remove(key.as_slice())?;
                 }
                 subscribers.insert(sub_key.as_slice(), state_row.as_slice())?;
-                for (key, row) in &sent_rows {
-                    sent.insert(key.as_slice(), row.as_slice())?;
+                for (key, stories) in &digests {
+                    let existing = sent.get(key.as_slice())?;
+                    let row = sent::merged(key, existing.as_deref(), stories)
+                        .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
+                    sent.insert(key.as_slice(), row)?;
                 }
                 Ok(())
             })
