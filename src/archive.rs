@@ -67,19 +67,16 @@ pub fn read(dir: &Path, name: &str) -> Result<Option<String>, ArchiveError> {
     }
 }
 
-/// How many pages the archive holds (0 before the first digest).
-pub fn count(dir: &Path) -> Result<usize, ArchiveError> {
+/// Whether `file` is a page this module wrote.
+fn is_page(file: &str) -> bool {
+    file.strip_suffix(".html").is_some_and(is_name)
+}
+
+/// The directory's entries; none while no page was written.
+fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, ArchiveError> {
     match std::fs::read_dir(dir) {
-        Ok(entries) => Ok(entries
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".html"))
-                    .is_some_and(is_name)
-            })
-            .count()),
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Ok(entries) => Ok(entries.flatten().collect()),
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(source) => Err(ArchiveError {
             action: "list the archive directory",
             path: dir.to_path_buf(),
@@ -88,26 +85,23 @@ pub fn count(dir: &Path) -> Result<usize, ArchiveError> {
     }
 }
 
+/// How many pages the archive holds (0 before the first digest).
+pub fn count(dir: &Path) -> Result<usize, ArchiveError> {
+    Ok(entries(dir)?
+        .iter()
+        .filter(|e| e.file_name().to_str().is_some_and(is_page))
+        .count())
+}
+
 /// Removes pages written more than `keep` before `now`; returns how many.
 pub fn prune(dir: &Path, now: SystemTime, keep: Duration) -> Result<usize, ArchiveError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => {
-            return Err(ArchiveError {
-                action: "list the archive directory",
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
     let mut removed = 0;
-    for entry in entries.flatten() {
+    for entry in entries(dir)? {
         let path = entry.path();
         let ours = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.strip_suffix(".html").is_some_and(is_name) || n.ends_with(".partial"));
+            .is_some_and(|n| is_page(n) || n.ends_with(".partial"));
         let written = entry.metadata().and_then(|m| m.modified()).ok();
         let old = written.is_some_and(|at| now.duration_since(at).is_ok_and(|age| age > keep));
         if ours && old {

@@ -171,18 +171,15 @@ fn v4_to_v5(store: &Store) -> Result<(), StoreError> {
             continue;
         }
         let story = decode("sent", &key, &bytes)?;
-        let packed = super::sent::packed_key(&key).ok_or_else(|| StoreError::Corrupt {
-            tree: "sent",
-            key: String::from_utf8_lossy(&key).into_owned(),
-            message: "not an address and a sent time".to_owned(),
-        })?;
-        digests.entry(packed).or_default().push(story);
+        digests
+            .entry(super::sent::packed_key(&key)?)
+            .or_default()
+            .push(story);
         batch.remove(key);
     }
+    // A schema 4 store holds no digest record yet: nothing to merge with.
     for (key, stories) in digests {
-        let existing = store.sent.get(&key).records("sent", "read")?;
-        let row = super::sent::merged(&key, existing.as_deref(), &stories)?;
-        batch.insert(key, row);
+        batch.insert(key, encode(&stories)?);
     }
     store.sent.apply_batch(batch).records("sent", "write")?;
     store.flush_blocking()?;

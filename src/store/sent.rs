@@ -40,9 +40,17 @@ pub(super) fn is_per_article(key: &[u8]) -> bool {
 }
 
 /// The digest key a per-article key of schema 4 belongs to.
-pub(super) fn packed_key(key: &[u8]) -> Option<Vec<u8>> {
-    let rest = after_address(key)?;
-    Some(key[..key.len() - rest.len() + 8].to_vec())
+pub(super) fn packed_key(key: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let rest = after_address(key).ok_or_else(|| not_a_sent_key(key))?;
+    Ok(key[..key.len() - rest.len() + 8].to_vec())
+}
+
+fn not_a_sent_key(key: &[u8]) -> StoreError {
+    StoreError::Corrupt {
+        tree: "sent",
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: "not an address and a sent time".to_owned(),
+    }
 }
 
 /// `stories` grouped into the records [`Store::commit_sent`] merges into
@@ -95,13 +103,7 @@ impl Store {
         let before = before.timestamp_millis();
         for row in self.sent.iter() {
             let (key, bytes) = row.records("sent", "scan")?;
-            let Some(at) = key_millis(&key) else {
-                return Err(StoreError::Corrupt {
-                    tree: "sent",
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    message: "not an address and a sent time".to_owned(),
-                });
-            };
+            let at = key_millis(&key).ok_or_else(|| not_a_sent_key(&key))?;
             if at < before {
                 batch.remove(key.clone());
                 removed += decode::<Vec<serde::de::IgnoredAny>>("sent", &key, &bytes)?.len();
@@ -125,7 +127,7 @@ mod tests {
         let mut old = key.clone();
         old.extend_from_slice(b"0123456789abcdef0123456789abcdef");
         assert!(is_per_article(&old));
-        assert_eq!(packed_key(&old), Some(key.clone()));
+        assert_eq!(packed_key(&old).ok(), Some(key.clone()));
         assert_eq!(key_millis(&old), Some(1_764_000_000_123));
         assert_eq!(key_millis(b"no-nul"), None);
     }

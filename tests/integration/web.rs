@@ -276,6 +276,21 @@ fn daemon_config(dir: &std::path::Path, smtp_port: u16) -> std::path::PathBuf {
     path
 }
 
+/// The href of a mail's "N more articles in the full digest" link.
+fn more_link(html: &str) -> String {
+    html.split("id=\"more-online\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the more link")
+        .to_owned()
+}
+
+/// A file's permission bits.
+fn file_mode(path: &std::path::Path) -> u32 {
+    let metadata = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777
+}
+
 /// The address after `http://` in a log line.
 fn logged_address(line: &str) -> SocketAddr {
     let rest = line.split("http://").nth(1).expect("an address in the log");
@@ -298,10 +313,7 @@ fn sigterm_with_silent_clients_on_every_listener_still_exits_in_time() {
     let _control = std::os::unix::net::UnixStream::connect(dir.path().join("state/control.sock"))
         .expect("connect control");
     // The key was made for the service user only.
-    let key = dir.path().join("state/web.key");
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).expect("key made").permissions());
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(file_mode(&dir.path().join("state/web.key")), 0o600);
     // Past `shutdown_timeout` the daemon exits with an error instead.
     let (ok, log) = daemon.stop();
     assert!(ok, "the daemon did not exit cleanly within 5 s:\n{log}");
@@ -431,13 +443,7 @@ async fn a_shortened_digest_links_its_archive_page_which_holds_every_article() {
         "{}",
         mail.text
     );
-    let link = mail
-        .html
-        .split("id=\"more-online\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the more link")
-        .to_owned();
+    let link = more_link(&mail.html);
     assert!(
         mail.html.contains("View in browser"),
         "the top links the page too"
@@ -523,12 +529,9 @@ async fn without_the_endpoint_the_archive_is_files_another_web_server_can_serve(
         Ok(Delivered::Sent { articles: 3, .. })
     ));
     let mail = world.mail_to(READER).pop().expect("a digest");
-    let link = mail
-        .html
-        .split("id=\"more-online\" href=\"https://digest.example.org/a/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the more link")
+    let link = more_link(&mail.html)
+        .strip_prefix("https://digest.example.org/a/")
+        .expect("the more link names a page under base_url")
         .to_owned();
     // The page is the file the link names, whole, for any reader by name.
     let page = std::fs::read_to_string(dir.join(&link)).expect("the linked page is in archive_dir");
@@ -538,11 +541,8 @@ async fn without_the_endpoint_the_archive_is_files_another_web_server_can_serve(
             "article {i} on the page"
         );
     }
-    let mode = |p: &std::path::Path| {
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).expect("stat").permissions()) & 0o777
-    };
-    assert_eq!(mode(&dir.join(&link)), 0o644);
-    assert_eq!(mode(&dir), 0o711, "a page by its name, no listing");
+    assert_eq!(file_mode(&dir.join(&link)), 0o644);
+    assert_eq!(file_mode(&dir), 0o711, "a page by its name, no listing");
     // No endpoint answers them, so no signed unsubscribe link is advertised.
     assert!(!mail.html.contains("digest.example.org/u/"), "{}", mail.html);
 }
