@@ -28,9 +28,20 @@ async fn one_feed(extra: &str) -> World {
     .await
 }
 
+/// The instant "minutes ago" counts from, fixed for the whole run and whole
+/// seconds: a real feed repeats an item's date unchanged from poll to poll,
+/// while `Utc::now()` read per document moves it across a second boundary
+/// now and then, and a sibling told apart by its date would look new.
+fn anchor() -> chrono::DateTime<Utc> {
+    static ANCHOR: std::sync::LazyLock<chrono::DateTime<Utc>> = std::sync::LazyLock::new(|| {
+        chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
+    });
+    *ANCHOR
+}
+
 /// RSS items given as `(guid, link, title, minutes ago)`; no `<guid>` when it is empty.
 fn rss_items(items: &[(String, String, String, i64)]) -> String {
-    let now = Utc::now();
+    let now = anchor();
     let mut out = String::from(
         "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title><link>https://a.example/</link>",
     );
@@ -471,7 +482,7 @@ async fn poll_force_fetches_the_whole_document_whatever_the_validators() {
 
 /// `(guid, link, title, minutes ago or None for undated)` items.
 fn rss_dated(items: &[(&str, &str, &str, Option<i64>)]) -> String {
-    let now = Utc::now();
+    let now = anchor();
     let mut out = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>");
     for (guid, link, title, ago) in items {
         let guid = if guid.is_empty() {
