@@ -22,6 +22,9 @@
 //!   unsubscribed and since when (schema 4);
 //! - the default tree: `schema_version`, `last_prune`.
 //!
+//! JSON values longer than [`DEFLATE_ABOVE`] bytes (bodies, sent digests) are
+//! stored deflated behind a tag byte since schema 6; [`decode`] reads both.
+//!
 //! A crash must not undo what a caller committed: callers call [`Store::flush`]
 //! at each commit point. Invariants ([`Store::check`] verifies them):
 //! - an id leaves `seen` only by pruning, `retention` after it left its feed;
@@ -31,6 +34,7 @@
 //!   outbox entry whose message the server accepted.
 
 mod blocking;
+mod deflate;
 mod ingest;
 mod kinds;
 mod maintenance;
@@ -60,7 +64,7 @@ pub use records::{SeenRecord, SeenSet};
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -161,16 +165,37 @@ pub struct Store {
     ingesting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
+/// JSON values longer than this are kept deflated. Article bodies and a
+/// digest's sent stories are text and repetitive JSON that deflate to about a
+/// third, and sled keeps every live byte several times over in its log; the
+/// small records (states, stamps) stay plain JSON, readable with any tool.
+const DEFLATE_ABOVE: usize = 512;
+
+/// The first byte of a deflated value (schema 6). JSON never starts with it,
+/// so a plain value written by schema 5 reads as before.
+const DEFLATED: u8 = 0xd1;
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    Ok(serde_json::to_vec(value)?)
+    let json = serde_json::to_vec(value)?;
+    if json.len() <= DEFLATE_ABOVE {
+        return Ok(json);
+    }
+    Ok(deflate::deflate(&[DEFLATED], &json).unwrap_or(json))
 }
 
 fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+    let corrupt = |message: String| StoreError::Corrupt {
         tree,
         key: String::from_utf8_lossy(key).into_owned(),
-        message: err.to_string(),
-    })
+        message,
+    };
+    match bytes.split_first() {
+        Some((&DEFLATED, deflated)) => {
+            let json = deflate::inflate(deflated).map_err(corrupt)?;
+            serde_json::from_slice(&json).map_err(|err| corrupt(err.to_string()))
+        }
+        _ => serde_json::from_slice(bytes).map_err(|err| corrupt(err.to_string())),
+    }
 }
 
 fn seen_record(key: &[u8], bytes: &[u8]) -> Result<SeenRecord, StoreError> {
@@ -726,6 +751,44 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_value_is_stored_deflated_a_plain_one_still_reads_and_a_broken_one_is_named() {
+        let body: String = (0..40)
+            .map(|n| format!("第{n}段：央行宣布下调存款准备金率，paragraph {n} of the story. "))
+            .collect();
+        let value = serde_json::json!({ "title": "降准", "text": body });
+        let stored = encode(&value).unwrap();
+        let plain = serde_json::to_vec(&value).unwrap();
+        assert_eq!(stored.first(), Some(&DEFLATED));
+        assert!(
+            stored.len() * 3 < plain.len(),
+            "{} of {}",
+            stored.len(),
+            plain.len()
+        );
+        assert_eq!(
+            decode::<serde_json::Value>("articles", b"k", &stored).unwrap(),
+            value
+        );
+        // What schema 5 wrote: plain JSON, read unchanged.
+        assert_eq!(
+            decode::<serde_json::Value>("articles", b"k", &plain).unwrap(),
+            value
+        );
+        // A small record stays plain JSON.
+        assert_eq!(encode(&"2026-12-04").unwrap(), b"\"2026-12-04\"");
+        // Cut short: a clear error naming the records, not a panic.
+        let cut = &stored[..stored.len() / 2];
+        let err = decode::<serde_json::Value>("articles", b"k", cut)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("corrupt record in tree \"articles\" at key \"k\"")),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn a_failed_call_names_its_records_and_operation_and_an_abort_passes_through() {
