@@ -39,6 +39,7 @@ mod ingest;
 mod kinds;
 mod maintenance;
 mod migrate;
+pub mod postgres;
 mod readers;
 mod records;
 mod seam;
@@ -118,6 +119,32 @@ pub enum StoreError {
     /// A long call on a thread of its own panicked (a bug: reported, not a crash).
     #[error("the store's {op} failed: {message}")]
     Panicked { op: &'static str, message: String },
+    /// The `store` URL cannot be used as it is (never echoes a password).
+    #[error("the store URL {reason}")]
+    DatabaseUrl { reason: String },
+    /// No connection to the database: `target` names it without a password.
+    #[error("cannot connect to the database {target}: {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
+    /// A database call failed: which records, doing what.
+    #[error("cannot {op} {kind} records in the database: {source}")]
+    Database {
+        kind: &'static str,
+        op: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "the database {target} has schema version {found}, newer than this feed-digest supports ({supported}); upgrade feed-digest"
+    )]
+    DatabaseTooNew {
+        target: String,
+        found: i32,
+        supported: i32,
+    },
 }
 
 /// Names the records and the operation of a failed sled call.

@@ -17,6 +17,7 @@ mod migration;
 mod model;
 mod parsing;
 mod pipeline;
+mod postgres;
 mod process;
 mod promises;
 mod stories;

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod expect;
 pub mod html_scan;
 pub mod http;
+pub mod postgres;
 pub mod smtp;
 pub mod world;
 

@@ -1,0 +1,352 @@
+//! The shared-database backend (issue 19): several instances on one
+//! PostgreSQL, the database being the lock, the queue and the outbox.
+//!
+//! Built in steps behind the seam. This one: connecting (a password comes
+//! from a file or a systemd credential, never from the URL, and no error
+//! or log shows it; TLS when the URL asks for it, with the system's roots),
+//! the schema and its migrations (`schema.rs`), feed states, and the
+//! leases on feeds and subscribers: `FOR UPDATE SKIP LOCKED` on the row
+//! with an expiry, so one instance at a time holds one, a contender gets
+//! "no" at once instead of waiting, and a killed instance's lease lapses.
+//! Expiry is judged by the database's clock, one clock for every instance.
+
+mod schema;
+
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::Json;
+
+use super::StoreError;
+use super::seam::{Holder, Storage};
+use crate::feed_state::FeedState;
+
+pub use schema::VERSION as SCHEMA_VERSION;
+
+/// A database password, kept out of `Debug` and every message.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Password {
+        Password(password.into())
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+/// The store on PostgreSQL: a pool of connections; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// The database as messages name it: no password.
+    target: Arc<str>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Names the records and the operation of a failed database call.
+pub(crate) trait Pg<T> {
+    fn pg(self, kind: &'static str, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Pg<T> for Result<T, tokio_postgres::Error> {
+    fn pg(self, kind: &'static str, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database { kind, op, source })
+    }
+}
+
+/// The two kinds of row a lease is held on.
+#[derive(Clone, Copy)]
+enum Leased {
+    Feed,
+    Subscriber,
+}
+
+impl Leased {
+    /// Makes the row exist, so that there is a row to lock.
+    fn ensure(self) -> &'static str {
+        match self {
+            Leased::Feed => "INSERT INTO feeds (feed_key) VALUES ($1) ON CONFLICT DO NOTHING",
+            Leased::Subscriber => "INSERT INTO subscribers (email) VALUES ($1) ON CONFLICT DO NOTHING",
+        }
+    }
+
+    /// Takes the lease when it is free, lapsed or the holder's own; a row
+    /// another transaction has locked is skipped (that one is leasing it).
+    fn take(self) -> &'static str {
+        match self {
+            Leased::Feed => {
+                "WITH free AS (
+                    SELECT feed_key FROM feeds
+                    WHERE feed_key = $1
+                      AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE feeds SET lease_holder = $2, lease_until = $3
+                 FROM free WHERE feeds.feed_key = free.feed_key"
+            }
+            Leased::Subscriber => {
+                "WITH free AS (
+                    SELECT email FROM subscribers
+                    WHERE email = $1
+                      AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE subscribers SET lease_holder = $2, lease_until = $3
+                 FROM free WHERE subscribers.email = free.email"
+            }
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Leased::Feed => "feeds",
+            Leased::Subscriber => "subscribers",
+        }
+    }
+}
+
+/// Who holds a lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub key: String,
+    pub holder: Holder,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (`postgres://user@host/db`,
+    /// `?sslmode=require` for TLS), with `password` if it needs one, and
+    /// brings its schema up to date.
+    pub async fn connect(url: &str, password: Option<&Password>) -> Result<PgStore, StoreError> {
+        Ok(PgStore::connect_migrating(url, password).await?.0)
+    }
+
+    /// Like [`connect`](Self::connect), and says which migrations this call
+    /// applied (none when another instance got there first).
+    pub async fn connect_migrating(
+        url: &str,
+        password: Option<&Password>,
+    ) -> Result<(PgStore, Vec<i32>), StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|err| StoreError::DatabaseUrl {
+            reason: format!("is not a PostgreSQL URL: {err}"),
+        })?;
+        if config.get_password().is_some() {
+            return Err(StoreError::DatabaseUrl {
+                reason: "holds a password: put it in a file (or a systemd credential) instead, where no \
+                         process listing, log or config dump shows it"
+                    .to_owned(),
+            });
+        }
+        let target: Arc<str> = describe(&config).into();
+        if let Some(password) = password {
+            config.password(password.0.as_bytes());
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("feed-digest");
+        }
+        let manager = Manager::from_config(
+            config,
+            tls()?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(8)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|err| StoreError::DatabaseUrl {
+                reason: format!("cannot be used: {err}"),
+            })?;
+        let store = PgStore { pool, target };
+        let mut client = store.client().await?;
+        let applied = schema::migrate(&mut client, &store.target).await?;
+        drop(client);
+        Ok((store, applied))
+    }
+
+    /// The database as messages name it (never with a password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|source| StoreError::Connect {
+            target: self.target.to_string(),
+            source,
+        })
+    }
+
+    async fn lease(
+        &self,
+        leased: Leased,
+        key: &str,
+        holder: &Holder,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(leased.ensure(), &[&key])
+            .await
+            .pg(leased.kind(), "create the leased row of")?;
+        let taken = client
+            .execute(leased.take(), &[&key, &holder.0, &until])
+            .await
+            .pg(leased.kind(), "lease")?;
+        Ok(taken == 1)
+    }
+
+    /// Takes (or renews) the right to poll `feed_key` until `until`; false
+    /// while another instance holds it.
+    pub async fn lease_feed(
+        &self,
+        feed_key: &str,
+        holder: &Holder,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.lease(Leased::Feed, feed_key, holder, until).await
+    }
+
+    /// Takes (or renews) the right to deliver `email`'s digest until `until`.
+    pub async fn lease_subscriber(
+        &self,
+        email: &str,
+        holder: &Holder,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.lease(Leased::Subscriber, email, holder, until).await
+    }
+
+    /// The leases held now (not lapsed), feeds then subscribers, for `status`.
+    pub async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
+        let client = self.client().await?;
+        let mut out = (Vec::new(), Vec::new());
+        for (leased, sql, into) in [
+            (
+                Leased::Feed,
+                "SELECT feed_key, lease_holder, lease_until FROM feeds
+                 WHERE lease_until > now() ORDER BY feed_key",
+                &mut out.0,
+            ),
+            (
+                Leased::Subscriber,
+                "SELECT email, lease_holder, lease_until FROM subscribers
+                 WHERE lease_until > now() ORDER BY email",
+                &mut out.1,
+            ),
+        ] {
+            for row in client
+                .query(sql, &[])
+                .await
+                .pg(leased.kind(), "read the leases of")?
+            {
+                let holder: Option<String> = row.get(1);
+                let until: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+                if let (Some(holder), Some(until)) = (holder, until) {
+                    into.push(Lease {
+                        key: row.get(0),
+                        holder: Holder(holder),
+                        until,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO feeds (feed_key, state) VALUES ($1, $2)
+                 ON CONFLICT (feed_key) DO UPDATE SET state = EXCLUDED.state",
+                &[&feed_key, &Json(state)],
+            )
+            .await
+            .pg("feeds", "write")?;
+        Ok(())
+    }
+
+    async fn get_feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT state FROM feeds WHERE feed_key = $1", &[&feed_key])
+            .await
+            .pg("feeds", "read")?;
+        let Some(row) = row else { return Ok(None) };
+        let state: Option<serde_json::Value> = row.get(0);
+        state
+            .map(|value| {
+                serde_json::from_value(value).map_err(|err| StoreError::Corrupt {
+                    tree: "feeds",
+                    key: feed_key.to_owned(),
+                    message: err.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+impl Storage for PgStore {
+    async fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
+        self.get_feed_state(feed_key).await
+    }
+
+    /// A commit is durable when the database answers it: nothing to do.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// `user@host:port/db`, for messages: what `config` connects to, no secret.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            tokio_postgres::config::Host::Unix(dir) => format!("{}:{port}", dir.display()),
+        })
+        .collect();
+    let hosts = if hosts.is_empty() {
+        "localhost:5432".to_owned()
+    } else {
+        hosts.join(",")
+    };
+    let user = config.get_user().unwrap_or("(login user)");
+    let db = config.get_dbname().unwrap_or(user);
+    format!("{user}@{hosts}/{db}")
+}
+
+/// TLS for `sslmode=require` (and `prefer`, which tries it): rustls with
+/// the system's roots, as the SMTP client uses.
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("database TLS: a system root certificate could not be read: {error}");
+    }
+    let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| StoreError::DatabaseUrl {
+            reason: format!("cannot be used: TLS cannot be set up: {err}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}

@@ -1,0 +1,247 @@
+//! A throwaway PostgreSQL cluster for one test: `initdb` into a temp dir, a
+//! server listening only on a Unix socket in it (no TCP port at all),
+//! password authentication, and `pg_ctl stop` when dropped.
+//!
+//! PostgreSQL is found through `FEED_DIGEST_PG_BINDIR`, else Debian's
+//! `/usr/lib/postgresql/N/bin` (the newest), else `initdb` on `PATH`.
+//! Without it the tests that need it return at once, so that the README's
+//! test command passes on any machine (scripts/test.sh says they were
+//! skipped); CI sets `FEED_DIGEST_TEST_POSTGRES=require`, and then a
+//! missing PostgreSQL fails them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+pub struct Cluster {
+    _dir: TempDir,
+    data: PathBuf,
+    socket: PathBuf,
+    bindir: PathBuf,
+    /// Root cannot run PostgreSQL: the server runs as `postgres` then.
+    as_postgres: bool,
+    pub password: String,
+}
+
+const USER: &str = "feed_digest";
+
+fn bindir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FEED_DIGEST_PG_BINDIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The uid and gid of the `postgres` account, from `/etc/passwd`.
+fn postgres_account() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.first() == Some(&"postgres") && fields.len() > 3)
+                .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+                .flatten()
+        })
+        .unwrap_or_else(|| {
+            panic!("running as root, PostgreSQL needs the postgres account, which /etc/passwd lacks")
+        })
+}
+
+impl Cluster {
+    /// A new cluster, or None when PostgreSQL is not installed (and not required).
+    pub fn start() -> Option<Cluster> {
+        let required = std::env::var("FEED_DIGEST_TEST_POSTGRES").is_ok_and(|v| v == "require");
+        let Some(bindir) = bindir() else {
+            assert!(
+                !required,
+                "FEED_DIGEST_TEST_POSTGRES=require, but no PostgreSQL is installed (initdb not found; \
+                 on Debian: apt-get install postgresql)"
+            );
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("pg-")
+            .tempdir()
+            .unwrap_or_else(|err| panic!("temp dir: {err}"));
+        let data = dir.path().join("data");
+        let socket = dir.path().join("socket");
+        std::fs::create_dir(&socket).unwrap_or_else(|err| panic!("{}: {err}", socket.display()));
+        // A password that no other test knows, to search error messages for.
+        let password = format!("pw-{}-{}", std::process::id(), rand_suffix());
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, &password).unwrap_or_else(|err| panic!("{}: {err}", pwfile.display()));
+        let as_postgres = is_root();
+        if as_postgres {
+            let (uid, gid) = postgres_account();
+            for path in [dir.path(), &socket, &pwfile] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                    .unwrap_or_else(|err| panic!("chown {}: {err}", path.display()));
+            }
+        }
+        let cluster = Cluster {
+            _dir: dir,
+            data,
+            socket,
+            bindir,
+            as_postgres,
+            password,
+        };
+        cluster.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                cluster.data.as_os_str(),
+                "-U".as_ref(),
+                USER.as_ref(),
+                "--auth=scram-sha-256".as_ref(),
+                format!("--pwfile={}", pwfile.display()).as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+                "--no-locale".as_ref(),
+                "--no-sync".as_ref(),
+            ],
+        );
+        let log = cluster
+            .data
+            .parent()
+            .map(|p| p.join("server.log"))
+            .unwrap_or_default();
+        // `-w`: pg_ctl itself waits until the server accepts connections.
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                cluster.data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "120".as_ref(),
+                "-o".as_ref(),
+                format!(
+                    "-k {} -c listen_addresses='' -c fsync=off -c max_connections=60",
+                    cluster.socket.display()
+                )
+                .as_ref(),
+                "start".as_ref(),
+            ],
+        );
+        Some(cluster)
+    }
+
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let path = self.bindir.join(program);
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&path);
+            command
+        } else {
+            Command::new(&path)
+        };
+        let output = command
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert!(
+            output.status.success(),
+            "{program} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The URL of database `db` (the socket directory percent-encoded as the host).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@{}/{db}", percent_encode(&self.socket))
+    }
+
+    /// A connection string that also carries the password, for the test's
+    /// own checks of the database (feed-digest itself refuses such URLs).
+    pub fn admin(&self) -> String {
+        format!(
+            "host={} user={USER} password={} dbname=postgres",
+            self.socket.display(),
+            self.password
+        )
+    }
+
+    /// A plain client for looking at the database beside the store.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.admin(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|err| panic!("connect to the test cluster: {err}"));
+        tokio::spawn(connection);
+        client
+    }
+
+    pub fn password(&self) -> feed_digest::store::postgres::Password {
+        feed_digest::store::postgres::Password::new(self.password.clone())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Immediate: the data dies with the temp dir anyway.
+        let path = self.bindir.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&path);
+            command
+        } else {
+            Command::new(&path)
+        };
+        let _ = command
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+fn percent_encode(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(*byte))
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
