@@ -137,6 +137,8 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("the database {target} is not empty: import a backup into a new database")]
+    DatabaseNotEmpty { target: String },
     #[error(
         "the database {target} has schema version {found}, newer than this feed-digest supports ({supported}); upgrade feed-digest"
     )]

@@ -1,5 +1,6 @@
 //! The pipeline end to end through the library: a real HTTP server serving
-//! feeds, a real SMTP server receiving digests, a real sled store.
+//! feeds, a real SMTP server receiving digests, a real sled store (and the
+//! first two scenarios again on a real PostgreSQL, through the same seam).
 
 use chrono::{Duration, Utc};
 
@@ -7,11 +8,19 @@ use feed_digest::deliver::{DeliverError, Delivered};
 use feed_digest::mail::SendError;
 use feed_digest::poll::FeedOutcome;
 
+use feed_digest::store::Backend;
+
+use crate::support::http::FeedServer;
+use crate::support::postgres::Cluster;
 use crate::support::world::World;
 use crate::support::{atom, rss};
 
 async fn world() -> World {
-    World::start(|port, feeds| {
+    World::start(world_config).await
+}
+
+fn world_config(port: u16, feeds: &FeedServer) -> String {
+    {
         format!(
             r#"
 state_dir = "state"
@@ -51,8 +60,7 @@ topics = ["Rust"]
             zh = feeds.url("/zh.xml"),
             en = feeds.url("/en.atom"),
         )
-    })
-    .await
+    }
 }
 
 fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOutcome, String> {
@@ -66,7 +74,16 @@ fn fetched(new_articles: usize, baseline: usize, items: usize) -> Result<FeedOut
 
 #[tokio::test]
 async fn digests_go_out_once_to_the_right_people_grouped_by_topic() {
-    let w = world().await;
+    digests_go_out_once(world().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_digests_go_out_once_to_the_right_people_grouped_by_topic() {
+    let Some(cluster) = Cluster::start() else { return };
+    digests_go_out_once(World::start_pg(&cluster, world_config).await).await;
+}
+
+async fn digests_go_out_once<S: Backend>(w: World<S>) {
     let now = Utc::now();
     let old = Some(now - Duration::days(10));
     let recent = Some(now - Duration::hours(2));
@@ -218,7 +235,16 @@ async fn digests_go_out_once_to_the_right_people_grouped_by_topic() {
 
 #[tokio::test]
 async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
-    let w = world().await;
+    refused_then_delivered_once(world().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
+    let Some(cluster) = Cluster::start() else { return };
+    refused_then_delivered_once(World::start_pg(&cluster, world_config).await).await;
+}
+
+async fn refused_then_delivered_once<S: Backend>(w: World<S>) {
     w.feeds.set("/zh.xml", rss("中文", &[]));
     w.feeds.set("/en.atom", atom("en", &[]));
     w.poll().await;
@@ -240,12 +266,13 @@ async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
         ),
         "{failure:?}"
     );
-    assert_eq!(
-        w.store.pending("alice@example.org").map(|p| p.len()).ok(),
-        Some(1)
-    );
+    assert_eq!(w.waiting("alice@example.org").await, 1);
     assert!(
-        w.store.outbox("alice@example.org").ok().flatten().is_none(),
+        feed_digest::store::Delivery::outbox(&w.store, "alice@example.org")
+            .await
+            .ok()
+            .flatten()
+            .is_none(),
         "a refused digest is rebuilt"
     );
 

@@ -272,3 +272,229 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
         .count();
     assert_eq!(won, 1, "one lease among 24 contenders");
 }
+
+/// A sled store that holds every kind of record: a poll, a digest sent to
+/// one reader while another's waits (with an outbox entry), an opt-out, a
+/// prune, and an id from before schema 3 (through an import, the only way
+/// such a record comes to be now). Returns the world and its export.
+async fn sled_with_every_kind() -> (crate::support::world::World, String) {
+    use crate::support::{rss, world::World};
+    use feed_digest::store::{Delivery, Maintenance, Readers, Store};
+    let w = World::start(|port, feeds| {
+        format!(
+            "{}[[feeds]]\nurl = \"{}\"\nname = \"新闻\"\n[[subscribers]]\nemail = \"ann@example.org\"\n\
+             [[subscribers]]\nemail = \"Bo@example.org\"\n[[subscribers]]\nemail = \"cy@example.org\"\n",
+            crate::support::world::config_top(port, ""),
+            feeds.url("/news.xml")
+        )
+    })
+    .await;
+    let now = Utc::now();
+    w.feeds.set(
+        "/news.xml",
+        rss(
+            "新闻",
+            &[
+                ("a", "欧洲央行维持利率不变", "通胀压力有所缓解", Some(now)),
+                ("b", "Fed holds rates steady", "Markets rose.", Some(now)),
+            ],
+        ),
+    );
+    w.poll_ok().await;
+    assert!(w.send("ann@example.org").await.is_ok());
+    let waiting = Delivery::pending(&w.store, "bo@example.org")
+        .await
+        .unwrap_or_default();
+    assert_eq!(waiting.len(), 2, "bo's articles wait");
+    let entry = feed_digest::outbox::OutboxEntry {
+        message_id: "<1@example.org>".to_owned(),
+        article_ids: waiting,
+        created_at: now,
+        message: "Subject: x\r\n\r\nbody".to_owned(),
+        html: "<p>body</p>".to_owned(),
+        dropped: Vec::new(),
+    };
+    assert!(
+        Delivery::put_outbox(&w.store, "bo@example.org", &entry)
+            .await
+            .is_ok()
+    );
+    let opt_out = feed_digest::subscriber::OptOut {
+        since: now,
+        by: feed_digest::subscriber::OptOutWay::Page,
+    };
+    assert!(matches!(
+        Readers::opt_out(&w.store, "cy@example.org", &opt_out).await,
+        Ok(true)
+    ));
+    assert!(
+        Maintenance::prune(&w.store, now, TimeDelta::days(30), TimeDelta::days(7))
+            .await
+            .is_ok()
+    );
+    let mut export = Vec::new();
+    assert!(Maintenance::export(&w.store, &mut export).await.is_ok());
+    let mut export = String::from_utf8(export).unwrap_or_default();
+    export.push_str(&format!(
+        "{{\"tree\":\"seen_legacy\",\"key\":\"00112233445566778899aabbccddeeff\",\"value\":\
+         {{\"first_seen\":\"2024-01-01T00:00:00Z\",\"last_seen\":\"{}\",\"delivered\":true}}}}\n",
+        (now - TimeDelta::days(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    ));
+    // Into a second sled store: the original, every kind in it.
+    let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
+    let original = Store::open(dir.path()).unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        Maintenance::import(&original, &mut export.as_bytes())
+            .await
+            .is_ok()
+    );
+    let mut again = Vec::new();
+    assert!(Maintenance::export(&original, &mut again).await.is_ok());
+    drop(original);
+    (w, String::from_utf8(again).unwrap_or_default())
+}
+
+/// An export's records by kind, sorted by key.
+fn by_kind(export: &str) -> std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>> {
+    let mut kinds: std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>> = Default::default();
+    for line in export.lines().filter(|l| !l.trim().is_empty()) {
+        let record: feed_digest::store::ExportedRecord =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        kinds
+            .entry(record.tree)
+            .or_default()
+            .push((record.key, record.value));
+    }
+    for records in kinds.values_mut() {
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    kinds
+}
+
+async fn export_of<S: feed_digest::store::Maintenance>(store: &S) -> String {
+    let mut out = Vec::new();
+    if let Err(err) = store.export(&mut out).await {
+        panic!("export: {err}");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_sled_backup_restored_into_postgres_and_back_holds_every_record() {
+    use feed_digest::store::{Kind, Maintenance, Store};
+    let cluster = cluster!();
+    let (_world, original) = sled_with_every_kind().await;
+    let expected = by_kind(&original);
+    for kind in Kind::ALL {
+        assert!(expected.contains_key(kind.name()), "the original lacks {kind}");
+    }
+    let pg = store(&cluster).await;
+    match pg.import(&mut original.as_bytes()).await {
+        Ok(count) => assert_eq!(count, original.lines().count()),
+        Err(err) => panic!("import into PostgreSQL: {err}"),
+    }
+    let restored = by_kind(&export_of(&pg).await);
+    for kind in Kind::ALL {
+        assert_eq!(
+            restored.get(kind.name()),
+            expected.get(kind.name()),
+            "{kind} differs"
+        );
+    }
+    match pg.check().await {
+        Ok(report) => {
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            // Bo's two and cy's two (an opt-out keeps what waits for a while).
+            assert_eq!(
+                (report.articles, report.pending, report.sent, report.opt_outs),
+                (2, 4, 1, 1)
+            );
+            assert_eq!(report.seen, 3, "two ids of the feed and the legacy one");
+        }
+        Err(err) => panic!("{err}"),
+    }
+    // A second import finds the database in use and says just that.
+    match pg.import(&mut original.as_bytes()).await {
+        Err(err @ StoreError::DatabaseNotEmpty { .. }) => {
+            assert!(err.to_string().contains("is not empty"), "{err}");
+        }
+        other => panic!("a second import gave {other:?}"),
+    }
+    // And back into sled: the same records again.
+    let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
+    let back = Store::open(dir.path()).unwrap_or_else(|err| panic!("{err}"));
+    let from_pg = export_of(&pg).await;
+    assert!(Maintenance::import(&back, &mut from_pg.as_bytes()).await.is_ok());
+    let round_trip = by_kind(&export_of(&back).await);
+    for kind in Kind::ALL {
+        assert_eq!(
+            round_trip.get(kind.name()),
+            expected.get(kind.name()),
+            "{kind} differs after the way back"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_prune_on_postgres_forgets_what_the_prune_on_sled_forgets() {
+    use feed_digest::store::{Maintenance, Store};
+    let cluster = cluster!();
+    let (_world, original) = sled_with_every_kind().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
+    let sled = Store::open(dir.path()).unwrap_or_else(|err| panic!("{err}"));
+    assert!(Maintenance::import(&sled, &mut original.as_bytes()).await.is_ok());
+    let pg = store(&cluster).await;
+    assert!(pg.import(&mut original.as_bytes()).await.is_ok());
+    // What waits for bo and cy first stays, whatever its age; once dropped
+    // (through the seam, on both), the prune may take it.
+    let now = Utc::now();
+    for email in ["bo@example.org", "cy@example.org"] {
+        let (a, b) = (
+            feed_digest::store::Readers::drop_waiting(&sled, email).await,
+            feed_digest::store::Readers::drop_waiting(&pg, email).await,
+        );
+        assert!(matches!((&a, &b), (Ok(2), Ok(2))), "{email}: {a:?} {b:?}");
+    }
+    let mut total = feed_digest::store::PruneReport::default();
+    for (after, what) in [
+        (TimeDelta::days(8), "bodies nobody needs go, ids stay"),
+        (TimeDelta::days(40), "ids past the retention go, what waits stays"),
+    ] {
+        let (a, b) = (
+            Maintenance::prune(&sled, now + after, TimeDelta::days(30), TimeDelta::days(7)).await,
+            pg.prune(now + after, TimeDelta::days(30), TimeDelta::days(7))
+                .await,
+        );
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(b, a, "{what}: the reports differ");
+                total.seen_removed += a.seen_removed;
+                total.bodies_removed += a.bodies_removed;
+                total.links_removed += a.links_removed;
+                total.sent_removed += a.sent_removed;
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(
+            by_kind(&export_of(&pg).await),
+            by_kind(&export_of(&sled).await),
+            "{what}"
+        );
+    }
+    // Every rule took something: the two ids and the legacy one, both
+    // bodies and their links, ann's digest of two stories.
+    let expected = feed_digest::store::PruneReport {
+        seen_removed: 3,
+        bodies_removed: 2,
+        links_removed: 2,
+        sent_removed: 2,
+    };
+    assert_eq!(total, expected);
+    match pg.check().await {
+        Ok(report) => {
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            assert_eq!((report.articles, report.seen, report.pending), (0, 0, 0));
+        }
+        Err(err) => panic!("{err}"),
+    }
+}

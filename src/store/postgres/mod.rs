@@ -10,6 +10,9 @@
 //! "no" at once instead of waiting, and a killed instance's lease lapses.
 //! Expiry is judged by the database's clock, one clock for every instance.
 
+mod delivery;
+mod feeds;
+mod maintenance;
 mod schema;
 
 use std::sync::Arc;
@@ -17,9 +20,17 @@ use std::sync::Arc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::Json;
 
+use chrono::{DateTime, Utc};
+
 use super::StoreError;
-use super::seam::{Holder, Storage};
+use super::seam::{Delivery, Feeds, Holder, Maintenance, Readers, Storage};
+use super::{CheckReport, PruneReport};
+use crate::article::{Article, ArticleId};
+use crate::digest::SentStory;
 use crate::feed_state::FeedState;
+use crate::ingest::{IngestBatch, Known, Questions};
+use crate::outbox::OutboxEntry;
+use crate::subscriber::{OptOut, SubscriberState};
 
 pub use schema::VERSION as SCHEMA_VERSION;
 
@@ -252,11 +263,11 @@ impl PgStore {
                 .await
                 .pg(leased.kind(), "read the leases of")?
             {
-                let holder: Option<String> = row.get(1);
-                let until: Option<chrono::DateTime<chrono::Utc>> = row.get(2);
+                let holder: Option<String> = col(&row, 1)?;
+                let until: Option<chrono::DateTime<chrono::Utc>> = col(&row, 2)?;
                 if let (Some(holder), Some(until)) = (holder, until) {
                     into.push(Lease {
-                        key: row.get(0),
+                        key: col(&row, 0)?,
                         holder: Holder(holder),
                         until,
                     });
@@ -286,15 +297,9 @@ impl PgStore {
             .await
             .pg("feeds", "read")?;
         let Some(row) = row else { return Ok(None) };
-        let state: Option<serde_json::Value> = row.get(0);
+        let state: Option<serde_json::Value> = col(&row, 0)?;
         state
-            .map(|value| {
-                serde_json::from_value(value).map_err(|err| StoreError::Corrupt {
-                    tree: "feeds",
-                    key: feed_key.to_owned(),
-                    message: err.to_string(),
-                })
-            })
+            .map(|value| decode_json("feeds", feed_key, value))
             .transpose()
     }
 }
@@ -307,6 +312,186 @@ impl Storage for PgStore {
     /// A commit is durable when the database answers it: nothing to do.
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Column `index` of `row`: an error, not a panic, when it is not a `T`.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    index: usize,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(|source| StoreError::Database {
+        kind: "stored",
+        op: "read a column of",
+        source,
+    })
+}
+
+/// A JSON column's value as `T`, or `Corrupt` naming the table and key.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<T, StoreError> {
+    serde_json::from_value(value).map_err(|err| StoreError::Corrupt {
+        tree,
+        key: key.to_owned(),
+        message: err.to_string(),
+    })
+}
+
+impl Feeds for PgStore {
+    async fn lease_feed(
+        &self,
+        feed_key: &str,
+        holder: &Holder,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        PgStore::lease_feed(self, feed_key, holder, until).await
+    }
+
+    async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
+        PgStore::put_feed_state(self, feed_key, state).await
+    }
+
+    async fn known(&self, feed_key: &str, questions: &Questions) -> Result<Known, StoreError> {
+        self.known_now(feed_key, questions).await
+    }
+
+    async fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.ingest_now(feed_key, state, batch, now).await
+    }
+}
+
+impl Delivery for PgStore {
+    async fn lease_subscriber(
+        &self,
+        email: &str,
+        holder: &Holder,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        PgStore::lease_subscriber(self, &email.to_lowercase(), holder, until).await
+    }
+
+    async fn register_subscriber(
+        &self,
+        email: &str,
+        fresh: &SubscriberState,
+    ) -> Result<SubscriberState, StoreError> {
+        self.register_subscriber_now(email, fresh).await
+    }
+
+    async fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
+        self.put_subscriber_state_now(email, state).await
+    }
+
+    async fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
+        self.subscriber_state_now(email).await
+    }
+
+    async fn pending(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
+        self.pending_now(email).await
+    }
+
+    async fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        self.article_now(id).await
+    }
+
+    async fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {
+        self.sent_since_now(email, since).await
+    }
+
+    async fn outbox(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        self.outbox_now(email).await
+    }
+
+    async fn put_outbox(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.put_outbox_now(email, entry).await
+    }
+
+    async fn drop_outbox(&self, email: &str) -> Result<(), StoreError> {
+        self.drop_outbox_now(email).await
+    }
+
+    async fn commit_sent(
+        &self,
+        email: &str,
+        entry: &OutboxEntry,
+        state: &SubscriberState,
+        sent: &[(ArticleId, SentStory)],
+    ) -> Result<(), StoreError> {
+        self.commit_sent_now(email, entry, state, sent).await
+    }
+}
+
+impl Readers for PgStore {
+    async fn opt_out(&self, email: &str, opt_out: &OptOut) -> Result<bool, StoreError> {
+        self.opt_out_now(email, opt_out).await
+    }
+
+    async fn opt_in(&self, email: &str) -> Result<bool, StoreError> {
+        self.opt_in_now(email).await
+    }
+
+    async fn opted_out(&self, email: &str) -> Result<Option<OptOut>, StoreError> {
+        self.opted_out_now(email).await
+    }
+
+    async fn opt_outs(&self) -> Result<Vec<(String, OptOut)>, StoreError> {
+        self.opt_outs_now().await
+    }
+
+    async fn drop_waiting(&self, email: &str) -> Result<usize, StoreError> {
+        self.drop_waiting_now(email).await
+    }
+}
+
+impl Maintenance for PgStore {
+    async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: chrono::TimeDelta,
+        keep_bodies: chrono::TimeDelta,
+    ) -> Result<PruneReport, StoreError> {
+        self.prune_now(now, retention, keep_bodies).await
+    }
+
+    async fn last_prune(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.last_prune_now().await
+    }
+
+    async fn check(&self) -> Result<CheckReport, StoreError> {
+        self.check_now().await
+    }
+
+    async fn export(&self, out: &mut (dyn std::io::Write + Send)) -> Result<usize, StoreError> {
+        self.export_now(out).await
+    }
+
+    async fn import(&self, input: &mut (dyn std::io::BufRead + Send)) -> Result<usize, StoreError> {
+        self.import_now(input).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ping_now().await
+    }
+
+    async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.size_on_disk_now().await
+    }
+
+    async fn seen_count(&self) -> Result<usize, StoreError> {
+        self.seen_count_now().await
+    }
+
+    async fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
+        self.find_articles_now(query, limit).await
     }
 }
 

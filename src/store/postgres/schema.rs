@@ -45,15 +45,17 @@ CREATE TABLE seen (
     left_on integer,
     PRIMARY KEY (feed_tag, id)
 );
-CREATE INDEX seen_by_day_left ON seen (left_on) WHERE left_on IS NOT NULL;
+CREATE INDEX seen_by_id ON seen (id);
 CREATE TABLE seen_legacy (
     id text PRIMARY KEY,
     first_seen timestamptz NOT NULL,
     last_seen timestamptz NOT NULL,
     delivered boolean NOT NULL
 );
+-- first_seen repeats the article's own, for the prune.
 CREATE TABLE articles (
     id text PRIMARY KEY,
+    first_seen timestamptz NOT NULL,
     article jsonb NOT NULL
 );
 CREATE TABLE links (
@@ -69,10 +71,12 @@ CREATE TABLE subscribers (
     lease_holder text,
     lease_until timestamptz
 );
+-- enqueued is the JSON time sled keeps, to the nanosecond (a timestamptz
+-- would round it to microseconds, and a restore must give back what it got).
 CREATE TABLE pending (
     email text NOT NULL,
     id text NOT NULL,
-    enqueued_at timestamptz NOT NULL,
+    enqueued jsonb NOT NULL,
     PRIMARY KEY (email, id)
 );
 CREATE INDEX pending_by_article ON pending (id);
@@ -80,11 +84,13 @@ CREATE TABLE outbox (
     email text PRIMARY KEY,
     entry jsonb NOT NULL
 );
+-- One digest's stories (a JSON array), keyed by its sent time in
+-- milliseconds, as sled keys them.
 CREATE TABLE sent (
     email text NOT NULL,
-    sent_at timestamptz NOT NULL,
+    sent_ms bigint NOT NULL,
     stories jsonb NOT NULL,
-    PRIMARY KEY (email, sent_at)
+    PRIMARY KEY (email, sent_ms)
 );
 CREATE TABLE opt_outs (
     email text PRIMARY KEY,

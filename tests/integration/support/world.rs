@@ -1,5 +1,6 @@
 //! The pipeline wired to real servers: a feed server, an SMTP server, a sled
-//! store in a temp dir, and the library's own fetcher and mailer.
+//! store in a temp dir (or a PostgreSQL database: `World<PgStore>`), and the
+//! library's own fetcher and mailer.
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -10,17 +11,18 @@ use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::poll::{self, FeedOutcome};
 use feed_digest::service;
-use feed_digest::store::Store;
+use feed_digest::store::postgres::PgStore;
+use feed_digest::store::{Backend, Store};
 
 use super::http::FeedServer;
 use super::smtp::SmtpServer;
 use super::{Mail, decode};
 
-pub struct World {
+pub struct World<S = Store> {
     pub feeds: FeedServer,
     pub smtp: SmtpServer,
     pub config: Config,
-    pub store: Store,
+    pub store: S,
     pub fetcher: Fetcher,
     pub mailer: Mailer,
     pub dir: tempfile::TempDir,
@@ -84,7 +86,37 @@ impl World {
         })
         .await
     }
+}
 
+impl World<PgStore> {
+    /// A world whose store is the database `cluster` serves.
+    pub async fn start_pg(
+        cluster: &super::postgres::Cluster,
+        config: impl FnOnce(u16, &FeedServer) -> String,
+    ) -> World<PgStore> {
+        let feeds = FeedServer::start().await;
+        let smtp = SmtpServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = super::config(&config(smtp.port, &feeds), dir.path());
+        let store = PgStore::connect(&cluster.url("postgres"), Some(&cluster.password()))
+            .await
+            .unwrap_or_else(|err| panic!("connect: {err}"));
+        service::register_subscribers(&config, &store)
+            .await
+            .expect("register subscribers");
+        World {
+            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
+            mailer: Mailer::new(&config.delivery).expect("mailer"),
+            feeds,
+            smtp,
+            config,
+            store,
+            dir,
+        }
+    }
+}
+
+impl<S: Backend> World<S> {
     /// One poll of every feed: each feed's outcome, or its error as text.
     pub async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
         poll::poll_all(
@@ -135,6 +167,16 @@ impl World {
         .collect()
     }
 
+    /// How many articles wait for `email`, through the seam.
+    pub async fn waiting(&self, email: &str) -> usize {
+        feed_digest::store::Delivery::pending(&self.store, email)
+            .await
+            .map(|p| p.len())
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl World<Store> {
     /// The stored state of the feed at `url`.
     pub fn feed_state(&self, url: &str) -> feed_digest::feed_state::FeedState {
         self.store
@@ -142,7 +184,9 @@ impl World {
             .expect("read feed state")
             .unwrap_or_else(|| panic!("no state for {url}"))
     }
+}
 
+impl<S: Backend> World<S> {
     /// [`World::poll`] where every feed must succeed.
     pub async fn poll_ok(&self) -> Vec<FeedOutcome> {
         self.poll()
@@ -174,7 +218,9 @@ impl World {
             .map(|m| decode(&m.data))
             .collect()
     }
+}
 
+impl World<Store> {
     pub fn pending(&self, email: &str) -> usize {
         self.store.pending(email).map(|p| p.len()).unwrap_or(usize::MAX)
     }

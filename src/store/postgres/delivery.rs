@@ -1,0 +1,293 @@
+//! Delivering digests on PostgreSQL: subscriber states, pending articles,
+//! the outbox and the commit after the server's 2xx (one transaction, as on
+//! sled), what was sent, and the readers' own opt-outs.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::types::Json;
+
+use super::{Pg, PgStore, col, decode_json};
+use crate::article::{Article, ArticleId};
+use crate::digest::SentStory;
+use crate::outbox::OutboxEntry;
+use crate::store::StoreError;
+use crate::subscriber::{OptOut, SubscriberState};
+
+/// Addresses are compared without case, as on sled.
+fn key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+impl PgStore {
+    pub(super) async fn register_subscriber_now(
+        &self,
+        email: &str,
+        fresh: &SubscriberState,
+    ) -> Result<SubscriberState, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        // A lease alone leaves a row without a state: that counts as none.
+        let row = client
+            .query_one(
+                "INSERT INTO subscribers (email, state) VALUES ($1, $2)
+                 ON CONFLICT (email) DO UPDATE SET state = COALESCE(subscribers.state, EXCLUDED.state)
+                 RETURNING state",
+                &[&email, &Json(fresh)],
+            )
+            .await
+            .pg("subscribers", "register")?;
+        decode_json("subscribers", &email, col(&row, 0)?)
+    }
+
+    pub(super) async fn put_subscriber_state_now(
+        &self,
+        email: &str,
+        state: &SubscriberState,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO subscribers (email, state) VALUES ($1, $2)
+                 ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state",
+                &[&key(email), &Json(state)],
+            )
+            .await
+            .pg("subscribers", "write")?;
+        Ok(())
+    }
+
+    pub(super) async fn subscriber_state_now(
+        &self,
+        email: &str,
+    ) -> Result<Option<SubscriberState>, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        let row = client
+            .query_opt("SELECT state FROM subscribers WHERE email = $1", &[&email])
+            .await
+            .pg("subscribers", "read")?;
+        let state: Option<Value> = match row {
+            Some(row) => col(&row, 0)?,
+            None => None,
+        };
+        match state {
+            Some(value) => decode_json("subscribers", &email, value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// In id order, as sled's keys give them.
+    pub(super) async fn pending_now(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        let rows = client
+            .query("SELECT id FROM pending WHERE email = $1 ORDER BY id", &[&email])
+            .await
+            .pg("pending", "read")?;
+        rows.iter()
+            .map(|row| {
+                let id: String = col(row, 0)?;
+                ArticleId::from_stored(&id).ok_or_else(|| StoreError::Corrupt {
+                    tree: "pending",
+                    key: format!("{email} {id}"),
+                    message: "not an article id".to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn article_now(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT article FROM articles WHERE id = $1", &[&id.as_str()])
+            .await
+            .pg("articles", "read")?;
+        row.map(|row| decode_json("articles", id.as_str(), col(&row, 0)?))
+            .transpose()
+    }
+
+    pub(super) async fn sent_since_now(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SentStory>, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        let mut stories = Vec::new();
+        for row in client
+            .query(
+                "SELECT sent_ms, stories FROM sent WHERE email = $1 AND sent_ms >= $2 ORDER BY sent_ms",
+                &[&email, &since.timestamp_millis()],
+            )
+            .await
+            .pg("sent", "read")?
+        {
+            let at: i64 = col(&row, 0)?;
+            let digest: Vec<SentStory> = decode_json("sent", &format!("{email} {at}"), col(&row, 1)?)?;
+            stories.extend(digest);
+        }
+        Ok(stories)
+    }
+
+    pub(super) async fn outbox_now(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        let row = client
+            .query_opt("SELECT entry FROM outbox WHERE email = $1", &[&email])
+            .await
+            .pg("outbox", "read")?;
+        row.map(|row| decode_json("outbox", &email, col(&row, 0)?))
+            .transpose()
+    }
+
+    pub(super) async fn put_outbox_now(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO outbox (email, entry) VALUES ($1, $2)
+                 ON CONFLICT (email) DO UPDATE SET entry = EXCLUDED.entry",
+                &[&key(email), &Json(entry)],
+            )
+            .await
+            .pg("outbox", "write")?;
+        Ok(())
+    }
+
+    pub(super) async fn drop_outbox_now(&self, email: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM outbox WHERE email = $1", &[&key(email)])
+            .await
+            .pg("outbox", "remove")?;
+        Ok(())
+    }
+
+    /// After the server's 2xx: the outbox entry and its articles' pending
+    /// marks go, the state and what was sent are stored, all or nothing.
+    pub(super) async fn commit_sent_now(
+        &self,
+        email: &str,
+        entry: &OutboxEntry,
+        state: &SubscriberState,
+        sent: &[(ArticleId, SentStory)],
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let email = key(email);
+        let tx = client.transaction().await.pg(
+            "outbox, pending, subscribers and sent",
+            "begin a sent digest's commit to",
+        )?;
+        tx.execute("DELETE FROM outbox WHERE email = $1", &[&email])
+            .await
+            .pg("outbox", "remove")?;
+        let ids: Vec<&str> = entry
+            .article_ids
+            .iter()
+            .chain(&entry.dropped)
+            .map(ArticleId::as_str)
+            .collect();
+        tx.execute(
+            "DELETE FROM pending WHERE email = $1 AND id = ANY($2)",
+            &[&email, &ids],
+        )
+        .await
+        .pg("pending", "remove")?;
+        tx.execute(
+            "INSERT INTO subscribers (email, state) VALUES ($1, $2)
+             ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state",
+            &[&email, &Json(state)],
+        )
+        .await
+        .pg("subscribers", "write")?;
+        // One record per digest (per sent time); two sends in one
+        // millisecond both stay, as on sled.
+        let mut digests: std::collections::BTreeMap<i64, Vec<&SentStory>> = Default::default();
+        for (_, story) in sent {
+            digests
+                .entry(story.sent_at.timestamp_millis())
+                .or_default()
+                .push(story);
+        }
+        for (at, stories) in digests {
+            tx.execute(
+                "INSERT INTO sent (email, sent_ms, stories) VALUES ($1, $2, $3)
+                 ON CONFLICT (email, sent_ms) DO UPDATE SET stories = sent.stories || EXCLUDED.stories",
+                &[&email, &at, &Json(&stories)],
+            )
+            .await
+            .pg("sent", "write")?;
+        }
+        tx.commit()
+            .await
+            .pg("outbox, pending, subscribers and sent", "commit a sent digest to")?;
+        Ok(())
+    }
+
+    pub(super) async fn opt_out_now(&self, email: &str, opt_out: &OptOut) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let added = client
+            .execute(
+                "INSERT INTO opt_outs (email, opt_out) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&key(email), &Json(opt_out)],
+            )
+            .await
+            .pg("opt_outs", "write")?;
+        Ok(added == 1)
+    }
+
+    pub(super) async fn opt_in_now(&self, email: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let removed = client
+            .execute("DELETE FROM opt_outs WHERE email = $1", &[&key(email)])
+            .await
+            .pg("opt_outs", "remove")?;
+        Ok(removed > 0)
+    }
+
+    pub(super) async fn opted_out_now(&self, email: &str) -> Result<Option<OptOut>, StoreError> {
+        let client = self.client().await?;
+        let email = key(email);
+        let row = client
+            .query_opt("SELECT opt_out FROM opt_outs WHERE email = $1", &[&email])
+            .await
+            .pg("opt_outs", "read")?;
+        row.map(|row| decode_json("opt_outs", &email, col(&row, 0)?))
+            .transpose()
+    }
+
+    pub(super) async fn opt_outs_now(&self) -> Result<Vec<(String, OptOut)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT email, opt_out FROM opt_outs ORDER BY email", &[])
+            .await
+            .pg("opt_outs", "scan")?;
+        rows.iter()
+            .map(|row| {
+                let email: String = col(row, 0)?;
+                let opt_out = decode_json("opt_outs", &email, col(row, 1)?)?;
+                Ok((email, opt_out))
+            })
+            .collect()
+    }
+
+    /// Pending articles and an unsent outbox entry of `email` go, together.
+    pub(super) async fn drop_waiting_now(&self, email: &str) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let email = key(email);
+        let tx = client.transaction().await.pg(
+            "pending and outbox",
+            "begin dropping what waits for a subscriber in",
+        )?;
+        let dropped = tx
+            .execute("DELETE FROM pending WHERE email = $1", &[&email])
+            .await
+            .pg("pending", "remove")?;
+        tx.execute("DELETE FROM outbox WHERE email = $1", &[&email])
+            .await
+            .pg("outbox", "remove")?;
+        tx.commit()
+            .await
+            .pg("pending and outbox", "drop what waits for a subscriber in")?;
+        Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
+    }
+}
