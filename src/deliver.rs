@@ -292,6 +292,32 @@ pub async fn deliver<S: Delivery + Readers>(
     {
         return Ok(Delivered::Elsewhere);
     }
+    let result = deliver_leased(config, store, mailer, subscriber, meaning, now).await;
+    // Done: the lease ends now rather than when it lapses, so that the next
+    // send (another instance, a restart, a one-shot `send`) may take it.
+    if let Err(err) = store
+        .lease_subscriber(&email, Holder::this_process(), Utc::now())
+        .await
+    {
+        tracing::warn!(subscriber = %email, "cannot end the lease on the subscriber (it lapses in {DELIVERY_LEASE}): {err}");
+    }
+    result
+}
+
+/// [`deliver`] once this instance holds the subscriber's lease.
+async fn deliver_leased<S: Delivery + Readers>(
+    config: &Config,
+    store: &S,
+    mailer: &Mailer,
+    subscriber: &Subscriber,
+    meaning: &Meaning,
+    now: DateTime<Utc>,
+) -> Result<Delivered, DeliverError> {
+    let email = subscriber.email();
+    let store_error = |source| DeliverError::Store {
+        email: email.clone(),
+        source,
+    };
     // Before the outbox too: a digest composed before the click is not sent.
     if let Some(opt_out) = store.opted_out(&email).await.map_err(store_error)? {
         return Ok(Delivered::OptedOut { since: opt_out.since });

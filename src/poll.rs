@@ -184,6 +184,7 @@ pub async fn poll_at<S: Feeds>(
         force,
         now,
     };
+    let leased: Vec<String> = feeds.iter().map(|(feed, _)| feed.key.clone()).collect();
     let hosts = HostQueue::group(feeds, config.fetch.per_host);
     let global = Semaphore::new(config.fetch.concurrency);
     let global = &global;
@@ -211,6 +212,14 @@ pub async fn poll_at<S: Feeds>(
         progress(reports.len(), total);
     }
     store.flush().await?;
+    // Done: each lease ends now rather than when it lapses, so that the next
+    // poll (another instance, a restart, a one-shot `poll`) may take it.
+    let done = Utc::now();
+    for key in &leased {
+        if let Err(err) = store.lease_feed(key, Holder::this_process(), done).await {
+            tracing::warn!(feed = %key, "cannot end the lease on the feed (it lapses in {FEED_LEASE}): {err}");
+        }
+    }
     // Report in config order, whatever order the fetches finished in.
     let order: HashMap<&str, usize> = config
         .feeds

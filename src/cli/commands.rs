@@ -17,7 +17,8 @@ use feed_digest::fetch::Fetcher;
 use feed_digest::mail::Mailer;
 use feed_digest::meaning::Meaning;
 use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::store::{Backend, Store};
+use feed_digest::store::any::AnyStore;
+use feed_digest::store::{Backend, Maintenance, Storage};
 use feed_digest::text::count;
 use feed_digest::{demo, opml};
 
@@ -317,15 +318,13 @@ pub fn show_export(export: Output, path: Option<&Path>) -> anyhow::Result<ExitCo
 pub async fn store_import(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     // Not `open_store`: registering the config's subscribers first would make
     // the new store non-empty, and a restore must start from nothing.
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
-    let store = Store::open(&config.state_dir)?;
+    let store = AnyStore::open(config).await?;
     let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let count = store
-        .import(&mut std::io::BufReader::new(reader))
+    let count = Maintenance::import(&store, &mut std::io::BufReader::new(reader))
+        .await
         .with_context(|| format!("cannot import {}", file.display()))?;
-    store.flush().await?;
-    outln!("{count} records imported into {}", store.path().display())?;
+    Storage::flush(&store).await?;
+    outln!("{count} records imported into {}", store.describe())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use feed_digest::config::Config;
-use feed_digest::store::Store;
+use feed_digest::store::any::AnyStore;
 
 use super::{commands, report};
 use commands::Output;
@@ -88,7 +88,7 @@ pub async fn ask(state_dir: &Path, request: &Request) -> anyhow::Result<Output> 
 
 /// What the daemon shares with the control socket.
 pub struct Shared {
-    pub store: Store,
+    pub store: AnyStore,
     pub config: watch::Receiver<Config>,
     pub work: Arc<tokio::sync::Mutex<()>>,
 }

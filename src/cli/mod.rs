@@ -34,7 +34,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use feed_digest::config::{self, Config, ConfigError};
 use feed_digest::service;
-use feed_digest::store::{Store, StoreError};
+use feed_digest::store::StoreError;
+use feed_digest::store::any::AnyStore;
 
 /// Standard output was closed by its reader (`| head`): the command stops
 /// and exits 0 without a message, as Unix tools do.
@@ -525,8 +526,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The store, or `None` when another process (the daemon) holds it.
-async fn try_open_store(config: &Config) -> anyhow::Result<Option<Store>> {
+/// The store, or `None` when another process (the daemon) holds it. A
+/// database store is shared: it is always opened here, and leases decide.
+async fn try_open_store(config: &Config) -> anyhow::Result<Option<AnyStore>> {
     match open_store(config).await {
         Ok(store) => Ok(Some(store)),
         Err(err) if matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) => Ok(None),
@@ -534,10 +536,10 @@ async fn try_open_store(config: &Config) -> anyhow::Result<Option<Store>> {
     }
 }
 
-pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<AnyStore> {
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
-    let store = Store::open(&config.state_dir)?;
+    let store = AnyStore::open(config).await?;
     service::register_subscribers(config, &store).await?;
     Ok(store)
 }

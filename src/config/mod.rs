@@ -51,6 +51,8 @@ pub struct Config {
     pub fetch: FetchSettings,
     /// The readers' web endpoint (unsubscribe); off when `None`.
     pub web: Option<WebSettings>,
+    /// Where records are kept: sled in `state_dir`, or a shared database.
+    pub store: StoreChoice,
     pub feeds: Vec<FeedConfig>,
     /// Every topic in section order: the `[[topics]]` rules first, then topics
     /// that only feeds name, in order of first mention.
@@ -97,6 +99,18 @@ pub enum Delivery {
     /// Writes each message as `.eml` plus its `.html` part into `dir`.
     File {
         dir: PathBuf,
+    },
+}
+
+/// `store = "sled"` (the default) or `store = "postgres://user@host/db"`.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    Sled,
+    /// Several instances may share it. The password comes from
+    /// `store_password_file` or the systemd credential `store-password`.
+    Postgres {
+        url: String,
+        password: Option<Secret>,
     },
 }
 

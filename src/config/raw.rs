@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub digest: Option<RawDigest>,
     pub fetch: Option<RawFetch>,
     pub web: Option<RawWeb>,
+    pub store: Option<String>,
+    pub store_password_file: Option<String>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]

@@ -8,7 +8,8 @@ use url::Url;
 
 use super::raw::{RawConfig, RawWeb};
 use super::{
-    Config, ConfigError, FeedConfig, FeedSource, FirstPollWindow, PollSchedule, Problem, WebSettings,
+    Config, ConfigError, FeedConfig, FeedSource, FirstPollWindow, PollSchedule, Problem, Secret, StoreChoice,
+    WebSettings,
 };
 use crate::schedule::parse_cron;
 
@@ -213,6 +214,7 @@ impl Checker<'_> {
         let digest = self.digest(&raw, &from);
         let fetch = self.fetch(&raw);
         let web = raw.web.as_ref().and_then(|web| self.web(web, &state_dir));
+        let store = self.store(&raw);
         // An id is forgotten `retention` after its feed last showed it: a feed
         // polled more rarely than that would find its old items new again.
         let min_retention = (fetch.max_interval * 2).max(MIN_RETENTION);
@@ -243,9 +245,71 @@ impl Checker<'_> {
             digest,
             fetch,
             web,
+            store: store?,
             feeds,
             topics,
             subscribers,
+        })
+    }
+
+    fn store(&mut self, raw: &RawConfig) -> Option<StoreChoice> {
+        let path = [Seg::Key("store")];
+        let text = match raw.store.as_deref().map(str::trim) {
+            None | Some("sled") => {
+                if raw.store_password_file.is_some() {
+                    self.problem(
+                        &[Seg::Key("store_password_file")],
+                        None,
+                        "is for a database store; set store = \"postgres://…\" or remove it",
+                    );
+                }
+                return Some(StoreChoice::Sled);
+            }
+            Some(text) => text,
+        };
+        let url = match Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => url,
+            _ => {
+                self.problem(
+                    &path,
+                    None,
+                    "is \"sled\" (the default) or a database URL, e.g. \"postgres://feed_digest@db.example.org/feed_digest?sslmode=require\"",
+                );
+                return None;
+            }
+        };
+        if url.password().is_some() {
+            self.problem(
+                &path,
+                None,
+                "holds a password: put it in store_password_file or the systemd credential store-password, where no log or process listing shows it",
+            );
+            return None;
+        }
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join("store-password"))
+            .filter(|path| path.exists());
+        let file = match (&raw.store_password_file, credential) {
+            (Some(file), _) => Some(self.path(Some(file), ".")),
+            (None, credential) => credential,
+        };
+        let password = match file {
+            None => None,
+            Some(file) => match std::fs::read_to_string(&file) {
+                Ok(text) => Some(Secret::new(text.trim_end_matches(['\r', '\n']).to_owned())),
+                Err(err) => {
+                    self.problem(
+                        &[Seg::Key("store_password_file")],
+                        None,
+                        format!("cannot read {}: {err}", file.display()),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(StoreChoice::Postgres {
+            url: text.to_owned(),
+            password,
         })
     }
 

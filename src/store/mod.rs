@@ -33,6 +33,7 @@
 //! - `pending` entries leave only in [`Store::commit_sent`], together with the
 //!   outbox entry whose message the server accepted.
 
+pub mod any;
 mod blocking;
 mod deflate;
 mod ingest;

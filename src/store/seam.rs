@@ -67,7 +67,8 @@ pub trait Storage: Send + Sync {
 /// What polling feeds needs of a store.
 pub trait Feeds: Storage {
     /// Takes (or renews) the right to poll `feed_key` until `until`; false
-    /// while another instance holds it.
+    /// while another instance holds it. The holder ends its lease by
+    /// renewing it until now.
     fn lease_feed(
         &self,
         feed_key: &str,

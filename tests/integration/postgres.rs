@@ -498,3 +498,96 @@ async fn the_prune_on_postgres_forgets_what_the_prune_on_sled_forgets() {
         Err(err) => panic!("{err}"),
     }
 }
+
+/// `store = "postgres://…"` in the config, through the binary as a user
+/// runs it: an install on sled exported, imported into PostgreSQL with
+/// `store import`, then polled and sent from there: nothing is new again,
+/// nothing is mailed twice, and what arrives later is mailed once.
+#[test]
+fn an_install_moved_from_sled_to_postgres_mails_nothing_twice() {
+    use crate::support::cli::{feed_digest, stdout, write_config};
+    let Some(cluster) = Cluster::start() else { return };
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
+    let sled_config = write_config(dir.path(), smtp.port, "07:00");
+    let run = |config: &std::path::Path, args: &[&str]| {
+        let output = feed_digest(config, args, &[]);
+        assert!(
+            output.status.success(),
+            "feed-digest {args:?} failed:\n{}{}",
+            stdout(&output),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    run(&sled_config, &["poll"]);
+    run(&sled_config, &["send"]);
+    let first = smtp.messages().len();
+    assert_eq!(first, 1, "one digest from sled");
+    let backup = dir.path().join("backup.jsonl");
+    run(
+        &sled_config,
+        &["store", "export", "--output", &backup.display().to_string()],
+    );
+
+    // The same config on the database: the password from a file.
+    let password_file = dir.path().join("db-password");
+    std::fs::write(&password_file, format!("{}\n", cluster.password)).unwrap_or_else(|err| panic!("{err}"));
+    let text = std::fs::read_to_string(&sled_config).unwrap_or_default();
+    let pg_config = dir.path().join("pg.toml");
+    std::fs::write(
+        &pg_config,
+        format!(
+            "store = \"{}\"\nstore_password_file = \"{}\"\n{}",
+            cluster.url("postgres"),
+            password_file.display(),
+            text.replace("state_dir = \"state\"", "state_dir = \"state-pg\"")
+        ),
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let imported = run(&pg_config, &["store", "import", &backup.display().to_string()]);
+    assert!(
+        stdout(&imported).contains("feed_digest@"),
+        "{}",
+        stdout(&imported)
+    );
+    let check = run(&pg_config, &["store", "check"]);
+    assert!(!stdout(&check).contains("problem"), "{}", stdout(&check));
+    run(&pg_config, &["poll"]);
+    run(&pg_config, &["send"]);
+    assert_eq!(smtp.messages().len(), first, "the move mailed nothing again");
+
+    // A new item after the move is mailed once, from the database.
+    let feed = dir.path().join("tech-en.atom");
+    let atom = std::fs::read_to_string(&feed).unwrap_or_default();
+    let entry = "<entry><id>urn:moved:1</id><title>Written after the move</title>\
+                 <updated>2030-01-01T00:00:00Z</updated><link href=\"https://example.org/moved\"/>\
+                 <summary>New.</summary></entry>";
+    std::fs::write(&feed, atom.replacen("<entry>", &format!("{entry}<entry>"), 1))
+        .unwrap_or_else(|err| panic!("{err}"));
+    run(&pg_config, &["poll"]);
+    run(&pg_config, &["send"]);
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), first + 1);
+    let last = crate::support::decode(&messages[first].data);
+    assert!(last.text.contains("Written after the move"), "{}", last.text);
+    run(&pg_config, &["send"]);
+    assert_eq!(smtp.messages().len(), first + 1, "sent once");
+
+    // A password in the URL is refused by the config check, naming the key.
+    let bad = dir.path().join("bad.toml");
+    let with_password =
+        cluster
+            .url("postgres")
+            .replacen("feed_digest@", &format!("feed_digest:{}@", cluster.password), 1);
+    std::fs::write(&bad, format!("store = \"{with_password}\"\n{text}"))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let refused = feed_digest(&bad, &["check"], &[]);
+    let said = format!("{}{}", stdout(&refused), String::from_utf8_lossy(&refused.stderr));
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("store") && said.contains("holds a password"),
+        "{said}"
+    );
+    assert!(!said.contains(&cluster.password), "the password is shown: {said}");
+}
