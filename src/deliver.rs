@@ -267,10 +267,6 @@ async fn context<S: Delivery>(
     }
 }
 
-/// How long a subscriber's lease lasts: longer than building and sending one
-/// digest (the SMTP timeouts end a send sooner).
-const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
-
 /// Sends the subscriber's digest now: an outbox leftover first, else a new one.
 pub async fn deliver<S: Delivery + Readers>(
     config: &Config,
@@ -286,7 +282,11 @@ pub async fn deliver<S: Delivery + Readers>(
         source,
     };
     if !store
-        .lease_subscriber(&email, Holder::this_process(), now + DELIVERY_LEASE)
+        .lease_subscriber(
+            &email,
+            Holder::this_process(),
+            now + crate::poll::lease_of(config),
+        )
         .await
         .map_err(store_error)?
     {
@@ -299,7 +299,7 @@ pub async fn deliver<S: Delivery + Readers>(
         .lease_subscriber(&email, Holder::this_process(), Utc::now())
         .await
     {
-        tracing::warn!(subscriber = %email, "cannot end the lease on the subscriber (it lapses in {DELIVERY_LEASE}): {err}");
+        tracing::warn!(subscriber = %email, "cannot end the lease on the subscriber (it lapses by itself): {err}");
     }
     result
 }
@@ -387,7 +387,7 @@ async fn deliver_leased<S: Delivery + Readers>(
             })
         }
         Err(source) => {
-            record_failure(store, &email, &state, &entry, &source, now)
+            record_failure(store, &email, &state, &entry, resent, &source, now)
                 .await
                 .map_err(store_error)?;
             store.flush().await.map_err(store_error)?;
@@ -420,12 +420,15 @@ async fn record_failure<S: Delivery>(
     email: &str,
     state: &SubscriberState,
     entry: &OutboxEntry,
+    resent: bool,
     error: &SendError,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // A refused message certainly did not arrive: its articles stay pending
-    // and the next digest is built afresh, including anything new.
-    if error.certainly_not_delivered() {
+    // and the next digest is built afresh, including anything new. Not so a
+    // refused resend: an earlier attempt of the same entry may have been
+    // accepted before a crash, so only the same bytes may go again.
+    if error.certainly_not_delivered() && !resent {
         store.drop_outbox(email).await?;
     }
     let state = state.failed(now, error.to_string());

@@ -833,3 +833,44 @@ fn a_backup_with_a_bad_line_leaves_the_new_store_empty_for_another_try() {
     assert_eq!(store.import(&mut good.as_bytes()).expect("the retry works"), 2);
     assert_eq!(store.check().expect("check").seen, 1);
 }
+
+/// A digest the server accepted just before the sender died stays in the
+/// outbox; if its resend is then refused, it must stay there still (this
+/// attempt was refused, the first was not): the next send repeats the same
+/// message, not a new digest of the same articles. Found by the crash test
+/// once its relay refused some rounds.
+#[test]
+fn a_refused_resend_keeps_the_entry_an_earlier_attempt_may_have_delivered() {
+    use crate::support::cli::{feed_digest, stdout, write_config};
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
+    let config = write_config(dir.path(), smtp.port, "07:00");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    // Accepted, then the process dies before the commit.
+    let crashed = feed_digest(&config, &["send"], &[("FEED_DIGEST_FAULT", "after-send")]);
+    assert!(!crashed.status.success(), "the fault aborts the send");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "the server has the digest");
+    // The resend is refused.
+    smtp.refuse(true);
+    let refused = feed_digest(&config, &["send"], &[]);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    smtp.refuse(false);
+    // The next send repeats the very message, and is the last.
+    let again = feed_digest(&config, &["send"], &[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(stdout(&again).contains("resent"), "{}", stdout(&again));
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(
+        messages[1].data, messages[0].data,
+        "the same bytes, so it counts once"
+    );
+    let quiet = feed_digest(&config, &["send"], &[]);
+    assert!(stdout(&quiet).contains("nothing pending"), "{}", stdout(&quiet));
+    assert_eq!(smtp.messages().len(), 2);
+}
