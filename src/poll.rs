@@ -162,7 +162,7 @@ pub async fn poll_at<S: Feeds>(
         }
         // Another instance sharing the store polls it now: its turn.
         match store
-            .lease_feed(&feed.key, Holder::this_process(), now + FEED_LEASE)
+            .lease_feed(&feed.key, Holder::this_process(), now + lease_of(config))
             .await
         {
             Ok(true) => feeds.push((feed, state)),
@@ -217,7 +217,7 @@ pub async fn poll_at<S: Feeds>(
     let done = Utc::now();
     for key in &leased {
         if let Err(err) = store.lease_feed(key, Holder::this_process(), done).await {
-            tracing::warn!(feed = %key, "cannot end the lease on the feed (it lapses in {FEED_LEASE}): {err}");
+            tracing::warn!(feed = %key, "cannot end the lease on the feed (it lapses by itself): {err}");
         }
     }
     // Report in config order, whatever order the fetches finished in.
@@ -231,9 +231,12 @@ pub async fn poll_at<S: Feeds>(
     Ok(reports)
 }
 
-/// How long a feed's lease lasts: longer than any one poll of it (the
-/// fetch's own timeouts end it sooner).
-const FEED_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// How long a lease on a feed or a subscriber lasts (`store_lease`): longer
+/// than a poll round or a send (their own timeouts end them sooner); the
+/// holder ends it when done, a killed holder's lapses.
+pub(crate) fn lease_of(config: &Config) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(config.store_lease).unwrap_or(chrono::TimeDelta::minutes(10))
+}
 
 /// What every feed's poll in one round shares.
 struct Round<'a, S> {

@@ -53,6 +53,9 @@ pub struct Config {
     pub web: Option<WebSettings>,
     /// Where records are kept: sled in `state_dir`, or a shared database.
     pub store: StoreChoice,
+    /// How long an instance holds a feed it polls or a subscriber it sends
+    /// to; a killed instance's work goes to another after this.
+    pub store_lease: Duration,
     pub feeds: Vec<FeedConfig>,
     /// Every topic in section order: the `[[topics]]` rules first, then topics
     /// that only feeds name, in order of first mention.

@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub web: Option<RawWeb>,
     pub store: Option<String>,
     pub store_password_file: Option<String>,
+    pub store_lease: Option<String>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]

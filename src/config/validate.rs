@@ -215,6 +215,14 @@ impl Checker<'_> {
         let fetch = self.fetch(&raw);
         let web = raw.web.as_ref().and_then(|web| self.web(web, &state_dir));
         let store = self.store(&raw);
+        let store_lease = self.duration(
+            &[Seg::Key("store_lease")],
+            raw.store_lease.as_deref(),
+            Duration::from_secs(10 * 60),
+        );
+        if store_lease < Duration::from_secs(1) {
+            self.problem(&[Seg::Key("store_lease")], None, "must be at least 1s");
+        }
         // An id is forgotten `retention` after its feed last showed it: a feed
         // polled more rarely than that would find its old items new again.
         let min_retention = (fetch.max_interval * 2).max(MIN_RETENTION);
@@ -246,6 +254,7 @@ impl Checker<'_> {
             fetch,
             web,
             store: store?,
+            store_lease: store_lease.max(Duration::from_secs(1)),
             feeds,
             topics,
             subscribers,

@@ -5,6 +5,11 @@
 //! allowed repeat is the in-flight message, resent with the same Message-ID and
 //! the same bytes.
 //!
+//! The same chaos runs on PostgreSQL with three instances at once (each
+//! its own config and state_dir, one database): up to three processes run
+//! concurrently in a round, the SMTP server refuses some rounds' mail, and
+//! the feed server counts how many instances fetch one feed at a time.
+//!
 //! A failure prints its seed: `FEED_DIGEST_CRASH_SEED=<seed> cargo test --test
 //! integration crash` replays the same decisions (the timing of each kill
 //! within a process's run still varies). `FEED_DIGEST_CRASH_KILLS` sets how
@@ -18,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::support::http::FeedServer;
+use crate::support::http::{Extra, FeedServer};
+use crate::support::postgres::Cluster;
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{atom, decode, rss};
 
@@ -91,6 +97,10 @@ struct Feeds {
     b: Vec<Item>,
     /// By link, which the digest's text part shows under each title.
     expected: BTreeMap<String, Expected>,
+    /// Where A and B are served (two hosts when instances share a store).
+    paths: [String; 2],
+    /// Held this long before answering, so that overlapping fetches overlap.
+    delay: Option<Duration>,
 }
 
 impl Feeds {
@@ -150,18 +160,30 @@ impl Feeds {
                 )
             })
             .collect();
-        if b {
-            self.server.set("/b.atom", atom("Feed B", &tuples));
+        let body = if b {
+            atom("Feed B", &tuples)
         } else {
-            self.server.set("/a.xml", rss("Feed A", &tuples));
+            rss("Feed A", &tuples)
+        };
+        let path = &self.paths[usize::from(b)];
+        match self.delay {
+            Some(delay) => self.server.set_with(
+                path,
+                body,
+                Extra {
+                    delay: Some(delay),
+                    ..Extra::default()
+                },
+            ),
+            None => self.server.set(path, body),
         }
     }
 }
 
-fn write_config(dir: &Path, smtp_port: u16, feeds: &FeedServer) -> PathBuf {
+fn write_config(dir: &Path, smtp_port: u16, urls: &[String; 2], top: &str) -> PathBuf {
     let path = dir.join("config.toml");
     let text = format!(
-        r#"
+        r#"{top}
 state_dir = "state"
 first_poll_window = "all"
 max_new_per_poll = 1000
@@ -187,8 +209,8 @@ email = "{ALL}"
 email = "{KOREA}"
 topics = ["Korea"]
 "#,
-        a = feeds.url("/a.xml"),
-        b = feeds.url("/b.atom"),
+        a = urls[0],
+        b = urls[1],
     );
     std::fs::write(&path, text).expect("write config");
     path
@@ -220,8 +242,19 @@ fn command(config: &Path, args: &[&str], fault: bool) -> Command {
 /// Runs the binary to its end, or with `kill_after` SIGKILLs it then if it is
 /// still running; only that makes a run end by SIGKILL.
 fn run(config: &Path, args: &[&str], fault: bool, kill_after: Option<Duration>) -> (Output, Duration) {
+    run_pid(config, args, fault, kill_after).0
+}
+
+/// [`run`], and the process id it ran as (a lease's holder names it).
+fn run_pid(
+    config: &Path,
+    args: &[&str],
+    fault: bool,
+    kill_after: Option<Duration>,
+) -> ((Output, Duration), u32) {
     let started = Instant::now();
     let mut child = command(config, args, fault).spawn().expect("start feed-digest");
+    let pid = child.id();
     if let Some(delay) = kill_after {
         // The fault-injection moment, not synchronisation: how far the process
         // got is up to chance.
@@ -231,7 +264,7 @@ fn run(config: &Path, args: &[&str], fault: bool, kill_after: Option<Duration>) 
         }
     }
     let output = child.wait_with_output().expect("wait for feed-digest");
-    (output, started.elapsed())
+    ((output, started.elapsed()), pid)
 }
 
 /// Every round's command, outcome and output, for the failure report.
@@ -332,6 +365,8 @@ struct Tally {
     finished: usize,
     /// Rounds left to finish, to size the kill windows.
     probes: usize,
+    /// Sends that failed because the relay refused their round's mail.
+    refused: usize,
 }
 
 impl Tally {
@@ -377,18 +412,78 @@ fn poll_brought_nothing(out: &str) -> bool {
 
 #[test]
 fn random_sigkills_never_lose_or_duplicate_an_article() {
+    chaos(None);
+}
+
+#[test]
+fn three_instances_on_postgres_killed_at_random_never_lose_duplicate_or_overlap() {
+    let Some(cluster) = Cluster::start() else { return };
+    chaos(Some(&cluster));
+}
+
+/// One process that a round runs: which instance, what, and its kill.
+struct Pick {
+    instance: usize,
+    send: bool,
+    fault: bool,
+    probe: bool,
+    delay: u64,
+}
+
+/// The chaos on sled (one process at a time, as the store's lock allows),
+/// or on the database `pg` with three instances.
+fn chaos(pg: Option<&Cluster>) {
     let started = Instant::now();
     let seed = env_number(SEED_ENV, DEFAULT_SEED);
     let target = env_number(KILLS_ENV, DEFAULT_KILLS as u64) as usize;
-    println!("crash test: seed {seed} (replay with {SEED_ENV}={seed}), kill target {target}");
+    let instances = if pg.is_some() { 3 } else { 1 };
+    println!(
+        "crash test: seed {seed} (replay with {SEED_ENV}={seed}), kill target {target}, {instances} instance(s){}",
+        if pg.is_some() {
+            " on PostgreSQL"
+        } else {
+            " on sled"
+        }
+    );
     let mut rng = Rng(seed);
 
     // The feed server is async; this runtime's workers serve it all along.
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let server = runtime.block_on(FeedServer::start());
+    // Shared, the feeds are on two hosts: the server counts fetches in
+    // flight per host, that is per feed.
+    let server = runtime.block_on(FeedServer::start_hosts(if pg.is_some() { 2 } else { 1 }));
+    let (paths, urls) = match pg {
+        Some(_) => (
+            ["/a.xml".to_owned(), "/b.atom".to_owned()],
+            [server.url_on(1, "/a.xml"), server.url_on(2, "/b.atom")],
+        ),
+        None => (
+            ["/a.xml".to_owned(), "/b.atom".to_owned()],
+            [server.url("/a.xml"), server.url("/b.atom")],
+        ),
+    };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), smtp.port, &server);
+    let configs: Vec<PathBuf> = match pg {
+        None => vec![write_config(dir.path(), smtp.port, &urls, "")],
+        Some(cluster) => {
+            let password = dir.path().join("db-password");
+            std::fs::write(&password, &cluster.password).expect("write the password file");
+            (0..instances)
+                .map(|i| {
+                    let home = dir.path().join(format!("instance-{i}"));
+                    std::fs::create_dir_all(&home).expect("instance dir");
+                    // A short lease: a killed instance's work goes on soon.
+                    let top = format!(
+                        "store = \"{}\"\nstore_password_file = \"{}\"\nstore_lease = \"3s\"",
+                        cluster.url("postgres"),
+                        password.display()
+                    );
+                    write_config(&home, smtp.port, &urls, &top)
+                })
+                .collect()
+        }
+    };
     let mut journal = Journal {
         seed,
         rounds: Vec::new(),
@@ -399,6 +494,8 @@ fn random_sigkills_never_lose_or_duplicate_an_article() {
         a: Vec::new(),
         b: Vec::new(),
         expected: BTreeMap::new(),
+        paths,
+        delay: pg.map(|_| Duration::from_millis(15)),
     };
     feeds.publish(&mut rng, false, 2);
     feeds.publish(&mut rng, true, 2);
@@ -429,71 +526,140 @@ fn random_sigkills_never_lose_or_duplicate_an_article() {
             let n = 1 + rng.below(3);
             feeds.publish(&mut rng, to_b, n);
         }
-        let send = rng.percent(50);
-        let fault = send && rng.percent(30);
-        let slot = usize::from(send);
-        let probe = rng.percent(10) || !probed[slot];
-        let delay = rng.below(window[slot] + 1);
-        let args = [if send { "send" } else { "poll" }];
+        // Up to one process per instance at once; on a shared store the
+        // relay refuses a round's mail now and then.
+        let mut free: Vec<usize> = (0..instances).collect();
+        let count = 1 + rng.below(instances as u64) as usize;
+        let mut picks = Vec::new();
+        for _ in 0..count {
+            let instance = free.remove(rng.below(free.len() as u64) as usize);
+            let send = rng.percent(50);
+            let fault = send && rng.percent(30);
+            let slot = usize::from(send);
+            let probe = rng.percent(10) || !probed[slot];
+            let delay = rng.below(window[slot] + 1);
+            picks.push(Pick {
+                instance,
+                send,
+                fault,
+                probe,
+                delay,
+            });
+        }
+        let refusing = pg.is_some() && rng.percent(15);
+        smtp.refuse(refusing);
         let before = smtp.messages().len();
-        let kill_after = (!probe).then(|| Duration::from_millis(delay));
-        let (output, elapsed) = run(&config, &args, fault, kill_after);
-        if probe {
-            probed[slot] = true;
-            let ms = elapsed.as_millis() as u64;
-            window[slot] = (window[slot] * 3 / 4).max(ms * 5 / 4).max(MIN_WINDOW_MS);
-            tally.probes += 1;
-        }
-        let outcome = match output.status.signal() {
-            Some(SIGKILL) => {
-                if send {
-                    tally.killed_sends += 1;
+        let outputs: Vec<((Output, Duration), u32)> = std::thread::scope(|scope| {
+            let running: Vec<_> = picks
+                .iter()
+                .map(|pick| {
+                    let config = &configs[pick.instance];
+                    let args = [if pick.send { "send" } else { "poll" }];
+                    let kill_after = (!pick.probe).then(|| Duration::from_millis(pick.delay));
+                    scope.spawn(move || run_pid(config, &args, pick.fault, kill_after))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| panic!("a run's thread panicked"))
+                })
+                .collect()
+        });
+        let after = smtp.messages().len();
+        let mut dead = Vec::new();
+        for (pick, ((output, elapsed), pid)) in picks.iter().zip(outputs) {
+            if output.status.signal().is_some() {
+                dead.push(pid.to_string());
+            }
+            let slot = usize::from(pick.send);
+            if pick.probe {
+                probed[slot] = true;
+                let ms = elapsed.as_millis() as u64;
+                window[slot] = (window[slot] * 3 / 4).max(ms * 5 / 4).max(MIN_WINDOW_MS);
+                tally.probes += 1;
+            }
+            let outcome = match output.status.signal() {
+                Some(SIGKILL) => {
+                    if pick.send {
+                        tally.killed_sends += 1;
+                    } else {
+                        tally.killed_polls += 1;
+                    }
+                    "SIGKILL"
+                }
+                Some(SIGABRT) if pick.fault => {
+                    tally.after_send += 1;
+                    "aborted after the server's 250"
+                }
+                None if output.status.success() => {
+                    if !pick.probe {
+                        tally.finished += 1;
+                    }
+                    "exit 0"
+                }
+                None if refusing && pick.send => {
+                    tally.refused += 1;
+                    "refused by the relay"
+                }
+                _ => "UNEXPECTED",
+            };
+            // A killed or overtaken run's wall time is just the wait: not shown.
+            let what = format!(
+                "instance {} {}{}{}, {}",
+                pick.instance,
+                if pick.send { "send" } else { "poll" },
+                if pick.fault { " (fault after-send)" } else { "" },
+                if refusing { " (relay refusing)" } else { "" },
+                if pick.probe {
+                    format!("probe, not killed, ran {} ms", elapsed.as_millis())
                 } else {
-                    tally.killed_polls += 1;
-                }
-                "SIGKILL"
-            }
-            Some(SIGABRT) if fault => {
-                tally.after_send += 1;
-                "aborted after the server's 250"
-            }
-            None if output.status.success() => {
-                if !probe {
-                    tally.finished += 1;
-                }
-                "exit 0"
-            }
-            _ => "UNEXPECTED",
-        };
-        // A killed or overtaken run's wall time is just the wait: not shown.
-        let what = format!(
-            "{}{}, {}",
-            args[0],
-            if fault { " (fault after-send)" } else { "" },
-            if probe {
-                format!("probe, not killed, ran {} ms", elapsed.as_millis())
-            } else {
-                format!("kill at {delay} ms")
-            },
-        );
-        journal.record(&what, &output, outcome, (before, smtp.messages().len()));
-        ledger.note(journal.rounds.len(), &stdout(&output), outcome == "exit 0");
-        if outcome == "UNEXPECTED" {
-            let round = journal.rounds.len();
-            journal.fail(
-                &format!("round {round}: {what} ended with {}", output.status),
-                &[],
+                    format!("kill at {} ms", pick.delay)
+                },
             );
+            journal.record(&what, &output, outcome, (before, after));
+            ledger.note(journal.rounds.len(), &stdout(&output), outcome == "exit 0");
+            if outcome == "UNEXPECTED" {
+                let round = journal.rounds.len();
+                journal.fail(
+                    &format!("round {round}: {what} ended with {}", output.status),
+                    &[],
+                );
+            }
         }
+        // A killed instance's leases lapse after store_lease; the test does
+        // not wait so long between rounds: it ends them now, as if lapsed
+        // (only the dead's: a lease of a live instance is never touched).
+        if let (Some(cluster), false) = (pg, dead.is_empty()) {
+            lapse(&runtime, cluster, &dead);
+        }
+    }
+    smtp.refuse(false);
+    if let Some(cluster) = pg {
+        // The killed instances' leases lapse by themselves after store_lease;
+        // the recovery does not wait for that: they are ended here as if lapsed.
+        runtime.block_on(async {
+            let admin = cluster.client().await;
+            for table in ["feeds", "subscribers"] {
+                let sql = format!("UPDATE {table} SET lease_holder = NULL, lease_until = NULL");
+                admin
+                    .execute(&sql, &[])
+                    .await
+                    .unwrap_or_else(|err| panic!("{err}"));
+            }
+        });
     }
 
     // Recovery without faults: poll and send until nothing moves any more.
+    let config = &configs[0];
     let mut quiet = false;
     for _ in 0..20 {
         let mut outputs = Vec::new();
         for args in [&["poll"][..], &["send"][..]] {
             let before = smtp.messages().len();
-            let (output, _) = run(&config, args, false, None);
+            let (output, _) = run(config, args, false, None);
             let ok = output.status.success();
             journal.record(
                 &format!("recovery {}", args[0]),
@@ -518,10 +684,20 @@ fn random_sigkills_never_lose_or_duplicate_an_article() {
     if !quiet {
         journal.fail("20 recovery rounds of poll + send never came to rest", &[]);
     }
-    let (check, _) = run(&config, &["store", "check"], false, None);
+    let (check, _) = run(config, &["store", "check"], false, None);
     journal.record("store check", &check, &check.status.to_string(), (0, 0));
     if !check.status.success() || !stdout(&check).contains("store OK") {
         journal.fail("the store is inconsistent after recovery", &[]);
+    }
+    // One instance at a time per feed, counted where the feeds are served
+    // (shared, each feed has a host of its own; alone, one process fetches
+    // both feeds of its one host at once).
+    let (peaks, _) = feeds.server.peak_concurrency();
+    if let Some((host, peak)) = peaks.iter().find(|(_, peak)| pg.is_some() && **peak > 1) {
+        journal.fail(
+            &format!("{peak} fetches of the feed on {host} were in flight at once"),
+            &[],
+        );
     }
 
     let messages = smtp.messages();
@@ -542,22 +718,40 @@ fn random_sigkills_never_lose_or_duplicate_an_article() {
     }
     println!(
         "crash test: seed {seed}: {} rounds, {} SIGKILLs ({} poll, {} send), {} after-send crashes, \
-         {} finished before the kill, {} probes, final windows {} / {} ms; {} messages ({resends} resends) \
-         for {} articles; {:.1} s",
+         {} refused sends, {} finished before the kill, {} probes, final windows {} / {} ms; {} messages \
+         ({resends} resends) for {} articles; peak fetches in flight per host {:?}; {:.1} s",
         tally.rounds,
         tally.kills(),
         tally.killed_polls,
         tally.killed_sends,
         tally.after_send,
+        tally.refused,
         tally.finished,
         tally.probes,
         window[0],
         window[1],
         messages.len(),
         feeds.expected.len(),
+        peaks.values().collect::<Vec<_>>(),
         started.elapsed().as_secs_f64()
     );
     drop(runtime);
+}
+
+/// Ends the leases that the processes `pids` held (a holder is `host:pid`).
+fn lapse(runtime: &tokio::runtime::Runtime, cluster: &Cluster, pids: &[String]) {
+    runtime.block_on(async {
+        let admin = cluster.client().await;
+        for table in ["feeds", "subscribers"] {
+            let sql = format!(
+                "UPDATE {table} SET lease_until = now() WHERE split_part(lease_holder, ':', 2) = ANY($1)"
+            );
+            admin
+                .execute(&sql, &[&pids])
+                .await
+                .unwrap_or_else(|err| panic!("{err}"));
+        }
+    });
 }
 
 /// Checks exactly-once delivery. Returns the violations, the Message-IDs they

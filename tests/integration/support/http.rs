@@ -303,18 +303,32 @@ async fn respond(
         state.peak_total = state.peak_total.max(state.in_flight_total);
         (response, extra)
     };
+    // Counted out however the request ends: hyper drops this future when
+    // the client goes away (a killed process) during a delay or a hang.
+    let _in_flight = InFlight { state, host };
     if extra.hang {
         std::future::pending::<()>().await;
     }
     if let Some(delay) = extra.delay {
         tokio::time::sleep(delay).await;
     }
-    let mut state = lock(&state);
-    if let Some(n) = state.in_flight.get_mut(&host) {
-        *n -= 1;
-    }
-    state.in_flight_total -= 1;
     Ok(response)
+}
+
+/// One request in flight on `host`, until dropped.
+struct InFlight {
+    state: Arc<Mutex<State>>,
+    host: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        if let Some(n) = state.in_flight.get_mut(&self.host) {
+            *n -= 1;
+        }
+        state.in_flight_total -= 1;
+    }
 }
 
 fn compress(coding: &str, body: &[u8]) -> Vec<u8> {
