@@ -175,6 +175,14 @@ struct StatusReport {
     web: Option<WebStatus>,
     feeds: Vec<FeedStatus>,
     subscribers: Vec<SubscriberStatus>,
+    /// On a shared store, which instance holds which feed or subscriber now.
+    leases: Leases,
+}
+
+#[derive(Serialize)]
+struct Leases {
+    feeds: Vec<feed_digest::store::Lease>,
+    subscribers: Vec<feed_digest::store::Lease>,
 }
 
 #[derive(Serialize)]
@@ -292,11 +300,16 @@ async fn status_report<S: Backend>(config: &Config, store: &S) -> anyhow::Result
         }),
         None => None,
     };
+    let (feed_leases, subscriber_leases) = store.leases().await?;
     Ok(StatusReport {
         story_folding: meaning::folding(config),
         web,
         feeds,
         subscribers,
+        leases: Leases {
+            feeds: feed_leases,
+            subscribers: subscriber_leases,
+        },
     })
 }
 
@@ -410,6 +423,19 @@ pub(super) async fn status<S: Backend>(config: &Config, store: &S, json: bool) -
     print_table(&mut out.text, &rows);
     out.text
         .push_str(&format!("\nstory folding: {}\n", report.story_folding));
+    for (what, leases) in [
+        ("feed", &report.leases.feeds),
+        ("subscriber", &report.leases.subscribers),
+    ] {
+        for lease in leases {
+            out.text.push_str(&format!(
+                "lease: {what} {} held by {} until {} UTC\n",
+                lease.key,
+                lease.holder.0,
+                lease.until.format("%Y-%m-%d %H:%M:%S")
+            ));
+        }
+    }
     if let Some(web) = &report.web {
         let served = web.listen.map_or_else(
             || "not served by the daemon (no listen)".to_owned(),

@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::postgres::{Password, PgStore};
-use super::seam::{Delivery, Feeds, Holder, Maintenance, Readers, Storage};
+use super::seam::{Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
 use super::{CheckReport, PruneReport, Store, StoreError};
 use crate::article::{Article, ArticleId};
 use crate::config::{Config, StoreChoice};
@@ -213,6 +213,10 @@ impl Maintenance for AnyStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         each!(self, ping, Maintenance())
+    }
+
+    async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
+        each!(self, leases, Maintenance())
     }
 
     async fn size_on_disk(&self) -> Result<u64, StoreError> {

@@ -173,7 +173,7 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
-pub use seam::{Backend, Delivery, Feeds, Holder, Maintenance, Readers, Storage};
+pub use seam::{Backend, Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
 
 #[derive(Clone)]
 pub struct Store {

@@ -27,7 +27,7 @@ use crate::outbox::OutboxEntry;
 use crate::subscriber::{OptOut, SubscriberState};
 
 /// Who holds a lease: one running instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holder(pub String);
 
 impl Holder {
@@ -46,6 +46,15 @@ impl Holder {
             Holder(format!("{host}:{}", std::process::id()))
         })
     }
+}
+
+/// A lease held now: what (a feed's key or a subscriber's address), by
+/// whom, until when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Lease {
+    pub key: String,
+    pub holder: Holder,
+    pub until: DateTime<Utc>,
 }
 
 /// Everything the daemon needs of a store: what `run` is written against.
@@ -216,6 +225,10 @@ pub trait Maintenance: Storage {
 
     /// A cheap read that proves the store answers (for the watchdog).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The leases held now, on feeds and on subscribers (for `status`):
+    /// none on sled, where one process holds everything.
+    fn leases(&self) -> impl Future<Output = Result<(Vec<Lease>, Vec<Lease>), StoreError>> + Send;
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -424,6 +437,10 @@ impl Maintenance for Store {
         input: &mut (dyn std::io::BufRead + Send),
     ) -> impl Future<Output = Result<usize, StoreError>> + Send {
         std::future::ready(Store::import(self, input))
+    }
+
+    fn leases(&self) -> impl Future<Output = Result<(Vec<Lease>, Vec<Lease>), StoreError>> + Send {
+        std::future::ready(Ok((Vec::new(), Vec::new())))
     }
 
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {

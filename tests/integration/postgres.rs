@@ -227,7 +227,7 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
         "a held feed is not leased to another"
     );
     assert!(lease(&a, &ha, soon).await, "the holder renews");
-    match a.leases().await {
+    match a.leases_now().await {
         Ok((feeds, subscribers)) => {
             assert_eq!(feeds.len(), 1);
             assert_eq!((feeds[0].key.as_str(), &feeds[0].holder), (feed, &ha));
@@ -573,6 +573,33 @@ fn an_install_moved_from_sled_to_postgres_mails_nothing_twice() {
     assert!(last.text.contains("Written after the move"), "{}", last.text);
     run(&pg_config, &["send"]);
     assert_eq!(smtp.messages().len(), first + 1, "sent once");
+
+    // Another instance holding the reader: `send` leaves it to that one,
+    // and `status` says who holds what.
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|err| panic!("{err}"));
+    runtime.block_on(async {
+        let admin = cluster.client().await;
+        admin
+            .execute(
+                "UPDATE subscribers SET lease_holder = 'elsewhere:7', lease_until = now() + interval '1 hour'
+                 WHERE email = 'alice@example.org'",
+                &[],
+            )
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+    });
+    let sent = run(&pg_config, &["send"]);
+    assert!(
+        stdout(&sent).contains("another instance is sending it"),
+        "{}",
+        stdout(&sent)
+    );
+    let status = run(&pg_config, &["status"]);
+    assert!(
+        stdout(&status).contains("lease: subscriber alice@example.org held by elsewhere:7 until"),
+        "{}",
+        stdout(&status)
+    );
 
     // A password in the URL is refused by the config check, naming the key.
     let bad = dir.path().join("bad.toml");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The unit file passes `systemd-analyze verify` and its hardening keeps the
-# exposure score at 1.5 or lower, alone and with the web endpoint's drop-in
-# (systemd/web.conf). The unit names /usr/local/bin/feed-digest;
+# exposure score at 1.5 or lower, alone, with the web endpoint's drop-in
+# (systemd/web.conf) and with the database store's (systemd/postgres.conf). The unit names /usr/local/bin/feed-digest;
 # the check points it at the freshly built binary instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +18,7 @@ failed=0
 report=""
 # The unit as installed, then with the web endpoint's drop-in: its lines
 # appended are what systemd merges (a second [Service] section).
-for variant in base web; do
+for variant in base web postgres; do
     unit="$work/$variant/feed-digest.service"
     mkdir -p "$work/$variant"
     cp "$work/base.service" "$unit"
@@ -28,6 +28,12 @@ for variant in base web; do
         # The credential must exist for verify; any file will do.
         touch "$work/web-key"
         sed -i "s|/etc/feed-digest/web-key|$work/web-key|" "$unit"
+    fi
+    if [ "$variant" = postgres ]; then
+        printf '\n' >> "$unit"
+        cat systemd/postgres.conf >> "$unit"
+        touch "$work/store-password"
+        sed -i "s|/etc/feed-digest/store-password|$work/store-password|" "$unit"
     fi
     if ! out=$(systemd-analyze verify --man=false "$unit" 2>&1) || [ -n "$out" ]; then
         echo "$variant: $out"
@@ -44,7 +50,7 @@ for variant in base web; do
     report="$report, $variant exposure $score"
 done
 if [ "$failed" -gt 0 ]; then
-    echo "systemd unit check: $((2 - failed)) passed, $failed failed"
+    echo "systemd unit check: $((3 - failed)) passed, $failed failed"
     exit 1
 fi
 echo "systemd unit check: verify clean$report"

@@ -156,8 +156,26 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Records one poll of one feed in one transaction (see `store::ingest`).
+    /// Records one poll of one feed in one transaction (see `store::ingest`),
+    /// tried again when the database chose it as a deadlock's victim (two
+    /// polls of different feeds can meet on a copy's original).
     pub(super) async fn ingest_now(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.ingest_once(feed_key, state, batch, now).await {
+                Err(err) if tries < 3 && super::is_retryable(&err) => tries += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn ingest_once(
         &self,
         feed_key: &str,
         state: &FeedState,

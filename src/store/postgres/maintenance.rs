@@ -37,6 +37,9 @@ struct LinkValue {
     feed_tag: String,
 }
 
+/// The advisory lock a prune holds ("fdprune!" in ASCII).
+const PRUNE_LOCK: i64 = 0x6664_7072_756e_6521;
+
 /// Every table but `meta`, in `Kind` order: what "empty" means for import.
 const TABLES: [&str; 10] = [
     "seen",
@@ -166,6 +169,15 @@ impl PgStore {
     ) -> Result<PruneReport, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.pg("all", "begin a prune of")?;
+        // One prune at a time among the instances: another's is running, so
+        // this one has nothing to do.
+        let row = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+            .await
+            .pg("meta", "lock for pruning")?;
+        if !col::<bool>(&row, 0)? {
+            return Ok(PruneReport::default());
+        }
         // What is pending or in an outbox stays, whatever its age.
         let mut needed: Vec<String> = Vec::new();
         for row in tx

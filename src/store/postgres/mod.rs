@@ -23,7 +23,7 @@ use tokio_postgres::types::Json;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use super::seam::{Delivery, Feeds, Holder, Maintenance, Readers, Storage};
+use super::seam::{Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
 use super::{CheckReport, PruneReport};
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
@@ -124,14 +124,6 @@ impl Leased {
             Leased::Subscriber => "subscribers",
         }
     }
-}
-
-/// Who holds a lease, and until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub key: String,
-    pub holder: Holder,
-    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 impl PgStore {
@@ -241,7 +233,7 @@ impl PgStore {
     }
 
     /// The leases held now (not lapsed), feeds then subscribers, for `status`.
-    pub async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
+    pub async fn leases_now(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
         let client = self.client().await?;
         let mut out = (Vec::new(), Vec::new());
         for (leased, sql, into) in [
@@ -312,6 +304,18 @@ impl Storage for PgStore {
     /// A commit is durable when the database answers it: nothing to do.
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Whether `err` is a transaction the database rolled back to resolve a
+/// conflict (a deadlock, a serialization failure): trying again is right.
+fn is_retryable(err: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    match err {
+        StoreError::Database { source, .. } => source.code().is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        }),
+        _ => false,
     }
 }
 
@@ -480,6 +484,10 @@ impl Maintenance for PgStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.ping_now().await
+    }
+
+    async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
+        self.leases_now().await
     }
 
     async fn size_on_disk(&self) -> Result<u64, StoreError> {
