@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/test-data.sh
 # Unit and integration tests (the benches are measured, not tested: they run
 # full-size in release with `cargo bench`, and are compiled here).
-if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "${FEED_DIGEST_PG_BINDIR:-}" ] ||
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "${PG_BINDIR:-}" ] ||
     command -v initdb >/dev/null 2>&1; then
     echo "postgres tests: run against a throwaway cluster (tests/integration/postgres.rs)"
-elif [ "${FEED_DIGEST_TEST_POSTGRES:-}" != require ]; then
+elif [ "${TESTS_REQUIRE_POSTGRES:-}" != require ]; then
     echo "postgres tests: skipped (PostgreSQL not installed; on Debian: apt-get install postgresql)"
 fi
 cargo test --locked --lib --bins --tests

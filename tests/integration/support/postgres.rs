@@ -2,12 +2,13 @@
 //! server listening only on a Unix socket in it (no TCP port at all),
 //! password authentication, and `pg_ctl stop` when dropped.
 //!
-//! PostgreSQL is found through `FEED_DIGEST_PG_BINDIR`, else Debian's
+//! PostgreSQL is found through `PG_BINDIR`, else Debian's
 //! `/usr/lib/postgresql/N/bin` (the newest), else `initdb` on `PATH`.
 //! Without it the tests that need it return at once, so that the README's
 //! test command passes on any machine (scripts/test.sh says they were
-//! skipped); CI sets `FEED_DIGEST_TEST_POSTGRES=require`, and then a
-//! missing PostgreSQL fails them.
+//! skipped); CI sets `TESTS_REQUIRE_POSTGRES=require`, and then a
+//! missing PostgreSQL fails them. (Neither name starts with FEED_DIGEST_:
+//! the binary the tests run reads every such variable as a config override.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,7 @@ pub struct Cluster {
 const USER: &str = "feed_digest";
 
 fn bindir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FEED_DIGEST_PG_BINDIR") {
+    if let Some(dir) = std::env::var_os("PG_BINDIR") {
         return Some(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -73,11 +74,11 @@ fn postgres_account() -> (u32, u32) {
 impl Cluster {
     /// A new cluster, or None when PostgreSQL is not installed (and not required).
     pub fn start() -> Option<Cluster> {
-        let required = std::env::var("FEED_DIGEST_TEST_POSTGRES").is_ok_and(|v| v == "require");
+        let required = std::env::var("TESTS_REQUIRE_POSTGRES").is_ok_and(|v| v == "require");
         let Some(bindir) = bindir() else {
             assert!(
                 !required,
-                "FEED_DIGEST_TEST_POSTGRES=require, but no PostgreSQL is installed (initdb not found; \
+                "TESTS_REQUIRE_POSTGRES=require, but no PostgreSQL is installed (initdb not found; \
                  on Debian: apt-get install postgresql)"
             );
             return None;
