@@ -52,6 +52,11 @@ pub async fn render<S: Backend>(metrics: &Metrics, config: &Config, store: &S) -
     }
     let size = store.size_on_disk().await.unwrap_or(0) as f64;
     let seen = store.seen_count().await.unwrap_or(0) as f64;
+    // Each instance serves its own metrics (Prometheus labels the target);
+    // these say which process it is and what it holds of the shared work.
+    let me = crate::store::Holder::this_process();
+    let (feed_leases, subscriber_leases) = store.leases().await.unwrap_or_default();
+    let mine = |leases: &[crate::store::Lease]| leases.iter().filter(|l| &l.holder == me).count() as f64;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -140,6 +145,24 @@ pub async fn render<S: Backend>(metrics: &Metrics, config: &Config, store: &S) -
         "gauge",
         "Article ids remembered.",
         &[(String::new(), seen)],
+    );
+    metric(
+        "feed_digest_instance_info",
+        "gauge",
+        "This instance: the holder name its leases carry (host:pid).",
+        &[(
+            format!("{{holder=\"{}\"}}", me.0.replace(['"', '\\', '\n'], "")),
+            1.0,
+        )],
+    );
+    metric(
+        "feed_digest_leases_held",
+        "gauge",
+        "Leases this instance holds now on a shared store (none on sled).",
+        &[
+            ("{kind=\"feed\"}".to_owned(), mine(&feed_leases)),
+            ("{kind=\"subscriber\"}".to_owned(), mine(&subscriber_leases)),
+        ],
     );
     out
 }

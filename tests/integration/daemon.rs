@@ -241,12 +241,19 @@ fn the_daemon_serves_prometheus_metrics_when_asked() {
         "feed_digest_feeds{state=\"ok\"} 2",
         "feed_digest_pending_articles{subscriber=\"alice@example.org\"} 7",
         "# TYPE feed_digest_digests_sent_total counter",
+        // sled: one process, no leases; the daemon names itself.
+        "feed_digest_leases_held{kind=\"feed\"} 0",
+        &format!(":{}\"}} 1", daemon.child.id()),
     ] {
         assert!(
             response.contains(expected),
             "{expected:?} missing from\n{response}"
         );
     }
+    assert!(
+        response.contains("feed_digest_instance_info{holder=\""),
+        "{response}"
+    );
     let (clean, log) = daemon.stop();
     assert!(clean, "{log}");
 }

@@ -618,3 +618,35 @@ fn an_install_moved_from_sled_to_postgres_mails_nothing_twice() {
     );
     assert!(!said.contains(&cluster.password), "the password is shown: {said}");
 }
+
+#[tokio::test]
+async fn metrics_say_which_instance_this_is_and_what_it_holds() {
+    let cluster = cluster!();
+    let w = crate::support::world::World::start_pg(&cluster, |port, feeds| {
+        format!(
+            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"ann@example.org\"\n",
+            crate::support::world::config_top(port, ""),
+            feeds.url("/news.xml")
+        )
+    })
+    .await;
+    let me = Holder::this_process();
+    let soon = Utc::now() + TimeDelta::minutes(5);
+    let feed = &w.config.feeds[0].key;
+    assert!(matches!(w.store.lease_feed(feed, me, soon).await, Ok(true)));
+    // Another instance's lease is not this one's.
+    assert!(matches!(
+        w.store
+            .lease_subscriber("ann@example.org", &Holder("elsewhere:9".to_owned()), soon)
+            .await,
+        Ok(true)
+    ));
+    let text = feed_digest::metrics::render(&Default::default(), &w.config, &w.store).await;
+    for expected in [
+        format!("feed_digest_instance_info{{holder=\"{}\"}} 1", me.0),
+        "feed_digest_leases_held{kind=\"feed\"} 1".to_owned(),
+        "feed_digest_leases_held{kind=\"subscriber\"} 0".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} missing from\n{text}");
+    }
+}
