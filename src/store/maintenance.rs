@@ -85,6 +85,40 @@ pub struct ExportedRecord {
     pub value: Value,
 }
 
+/// A line of an import that cannot be used: `Corrupt`, naming the line.
+pub(super) fn invalid_line(line: usize, message: String) -> StoreError {
+    StoreError::Corrupt {
+        tree: "import",
+        key: format!("line {line}"),
+        message,
+    }
+}
+
+/// The records of an export, each with its line number and kind, blank
+/// lines skipped: what every backend's import reads before its first write.
+/// A line that is not a record of a known kind is an error naming it.
+pub(super) fn read_export(input: &mut dyn BufRead) -> Result<Vec<(usize, Kind, ExportedRecord)>, StoreError> {
+    let mut records = Vec::new();
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|e| invalid_line(number, e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: ExportedRecord =
+            serde_json::from_str(&line).map_err(|e| invalid_line(number, e.to_string()))?;
+        let Some(kind) = Kind::from_name(&record.tree) else {
+            let valid: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            return Err(invalid_line(
+                number,
+                format!("unknown tree {:?}; valid: {}", record.tree, valid.join(", ")),
+            ));
+        };
+        records.push((number, kind, record));
+    }
+    Ok(records)
+}
+
 /// A stored key and value, as sled holds them.
 pub type RawRecord = (Vec<u8>, Vec<u8>);
 
@@ -337,11 +371,7 @@ impl Store {
     /// Restores an export into this store, which must be empty. Returns the
     /// number of records read.
     pub fn import(&self, input: &mut dyn BufRead) -> Result<usize, StoreError> {
-        let invalid = |line: usize, message: String| StoreError::Corrupt {
-            tree: "import",
-            key: format!("line {line}"),
-            message,
-        };
+        let invalid = invalid_line;
         // `meta` holds the schema version of any open store.
         if Kind::ALL
             .into_iter()
@@ -357,21 +387,7 @@ impl Store {
         let mut count = 0;
         // The export's schema, from its first line.
         let mut schema = SCHEMA_VERSION;
-        for (index, line) in input.lines().enumerate() {
-            let number = index + 1;
-            let line = line.map_err(|e| invalid(number, e.to_string()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record: ExportedRecord =
-                serde_json::from_str(&line).map_err(|e| invalid(number, e.to_string()))?;
-            let Some(kind) = Kind::from_name(&record.tree) else {
-                let valid: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                return Err(invalid(
-                    number,
-                    format!("unknown tree {:?}; valid: {}", record.tree, valid.join(", ")),
-                ));
-            };
+        for (number, kind, record) in read_export(input)? {
             if kind == Kind::Meta && record.key == "schema_version" {
                 match record.value.as_u64().and_then(|v| u32::try_from(v).ok()) {
                     Some(version @ 2..=SCHEMA_VERSION) => schema = version,

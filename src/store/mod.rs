@@ -360,6 +360,30 @@ fn subscriber_key(email: &str) -> Vec<u8> {
     email.to_lowercase().into_bytes()
 }
 
+/// What `find_articles` looks for: the query's canonical link, or the
+/// query in a title, without case (every backend asks the same).
+struct ArticleQuery {
+    link: String,
+    needle: String,
+}
+
+impl ArticleQuery {
+    fn new(query: &str) -> ArticleQuery {
+        ArticleQuery {
+            link: crate::article::canonical_link(query),
+            needle: query.trim().to_lowercase(),
+        }
+    }
+
+    fn matches(&self, article: &Article) -> bool {
+        let same_link = article
+            .link
+            .as_deref()
+            .is_some_and(|l| crate::article::canonical_link(l) == self.link);
+        same_link || article.title.to_lowercase().contains(&self.needle)
+    }
+}
+
 /// Takes `state_dir/lock` exclusively, so a second process is refused with a
 /// clear message before it touches sled's files.
 fn lock_state_dir(dir: &Path, store_path: &Path) -> Result<std::fs::File, StoreError> {
@@ -746,17 +770,12 @@ impl Store {
     /// Stored articles whose canonical link is `query`'s, or whose title
     /// contains it (at most `limit`), for `topics explain`.
     pub fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
-        let link = crate::article::canonical_link(query);
-        let needle = query.trim().to_lowercase();
+        let query = ArticleQuery::new(query);
         let mut found = Vec::new();
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
             let article: Article = decode("articles", &key, &bytes)?;
-            let same_link = article
-                .link
-                .as_deref()
-                .is_some_and(|l| crate::article::canonical_link(l) == link);
-            if same_link || article.title.to_lowercase().contains(&needle) {
+            if query.matches(&article) {
                 found.push(article);
                 if found.len() >= limit {
                     break;

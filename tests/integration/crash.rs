@@ -452,15 +452,10 @@ fn chaos(pg: Option<&Cluster>) {
     // Shared, the feeds are on two hosts: the server counts fetches in
     // flight per host, that is per feed.
     let server = runtime.block_on(FeedServer::start_hosts(if pg.is_some() { 2 } else { 1 }));
-    let (paths, urls) = match pg {
-        Some(_) => (
-            ["/a.xml".to_owned(), "/b.atom".to_owned()],
-            [server.url_on(1, "/a.xml"), server.url_on(2, "/b.atom")],
-        ),
-        None => (
-            ["/a.xml".to_owned(), "/b.atom".to_owned()],
-            [server.url("/a.xml"), server.url("/b.atom")],
-        ),
+    let paths = ["/a.xml".to_owned(), "/b.atom".to_owned()];
+    let urls = match pg {
+        Some(_) => [server.url_on(1, &paths[0]), server.url_on(2, &paths[1])],
+        None => [server.url(&paths[0]), server.url(&paths[1])],
     };
     let smtp = SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");

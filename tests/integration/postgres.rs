@@ -5,7 +5,7 @@
 use chrono::{TimeDelta, Utc};
 use feed_digest::feed_state::FeedState;
 use feed_digest::store::postgres::{PgStore, SCHEMA_VERSION};
-use feed_digest::store::{Holder, Storage, StoreError};
+use feed_digest::store::{Delivery, Feeds, Holder, Maintenance, Storage, StoreError};
 
 use crate::support::postgres::Cluster;
 
@@ -227,7 +227,7 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
         "a held feed is not leased to another"
     );
     assert!(lease(&a, &ha, soon).await, "the holder renews");
-    match a.leases_now().await {
+    match a.leases().await {
         Ok((feeds, subscribers)) => {
             assert_eq!(feeds.len(), 1);
             assert_eq!((feeds[0].key.as_str(), &feeds[0].holder), (feed, &ha));

@@ -6,11 +6,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::Json;
 
-use super::{Pg, PgStore, col, decode_json};
+use super::Leased;
+use super::{PUT_SUBSCRIBER_STATE, Pg, PgStore, col, decode_json};
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
 use crate::outbox::OutboxEntry;
 use crate::store::StoreError;
+use crate::store::{Delivery, Holder, Readers};
 use crate::subscriber::{OptOut, SubscriberState};
 
 /// Addresses are compared without case, as on sled.
@@ -18,8 +20,17 @@ fn key(email: &str) -> String {
     email.to_lowercase()
 }
 
-impl PgStore {
-    pub(super) async fn register_subscriber_now(
+impl Delivery for PgStore {
+    async fn lease_subscriber(
+        &self,
+        email: &str,
+        holder: &Holder,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.lease(Leased::Subscriber, &key(email), holder, until).await
+    }
+
+    async fn register_subscriber(
         &self,
         email: &str,
         fresh: &SubscriberState,
@@ -39,27 +50,16 @@ impl PgStore {
         decode_json("subscribers", &email, col(&row, 0)?)
     }
 
-    pub(super) async fn put_subscriber_state_now(
-        &self,
-        email: &str,
-        state: &SubscriberState,
-    ) -> Result<(), StoreError> {
+    async fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
-                "INSERT INTO subscribers (email, state) VALUES ($1, $2)
-                 ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state",
-                &[&key(email), &Json(state)],
-            )
+            .execute(PUT_SUBSCRIBER_STATE, &[&key(email), &Json(state)])
             .await
             .pg("subscribers", "write")?;
         Ok(())
     }
 
-    pub(super) async fn subscriber_state_now(
-        &self,
-        email: &str,
-    ) -> Result<Option<SubscriberState>, StoreError> {
+    async fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
         let client = self.client().await?;
         let email = key(email);
         let row = client
@@ -77,7 +77,7 @@ impl PgStore {
     }
 
     /// In id order, as sled's keys give them.
-    pub(super) async fn pending_now(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
+    async fn pending(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
         let client = self.client().await?;
         let email = key(email);
         let rows = client
@@ -96,7 +96,7 @@ impl PgStore {
             .collect()
     }
 
-    pub(super) async fn article_now(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+    async fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt("SELECT article FROM articles WHERE id = $1", &[&id.as_str()])
@@ -106,11 +106,7 @@ impl PgStore {
             .transpose()
     }
 
-    pub(super) async fn sent_since_now(
-        &self,
-        email: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<SentStory>, StoreError> {
+    async fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {
         let client = self.client().await?;
         let email = key(email);
         let mut stories = Vec::new();
@@ -129,7 +125,7 @@ impl PgStore {
         Ok(stories)
     }
 
-    pub(super) async fn outbox_now(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
+    async fn outbox(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let client = self.client().await?;
         let email = key(email);
         let row = client
@@ -140,7 +136,7 @@ impl PgStore {
             .transpose()
     }
 
-    pub(super) async fn put_outbox_now(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
+    async fn put_outbox(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
@@ -153,7 +149,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn drop_outbox_now(&self, email: &str) -> Result<(), StoreError> {
+    async fn drop_outbox(&self, email: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute("DELETE FROM outbox WHERE email = $1", &[&key(email)])
@@ -164,7 +160,7 @@ impl PgStore {
 
     /// After the server's 2xx: the outbox entry and its articles' pending
     /// marks go, the state and what was sent are stored, all or nothing.
-    pub(super) async fn commit_sent_now(
+    async fn commit_sent(
         &self,
         email: &str,
         entry: &OutboxEntry,
@@ -192,13 +188,9 @@ impl PgStore {
         )
         .await
         .pg("pending", "remove")?;
-        tx.execute(
-            "INSERT INTO subscribers (email, state) VALUES ($1, $2)
-             ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state",
-            &[&email, &Json(state)],
-        )
-        .await
-        .pg("subscribers", "write")?;
+        tx.execute(PUT_SUBSCRIBER_STATE, &[&email, &Json(state)])
+            .await
+            .pg("subscribers", "write")?;
         // One record per digest (per sent time); two sends in one
         // millisecond both stay, as on sled.
         let mut digests: std::collections::BTreeMap<i64, Vec<&SentStory>> = Default::default();
@@ -222,8 +214,10 @@ impl PgStore {
             .pg("outbox, pending, subscribers and sent", "commit a sent digest to")?;
         Ok(())
     }
+}
 
-    pub(super) async fn opt_out_now(&self, email: &str, opt_out: &OptOut) -> Result<bool, StoreError> {
+impl Readers for PgStore {
+    async fn opt_out(&self, email: &str, opt_out: &OptOut) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let added = client
             .execute(
@@ -235,7 +229,7 @@ impl PgStore {
         Ok(added == 1)
     }
 
-    pub(super) async fn opt_in_now(&self, email: &str) -> Result<bool, StoreError> {
+    async fn opt_in(&self, email: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let removed = client
             .execute("DELETE FROM opt_outs WHERE email = $1", &[&key(email)])
@@ -244,7 +238,7 @@ impl PgStore {
         Ok(removed > 0)
     }
 
-    pub(super) async fn opted_out_now(&self, email: &str) -> Result<Option<OptOut>, StoreError> {
+    async fn opted_out(&self, email: &str) -> Result<Option<OptOut>, StoreError> {
         let client = self.client().await?;
         let email = key(email);
         let row = client
@@ -255,7 +249,7 @@ impl PgStore {
             .transpose()
     }
 
-    pub(super) async fn opt_outs_now(&self) -> Result<Vec<(String, OptOut)>, StoreError> {
+    async fn opt_outs(&self) -> Result<Vec<(String, OptOut)>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query("SELECT email, opt_out FROM opt_outs ORDER BY email", &[])
@@ -271,7 +265,7 @@ impl PgStore {
     }
 
     /// Pending articles and an unsent outbox entry of `email` go, together.
-    pub(super) async fn drop_waiting_now(&self, email: &str) -> Result<usize, StoreError> {
+    async fn drop_waiting(&self, email: &str) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let email = key(email);
         let tx = client.transaction().await.pg(

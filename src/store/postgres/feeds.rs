@@ -10,14 +10,34 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::Json;
 
-use super::{Pg, PgStore, col, decode_json};
+use super::Leased;
+use super::{PUT_FEED_STATE, Pg, PgStore, col, decode_json};
 use crate::article::{Article, ArticleId};
 use crate::feed_state::FeedState;
 use crate::ingest::{IngestBatch, Known, LinkOwner, Questions, Stored};
+use crate::store::{Feeds, Holder};
 use crate::store::{StoreError, day_bucket, feed_tag, id_bytes, link_key};
 
-impl PgStore {
-    pub(super) async fn known_now(&self, feed_key: &str, questions: &Questions) -> Result<Known, StoreError> {
+impl Feeds for PgStore {
+    async fn lease_feed(
+        &self,
+        feed_key: &str,
+        holder: &Holder,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.lease(Leased::Feed, feed_key, holder, until).await
+    }
+
+    async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(PUT_FEED_STATE, &[&feed_key, &Json(state)])
+            .await
+            .pg("feeds", "write")?;
+        Ok(())
+    }
+
+    async fn known(&self, feed_key: &str, questions: &Questions) -> Result<Known, StoreError> {
         let client = self.client().await?;
         let mut known = Known::answering(questions);
         let tag = feed_tag(feed_key).to_vec();
@@ -128,6 +148,27 @@ impl PgStore {
         Ok(known)
     }
 
+    /// Records one poll of one feed in one transaction (see `store::ingest`),
+    /// tried again when the database chose it as a deadlock's victim (two
+    /// polls of different feeds can meet on a copy's original).
+    async fn ingest(
+        &self,
+        feed_key: &str,
+        state: &FeedState,
+        batch: &IngestBatch,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.ingest_once(feed_key, state, batch, now).await {
+                Err(err) if tries < 3 && super::is_retryable(&err) => tries += 1,
+                result => return result,
+            }
+        }
+    }
+}
+
+impl PgStore {
     /// The titles and dates of the stored articles among `ids`.
     async fn stored(
         &self,
@@ -154,25 +195,6 @@ impl PgStore {
             );
         }
         Ok(out)
-    }
-
-    /// Records one poll of one feed in one transaction (see `store::ingest`),
-    /// tried again when the database chose it as a deadlock's victim (two
-    /// polls of different feeds can meet on a copy's original).
-    pub(super) async fn ingest_now(
-        &self,
-        feed_key: &str,
-        state: &FeedState,
-        batch: &IngestBatch,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut tries = 0;
-        loop {
-            match self.ingest_once(feed_key, state, batch, now).await {
-                Err(err) if tries < 3 && super::is_retryable(&err) => tries += 1,
-                result => return result,
-            }
-        }
     }
 
     async fn ingest_once(
@@ -377,13 +399,9 @@ impl PgStore {
             .await
             .pg("articles", "write")?;
         }
-        tx.execute(
-            "INSERT INTO feeds (feed_key, state) VALUES ($1, $2)
-             ON CONFLICT (feed_key) DO UPDATE SET state = EXCLUDED.state",
-            &[&feed_key, &Json(state)],
-        )
-        .await
-        .pg("feeds", "write")?;
+        tx.execute(PUT_FEED_STATE, &[&feed_key, &Json(state)])
+            .await
+            .pg("feeds", "write")?;
         tx.commit().await.pg(
             "seen, articles, pending, feeds and links",
             "commit a feed's poll to",

@@ -11,15 +11,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_postgres::types::Json;
 
+use super::Leased;
 use super::{Pg, PgStore, col, decode_json};
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
 use crate::feed_state::FeedState;
 use crate::outbox::OutboxEntry;
+use crate::store::maintenance::{invalid_line, read_export};
 use crate::store::{
     CheckReport, ExportedRecord, Kind, PRESENT, PruneReport, SCHEMA_VERSION, SeenRecord, StoreError,
     feed_tag, hex, id_bytes, unhex,
 };
+use crate::store::{Holder, Lease, Maintenance};
 use crate::subscriber::{OptOut, SubscriberState};
 
 /// One id of a `seen` set as sled's export writes it.
@@ -160,8 +163,8 @@ fn seen_key(tag: &[u8], left_on: Option<i32>) -> String {
     hex(&key)
 }
 
-impl PgStore {
-    pub(super) async fn prune_now(
+impl Maintenance for PgStore {
+    async fn prune(
         &self,
         now: DateTime<Utc>,
         retention: TimeDelta,
@@ -267,7 +270,7 @@ impl PgStore {
         Ok(report)
     }
 
-    pub(super) async fn last_prune_now(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn last_prune(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt("SELECT value FROM meta WHERE key = 'last_prune'", &[])
@@ -277,8 +280,238 @@ impl PgStore {
             .transpose()
     }
 
+    async fn export(&self, out: &mut (dyn Write + Send)) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for record in self.records().await? {
+            serde_json::to_writer(&mut *out, &record?)?;
+            out.write_all(b"\n")
+                .map_err(|e| StoreError::Encode(serde_json::Error::io(e)))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport {
+            schema_version: u32::try_from(super::SCHEMA_VERSION).unwrap_or(0),
+            ..CheckReport::default()
+        };
+        for record in self.records().await? {
+            match record {
+                Err(err) => report.problems.push(err.to_string()),
+                Ok(record) => match Kind::from_name(&record.tree) {
+                    Some(Kind::Seen) => report.seen += record.value.as_array().map_or(0, Vec::len),
+                    Some(Kind::LegacySeen) => report.seen += 1,
+                    Some(Kind::Articles) => report.articles += 1,
+                    Some(Kind::Links) => report.links += 1,
+                    Some(Kind::Feeds) => report.feeds += 1,
+                    Some(Kind::Subscribers) => report.subscribers += 1,
+                    Some(Kind::Pending) => report.pending += 1,
+                    Some(Kind::Outbox) => report.outbox += 1,
+                    Some(Kind::Sent) => report.sent += 1,
+                    Some(Kind::OptOuts) => report.opt_outs += 1,
+                    Some(Kind::Meta) | None => {}
+                },
+            }
+        }
+        let client = self.client().await?;
+        // Across kinds, as on sled: a body's id is seen among its feed's ids
+        // (or a legacy record), and every pending entry and link has a body.
+        for row in client
+            .query(
+                "SELECT a.id, a.article->>'feed_key',
+                        (SELECT array_agg(s.feed_tag) FROM seen s WHERE s.id = decode(a.id, 'hex')),
+                        EXISTS (SELECT 1 FROM seen_legacy l WHERE l.id = a.id)
+                 FROM articles a ORDER BY a.id",
+                &[],
+            )
+            .await
+            .pg("articles and seen", "check")?
+        {
+            let id: String = col(&row, 0)?;
+            let feed_key: Option<String> = col(&row, 1)?;
+            let tags: Option<Vec<Vec<u8>>> = col(&row, 2)?;
+            let legacy: bool = col(&row, 3)?;
+            let own = feed_key.map(|key| feed_tag(&key).to_vec());
+            match tags {
+                Some(tags) if own.as_ref().is_some_and(|own| tags.contains(own)) => {}
+                Some(_) => report
+                    .problems
+                    .push(format!("article {id} is seen, but not among its feed's ids")),
+                None if legacy => {}
+                None => report
+                    .problems
+                    .push(format!("article {id} has a body but is not in seen")),
+            }
+        }
+        for row in client
+            .query(
+                "SELECT p.email, p.id FROM pending p
+                 WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = p.id) ORDER BY p.email, p.id",
+                &[],
+            )
+            .await
+            .pg("pending and articles", "check")?
+        {
+            let (email, id): (String, String) = (col(&row, 0)?, col(&row, 1)?);
+            report
+                .problems
+                .push(format!("pending entry {email}/{id} has no article body"));
+        }
+        for row in client
+            .query(
+                "SELECT l.link, l.id FROM links l
+                 WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = l.id) ORDER BY l.link",
+                &[],
+            )
+            .await
+            .pg("links and articles", "check")?
+        {
+            let (link, id): (Vec<u8>, String) = (col(&row, 0)?, col(&row, 1)?);
+            report.problems.push(format!(
+                "link {} names article {id}, which has no body",
+                hex(&link)
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Restores an export into this database, which must hold no records:
+    /// every line is read and checked first, then all go in one transaction.
+    async fn import(&self, input: &mut (dyn BufRead + Send)) -> Result<usize, StoreError> {
+        let invalid = invalid_line;
+        let mut client = self.client().await?;
+        for table in TABLES {
+            let sql = format!("SELECT EXISTS (SELECT 1 FROM {table})");
+            let row = client.query_one(&sql, &[]).await.pg(table, "read")?;
+            if col::<bool>(&row, 0)? {
+                return Err(StoreError::DatabaseNotEmpty {
+                    target: self.target().to_owned(),
+                });
+            }
+        }
+        let mut rows = Vec::new();
+        let mut count = 0;
+        for (number, kind, record) in read_export(input)? {
+            if kind == Kind::Meta && record.key == "schema_version" {
+                // Older exports carry records in older forms, which the sled
+                // store upgrades: import them there, export again, then here.
+                if record.value.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
+                    return Err(invalid(
+                        number,
+                        format!(
+                            "export has schema {}; the database reads schema {SCHEMA_VERSION} exports \
+                             (import an older one into a sled state_dir, which upgrades it, and export that)",
+                            record.value
+                        ),
+                    ));
+                }
+            }
+            if let Some(row) = row_of(kind, &record.key, record.value)
+                .map_err(|e| invalid(number, format!("{kind}: {e}")))?
+            {
+                rows.push(row);
+            }
+            count += 1;
+        }
+        let tx = client.transaction().await.pg("all", "begin an import into")?;
+        for row in rows {
+            insert(&tx, row).await?;
+        }
+        tx.commit().await.pg("all", "commit an import into")?;
+        Ok(count)
+    }
+
+    /// The leases held now (not lapsed), feeds then subscribers, for `status`.
+    async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
+        let client = self.client().await?;
+        let mut out = (Vec::new(), Vec::new());
+        for (leased, sql, into) in [
+            (
+                Leased::Feed,
+                "SELECT feed_key, lease_holder, lease_until FROM feeds
+                 WHERE lease_until > now() ORDER BY feed_key",
+                &mut out.0,
+            ),
+            (
+                Leased::Subscriber,
+                "SELECT email, lease_holder, lease_until FROM subscribers
+                 WHERE lease_until > now() ORDER BY email",
+                &mut out.1,
+            ),
+        ] {
+            for row in client
+                .query(sql, &[])
+                .await
+                .pg(leased.kind(), "read the leases of")?
+            {
+                let holder: Option<String> = col(&row, 1)?;
+                let until: Option<chrono::DateTime<chrono::Utc>> = col(&row, 2)?;
+                if let (Some(holder), Some(until)) = (holder, until) {
+                    into.push(Lease {
+                        key: col(&row, 0)?,
+                        holder: Holder(holder),
+                        until,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.query_one("SELECT 1", &[]).await.pg("meta", "read")?;
+        Ok(())
+    }
+
+    async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .pg("all", "measure")?;
+        Ok(u64::try_from(col::<i64>(&row, 0)?).unwrap_or(0))
+    }
+
+    async fn seen_count(&self) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM seen) + (SELECT count(*) FROM seen_legacy)",
+                &[],
+            )
+            .await
+            .pg("seen", "count")?;
+        Ok(usize::try_from(col::<i64>(&row, 0)?).unwrap_or(0))
+    }
+
+    /// Articles whose canonical link is `query`'s or whose title contains it.
+    async fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
+        let client = self.client().await?;
+        let query = crate::store::ArticleQuery::new(query);
+        let mut found = Vec::new();
+        for row in client
+            .query("SELECT id, article FROM articles ORDER BY id", &[])
+            .await
+            .pg("articles", "scan")?
+        {
+            let id: String = col(&row, 0)?;
+            let article: Article = decode_json("articles", &id, col(&row, 1)?)?;
+            if query.matches(&article) {
+                found.push(article);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl PgStore {
     /// Every record as sled's export writes it, kind by kind.
-    async fn records_now(&self) -> Result<Vec<Result<ExportedRecord, StoreError>>, StoreError> {
+    async fn records(&self) -> Result<Vec<Result<ExportedRecord, StoreError>>, StoreError> {
         let client = self.client().await?;
         let mut out = Vec::new();
         let record = |tree: Kind, key: String, value: Value| ExportedRecord {
@@ -295,7 +528,7 @@ impl PgStore {
                         "schema_version".to_owned(),
                         Value::from(SCHEMA_VERSION),
                     )));
-                    if let Some(at) = self.last_prune_now().await? {
+                    if let Some(at) = self.last_prune().await? {
                         out.push(Ok(record(
                             kind,
                             "last_prune".to_owned(),
@@ -436,224 +669,6 @@ impl PgStore {
             }
         }
         Ok(out)
-    }
-
-    pub(super) async fn export_now(&self, out: &mut (dyn Write + Send)) -> Result<usize, StoreError> {
-        let mut count = 0;
-        for record in self.records_now().await? {
-            serde_json::to_writer(&mut *out, &record?)?;
-            out.write_all(b"\n")
-                .map_err(|e| StoreError::Encode(serde_json::Error::io(e)))?;
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    pub(super) async fn check_now(&self) -> Result<CheckReport, StoreError> {
-        let mut report = CheckReport {
-            schema_version: u32::try_from(super::SCHEMA_VERSION).unwrap_or(0),
-            ..CheckReport::default()
-        };
-        for record in self.records_now().await? {
-            match record {
-                Err(err) => report.problems.push(err.to_string()),
-                Ok(record) => match Kind::from_name(&record.tree) {
-                    Some(Kind::Seen) => report.seen += record.value.as_array().map_or(0, Vec::len),
-                    Some(Kind::LegacySeen) => report.seen += 1,
-                    Some(Kind::Articles) => report.articles += 1,
-                    Some(Kind::Links) => report.links += 1,
-                    Some(Kind::Feeds) => report.feeds += 1,
-                    Some(Kind::Subscribers) => report.subscribers += 1,
-                    Some(Kind::Pending) => report.pending += 1,
-                    Some(Kind::Outbox) => report.outbox += 1,
-                    Some(Kind::Sent) => report.sent += 1,
-                    Some(Kind::OptOuts) => report.opt_outs += 1,
-                    Some(Kind::Meta) | None => {}
-                },
-            }
-        }
-        let client = self.client().await?;
-        // Across kinds, as on sled: a body's id is seen among its feed's ids
-        // (or a legacy record), and every pending entry and link has a body.
-        for row in client
-            .query(
-                "SELECT a.id, a.article->>'feed_key',
-                        (SELECT array_agg(s.feed_tag) FROM seen s WHERE s.id = decode(a.id, 'hex')),
-                        EXISTS (SELECT 1 FROM seen_legacy l WHERE l.id = a.id)
-                 FROM articles a ORDER BY a.id",
-                &[],
-            )
-            .await
-            .pg("articles and seen", "check")?
-        {
-            let id: String = col(&row, 0)?;
-            let feed_key: Option<String> = col(&row, 1)?;
-            let tags: Option<Vec<Vec<u8>>> = col(&row, 2)?;
-            let legacy: bool = col(&row, 3)?;
-            let own = feed_key.map(|key| feed_tag(&key).to_vec());
-            match tags {
-                Some(tags) if own.as_ref().is_some_and(|own| tags.contains(own)) => {}
-                Some(_) => report
-                    .problems
-                    .push(format!("article {id} is seen, but not among its feed's ids")),
-                None if legacy => {}
-                None => report
-                    .problems
-                    .push(format!("article {id} has a body but is not in seen")),
-            }
-        }
-        for row in client
-            .query(
-                "SELECT p.email, p.id FROM pending p
-                 WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = p.id) ORDER BY p.email, p.id",
-                &[],
-            )
-            .await
-            .pg("pending and articles", "check")?
-        {
-            let (email, id): (String, String) = (col(&row, 0)?, col(&row, 1)?);
-            report
-                .problems
-                .push(format!("pending entry {email}/{id} has no article body"));
-        }
-        for row in client
-            .query(
-                "SELECT l.link, l.id FROM links l
-                 WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = l.id) ORDER BY l.link",
-                &[],
-            )
-            .await
-            .pg("links and articles", "check")?
-        {
-            let (link, id): (Vec<u8>, String) = (col(&row, 0)?, col(&row, 1)?);
-            report.problems.push(format!(
-                "link {} names article {id}, which has no body",
-                hex(&link)
-            ));
-        }
-        Ok(report)
-    }
-
-    /// Restores an export into this database, which must hold no records:
-    /// every line is read and checked first, then all go in one transaction.
-    pub(super) async fn import_now(&self, input: &mut (dyn BufRead + Send)) -> Result<usize, StoreError> {
-        let invalid = |line: usize, message: String| StoreError::Corrupt {
-            tree: "import",
-            key: format!("line {line}"),
-            message,
-        };
-        let mut client = self.client().await?;
-        for table in TABLES {
-            let sql = format!("SELECT EXISTS (SELECT 1 FROM {table})");
-            let row = client.query_one(&sql, &[]).await.pg(table, "read")?;
-            if col::<bool>(&row, 0)? {
-                return Err(StoreError::DatabaseNotEmpty {
-                    target: self.target().to_owned(),
-                });
-            }
-        }
-        let mut rows = Vec::new();
-        let mut count = 0;
-        for (index, line) in input.lines().enumerate() {
-            let number = index + 1;
-            let line = line.map_err(|e| invalid(number, e.to_string()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let record: ExportedRecord =
-                serde_json::from_str(&line).map_err(|e| invalid(number, e.to_string()))?;
-            let Some(kind) = Kind::from_name(&record.tree) else {
-                let valid: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                return Err(invalid(
-                    number,
-                    format!("unknown tree {:?}; valid: {}", record.tree, valid.join(", ")),
-                ));
-            };
-            if kind == Kind::Meta && record.key == "schema_version" {
-                // Older exports carry records in older forms, which the sled
-                // store upgrades: import them there, export again, then here.
-                if record.value.as_u64() != Some(u64::from(SCHEMA_VERSION)) {
-                    return Err(invalid(
-                        number,
-                        format!(
-                            "export has schema {}; the database reads schema {SCHEMA_VERSION} exports \
-                             (import an older one into a sled state_dir, which upgrades it, and export that)",
-                            record.value
-                        ),
-                    ));
-                }
-            }
-            if let Some(row) = row_of(kind, &record.key, record.value)
-                .map_err(|e| invalid(number, format!("{kind}: {e}")))?
-            {
-                rows.push(row);
-            }
-            count += 1;
-        }
-        let tx = client.transaction().await.pg("all", "begin an import into")?;
-        for row in rows {
-            insert(&tx, row).await?;
-        }
-        tx.commit().await.pg("all", "commit an import into")?;
-        Ok(count)
-    }
-
-    pub(super) async fn ping_now(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client.query_one("SELECT 1", &[]).await.pg("meta", "read")?;
-        Ok(())
-    }
-
-    pub(super) async fn size_on_disk_now(&self) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one("SELECT pg_database_size(current_database())", &[])
-            .await
-            .pg("all", "measure")?;
-        Ok(u64::try_from(col::<i64>(&row, 0)?).unwrap_or(0))
-    }
-
-    pub(super) async fn seen_count_now(&self) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT (SELECT count(*) FROM seen) + (SELECT count(*) FROM seen_legacy)",
-                &[],
-            )
-            .await
-            .pg("seen", "count")?;
-        Ok(usize::try_from(col::<i64>(&row, 0)?).unwrap_or(0))
-    }
-
-    /// Articles whose canonical link is `query`'s or whose title contains it.
-    pub(super) async fn find_articles_now(
-        &self,
-        query: &str,
-        limit: usize,
-    ) -> Result<Vec<Article>, StoreError> {
-        let client = self.client().await?;
-        let link = crate::article::canonical_link(query);
-        let needle = query.trim().to_lowercase();
-        let mut found = Vec::new();
-        for row in client
-            .query("SELECT id, article FROM articles ORDER BY id", &[])
-            .await
-            .pg("articles", "scan")?
-        {
-            let id: String = col(&row, 0)?;
-            let article: Article = decode_json("articles", &id, col(&row, 1)?)?;
-            let same_link = article
-                .link
-                .as_deref()
-                .is_some_and(|l| crate::article::canonical_link(l) == link);
-            if same_link || article.title.to_lowercase().contains(&needle) {
-                found.push(article);
-                if found.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(found)
     }
 }
 

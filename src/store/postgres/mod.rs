@@ -1,14 +1,17 @@
 //! The shared-database backend (issue 19): several instances on one
-//! PostgreSQL, the database being the lock, the queue and the outbox.
+//! PostgreSQL, the database being the lock, the queue and the outbox. The
+//! seam's traits are implemented where their work is: `Feeds` in
+//! `feeds.rs`, `Delivery` and `Readers` in `delivery.rs`, `Maintenance` in
+//! `maintenance.rs`, `Storage` here.
 //!
-//! Built in steps behind the seam. This one: connecting (a password comes
-//! from a file or a systemd credential, never from the URL, and no error
-//! or log shows it; TLS when the URL asks for it, with the system's roots),
-//! the schema and its migrations (`schema.rs`), feed states, and the
-//! leases on feeds and subscribers: `FOR UPDATE SKIP LOCKED` on the row
-//! with an expiry, so one instance at a time holds one, a contender gets
-//! "no" at once instead of waiting, and a killed instance's lease lapses.
-//! Expiry is judged by the database's clock, one clock for every instance.
+//! Here: connecting (a password comes from a file or a systemd credential,
+//! never from the URL, and no error or log shows it; TLS when the URL asks
+//! for it, with the system's roots), the migrations run on connect
+//! (`schema.rs`), and the leases on feeds and subscribers: `FOR UPDATE SKIP
+//! LOCKED` on the row with an expiry, so one instance at a time holds one,
+//! a contender gets "no" at once instead of waiting, and a killed
+//! instance's lease lapses. Expiry is judged by the database's clock, one
+//! clock for every instance.
 
 mod delivery;
 mod feeds;
@@ -18,19 +21,10 @@ mod schema;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::types::Json;
-
-use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use super::seam::{Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
-use super::{CheckReport, PruneReport};
-use crate::article::{Article, ArticleId};
-use crate::digest::SentStory;
+use super::seam::{Holder, Storage};
 use crate::feed_state::FeedState;
-use crate::ingest::{IngestBatch, Known, Questions};
-use crate::outbox::OutboxEntry;
-use crate::subscriber::{OptOut, SubscriberState};
 
 pub use schema::VERSION as SCHEMA_VERSION;
 
@@ -66,6 +60,14 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Stores a feed's state, keeping the row's lease (a poll's commit, or alone).
+const PUT_FEED_STATE: &str = "INSERT INTO feeds (feed_key, state) VALUES ($1, $2)
+     ON CONFLICT (feed_key) DO UPDATE SET state = EXCLUDED.state";
+
+/// Stores a subscriber's state, keeping the row's lease.
+const PUT_SUBSCRIBER_STATE: &str = "INSERT INTO subscribers (email, state) VALUES ($1, $2)
+     ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state";
+
 /// Names the records and the operation of a failed database call.
 pub(crate) trait Pg<T> {
     fn pg(self, kind: &'static str, op: &'static str) -> Result<T, StoreError>;
@@ -79,7 +81,7 @@ impl<T> Pg<T> for Result<T, tokio_postgres::Error> {
 
 /// The two kinds of row a lease is held on.
 #[derive(Clone, Copy)]
-enum Leased {
+pub(super) enum Leased {
     Feed,
     Subscriber,
 }
@@ -192,7 +194,7 @@ impl PgStore {
         })
     }
 
-    async fn lease(
+    pub(super) async fn lease(
         &self,
         leased: Leased,
         key: &str,
@@ -210,79 +212,10 @@ impl PgStore {
             .pg(leased.kind(), "lease")?;
         Ok(taken == 1)
     }
+}
 
-    /// Takes (or renews) the right to poll `feed_key` until `until`; false
-    /// while another instance holds it.
-    pub async fn lease_feed(
-        &self,
-        feed_key: &str,
-        holder: &Holder,
-        until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, StoreError> {
-        self.lease(Leased::Feed, feed_key, holder, until).await
-    }
-
-    /// Takes (or renews) the right to deliver `email`'s digest until `until`.
-    pub async fn lease_subscriber(
-        &self,
-        email: &str,
-        holder: &Holder,
-        until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, StoreError> {
-        self.lease(Leased::Subscriber, email, holder, until).await
-    }
-
-    /// The leases held now (not lapsed), feeds then subscribers, for `status`.
-    pub async fn leases_now(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
-        let client = self.client().await?;
-        let mut out = (Vec::new(), Vec::new());
-        for (leased, sql, into) in [
-            (
-                Leased::Feed,
-                "SELECT feed_key, lease_holder, lease_until FROM feeds
-                 WHERE lease_until > now() ORDER BY feed_key",
-                &mut out.0,
-            ),
-            (
-                Leased::Subscriber,
-                "SELECT email, lease_holder, lease_until FROM subscribers
-                 WHERE lease_until > now() ORDER BY email",
-                &mut out.1,
-            ),
-        ] {
-            for row in client
-                .query(sql, &[])
-                .await
-                .pg(leased.kind(), "read the leases of")?
-            {
-                let holder: Option<String> = col(&row, 1)?;
-                let until: Option<chrono::DateTime<chrono::Utc>> = col(&row, 2)?;
-                if let (Some(holder), Some(until)) = (holder, until) {
-                    into.push(Lease {
-                        key: col(&row, 0)?,
-                        holder: Holder(holder),
-                        until,
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    pub async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO feeds (feed_key, state) VALUES ($1, $2)
-                 ON CONFLICT (feed_key) DO UPDATE SET state = EXCLUDED.state",
-                &[&feed_key, &Json(state)],
-            )
-            .await
-            .pg("feeds", "write")?;
-        Ok(())
-    }
-
-    async fn get_feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
+impl Storage for PgStore {
+    async fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt("SELECT state FROM feeds WHERE feed_key = $1", &[&feed_key])
@@ -293,12 +226,6 @@ impl PgStore {
         state
             .map(|value| decode_json("feeds", feed_key, value))
             .transpose()
-    }
-}
-
-impl Storage for PgStore {
-    async fn feed_state(&self, feed_key: &str) -> Result<Option<FeedState>, StoreError> {
-        self.get_feed_state(feed_key).await
     }
 
     /// A commit is durable when the database answers it: nothing to do.
@@ -342,165 +269,6 @@ fn decode_json<T: serde::de::DeserializeOwned>(
         key: key.to_owned(),
         message: err.to_string(),
     })
-}
-
-impl Feeds for PgStore {
-    async fn lease_feed(
-        &self,
-        feed_key: &str,
-        holder: &Holder,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        PgStore::lease_feed(self, feed_key, holder, until).await
-    }
-
-    async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
-        PgStore::put_feed_state(self, feed_key, state).await
-    }
-
-    async fn known(&self, feed_key: &str, questions: &Questions) -> Result<Known, StoreError> {
-        self.known_now(feed_key, questions).await
-    }
-
-    async fn ingest(
-        &self,
-        feed_key: &str,
-        state: &FeedState,
-        batch: &IngestBatch,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.ingest_now(feed_key, state, batch, now).await
-    }
-}
-
-impl Delivery for PgStore {
-    async fn lease_subscriber(
-        &self,
-        email: &str,
-        holder: &Holder,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        PgStore::lease_subscriber(self, &email.to_lowercase(), holder, until).await
-    }
-
-    async fn register_subscriber(
-        &self,
-        email: &str,
-        fresh: &SubscriberState,
-    ) -> Result<SubscriberState, StoreError> {
-        self.register_subscriber_now(email, fresh).await
-    }
-
-    async fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
-        self.put_subscriber_state_now(email, state).await
-    }
-
-    async fn subscriber_state(&self, email: &str) -> Result<Option<SubscriberState>, StoreError> {
-        self.subscriber_state_now(email).await
-    }
-
-    async fn pending(&self, email: &str) -> Result<Vec<ArticleId>, StoreError> {
-        self.pending_now(email).await
-    }
-
-    async fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
-        self.article_now(id).await
-    }
-
-    async fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {
-        self.sent_since_now(email, since).await
-    }
-
-    async fn outbox(&self, email: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        self.outbox_now(email).await
-    }
-
-    async fn put_outbox(&self, email: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
-        self.put_outbox_now(email, entry).await
-    }
-
-    async fn drop_outbox(&self, email: &str) -> Result<(), StoreError> {
-        self.drop_outbox_now(email).await
-    }
-
-    async fn commit_sent(
-        &self,
-        email: &str,
-        entry: &OutboxEntry,
-        state: &SubscriberState,
-        sent: &[(ArticleId, SentStory)],
-    ) -> Result<(), StoreError> {
-        self.commit_sent_now(email, entry, state, sent).await
-    }
-}
-
-impl Readers for PgStore {
-    async fn opt_out(&self, email: &str, opt_out: &OptOut) -> Result<bool, StoreError> {
-        self.opt_out_now(email, opt_out).await
-    }
-
-    async fn opt_in(&self, email: &str) -> Result<bool, StoreError> {
-        self.opt_in_now(email).await
-    }
-
-    async fn opted_out(&self, email: &str) -> Result<Option<OptOut>, StoreError> {
-        self.opted_out_now(email).await
-    }
-
-    async fn opt_outs(&self) -> Result<Vec<(String, OptOut)>, StoreError> {
-        self.opt_outs_now().await
-    }
-
-    async fn drop_waiting(&self, email: &str) -> Result<usize, StoreError> {
-        self.drop_waiting_now(email).await
-    }
-}
-
-impl Maintenance for PgStore {
-    async fn prune(
-        &self,
-        now: DateTime<Utc>,
-        retention: chrono::TimeDelta,
-        keep_bodies: chrono::TimeDelta,
-    ) -> Result<PruneReport, StoreError> {
-        self.prune_now(now, retention, keep_bodies).await
-    }
-
-    async fn last_prune(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.last_prune_now().await
-    }
-
-    async fn check(&self) -> Result<CheckReport, StoreError> {
-        self.check_now().await
-    }
-
-    async fn export(&self, out: &mut (dyn std::io::Write + Send)) -> Result<usize, StoreError> {
-        self.export_now(out).await
-    }
-
-    async fn import(&self, input: &mut (dyn std::io::BufRead + Send)) -> Result<usize, StoreError> {
-        self.import_now(input).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.ping_now().await
-    }
-
-    async fn leases(&self) -> Result<(Vec<Lease>, Vec<Lease>), StoreError> {
-        self.leases_now().await
-    }
-
-    async fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.size_on_disk_now().await
-    }
-
-    async fn seen_count(&self) -> Result<usize, StoreError> {
-        self.seen_count_now().await
-    }
-
-    async fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
-        self.find_articles_now(query, limit).await
-    }
 }
 
 /// `user@host:port/db`, for messages: what `config` connects to, no secret.

@@ -153,19 +153,24 @@ impl Cluster {
         Some(cluster)
     }
 
-    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+    /// PostgreSQL's `program`, run as the account that may run it.
+    fn command(&self, program: &str) -> Command {
         let path = self.bindir.join(program);
-        let mut command = if self.as_postgres {
+        if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(&path);
             command
         } else {
             Command::new(&path)
-        };
-        let output = command
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let output = self
+            .command(program)
             .args(args)
             .output()
-            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            .unwrap_or_else(|err| panic!("{program}: {err}"));
         assert!(
             output.status.success(),
             "{program} failed ({}):\n{}{}",
@@ -207,15 +212,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         // Immediate: the data dies with the temp dir anyway.
-        let path = self.bindir.join("pg_ctl");
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .arg("-D")
             .arg(&self.data)
             .args(["-m", "immediate", "-w", "stop"])

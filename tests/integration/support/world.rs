@@ -53,22 +53,10 @@ impl World {
 
     /// [`World::start`] with a feed server of the test's own.
     pub async fn start_on(feeds: FeedServer, config: impl FnOnce(u16, &FeedServer) -> String) -> World {
-        let smtp = SmtpServer::start();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = super::config(&config(smtp.port, &feeds), dir.path());
-        let store = Store::open(&config.state_dir).expect("open store");
-        service::register_subscribers(&config, &store)
-            .await
-            .expect("register subscribers");
-        World {
-            fetcher: Fetcher::new(&config.fetch).expect("fetcher"),
-            mailer: Mailer::new(&config.delivery).expect("mailer"),
-            feeds,
-            smtp,
-            config,
-            store,
-            dir,
-        }
+        World::assemble(feeds, config, |config| async move {
+            Store::open(&config.state_dir).expect("open store")
+        })
+        .await
     }
 
     /// A world on `server` with `feeds` (URLs), `extra` at the top of the
@@ -94,13 +82,28 @@ impl World<PgStore> {
         cluster: &super::postgres::Cluster,
         config: impl FnOnce(u16, &FeedServer) -> String,
     ) -> World<PgStore> {
-        let feeds = FeedServer::start().await;
+        let (url, password) = (cluster.url("postgres"), cluster.password());
+        World::assemble(FeedServer::start().await, config, |_| async move {
+            PgStore::connect(&url, Some(&password))
+                .await
+                .unwrap_or_else(|err| panic!("connect: {err}"))
+        })
+        .await
+    }
+}
+
+impl<S: Backend> World<S> {
+    /// The SMTP server, the config `config` writes, the store `open` makes
+    /// of it, the config's subscribers registered, the fetcher and mailer.
+    async fn assemble<F: std::future::Future<Output = S>>(
+        feeds: FeedServer,
+        config: impl FnOnce(u16, &FeedServer) -> String,
+        open: impl FnOnce(Config) -> F,
+    ) -> World<S> {
         let smtp = SmtpServer::start();
         let dir = tempfile::tempdir().expect("temp dir");
         let config = super::config(&config(smtp.port, &feeds), dir.path());
-        let store = PgStore::connect(&cluster.url("postgres"), Some(&cluster.password()))
-            .await
-            .unwrap_or_else(|err| panic!("connect: {err}"));
+        let store = open(config.clone()).await;
         service::register_subscribers(&config, &store)
             .await
             .expect("register subscribers");
@@ -114,9 +117,7 @@ impl World<PgStore> {
             dir,
         }
     }
-}
 
-impl<S: Backend> World<S> {
     /// One poll of every feed: each feed's outcome, or its error as text.
     pub async fn poll(&self) -> Vec<Result<FeedOutcome, String>> {
         poll::poll_all(
