@@ -202,15 +202,21 @@ impl PgStore {
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
+        let take = || async {
+            client
+                .execute(leased.take(), &[&key, &holder.0, &until])
+                .await
+                .pg(leased.kind(), "lease")
+        };
+        // The row exists after the first lease: one statement, as a rule.
+        if take().await? == 1 {
+            return Ok(true);
+        }
         client
             .execute(leased.ensure(), &[&key])
             .await
             .pg(leased.kind(), "create the leased row of")?;
-        let taken = client
-            .execute(leased.take(), &[&key, &holder.0, &until])
-            .await
-            .pg(leased.kind(), "lease")?;
-        Ok(taken == 1)
+        Ok(take().await? == 1)
     }
 }
 
