@@ -419,19 +419,49 @@ async fn poll_one<S: Feeds>(
     }
     let first_poll = !state.baselined;
     let document = ingest::Document::new(feed, &parsed);
-    let known = store
-        .known(&feed.key, &document.questions())
-        .await
-        .map_err(store_error)?;
-    let batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
-    let new_articles = batch.deliver.len();
-    let baseline = batch.baseline.len();
-    let held_back = batch.held_back;
     state.title = parsed.title.clone().or(state.title.take());
     state.etag = validators.etag;
     state.last_modified = validators.last_modified;
     state.feed_hint_secs = parsed.update_hint.map(|d| d.num_seconds());
     record_success(config, feed, state, &info, now);
+    let before = state.clone();
+    let mut tries = 0;
+    let (new_articles, baseline, held_back) = loop {
+        *state = before.clone();
+        let known = store
+            .known(&feed.key, &document.questions())
+            .await
+            .map_err(store_error)?;
+        let batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
+        let counts = record_planned(feed, state, &batch, now);
+        match store.ingest(&feed.key, state, &batch, now).await {
+            // On a shared store another feed's poll stored one of these
+            // articles between our question and our commit: ask again.
+            Err(StoreError::LinkClaimed { .. }) if tries < 3 => tries += 1,
+            Err(source) => return Err(store_error(source)),
+            Ok(()) => break counts,
+        }
+    };
+    Ok(FeedOutcome::Fetched {
+        new_articles,
+        baseline,
+        held_back,
+        items: parsed.items.len(),
+    })
+}
+
+/// What the feed's state records of a good fetch planned as `batch`: when
+/// it last had news, and what was not queued, and why. Returns the counts
+/// the outcome reports (new, baseline, held back).
+fn record_planned(
+    feed: &FeedConfig,
+    state: &mut FeedState,
+    batch: &IngestBatch,
+    now: DateTime<Utc>,
+) -> (usize, usize, usize) {
+    let new_articles = batch.deliver.len();
+    let baseline = batch.baseline.len();
+    let held_back = batch.held_back;
     if new_articles > 0 || state.last_new.is_none() {
         state.last_new = Some(now);
     }
@@ -455,14 +485,5 @@ async fn poll_one<S: Feeds>(
     if held_back > 0 {
         tracing::warn!(feed = %feed.key, held_back, "flood cap: some new items wait for the next poll");
     }
-    store
-        .ingest(&feed.key, state, &batch, now)
-        .await
-        .map_err(store_error)?;
-    Ok(FeedOutcome::Fetched {
-        new_articles,
-        baseline,
-        held_back,
-        items: parsed.items.len(),
-    })
+    (new_articles, baseline, held_back)
 }

@@ -148,6 +148,11 @@ pub enum StoreError {
         found: i32,
         supported: i32,
     },
+    /// Between planning a poll of `feed` and storing it, another feed's poll
+    /// (another instance, or a concurrent poll) stored an article at `link`:
+    /// the poll is planned again, and finds it a copy of that article.
+    #[error("while polling {feed}, another feed's poll stored an article at {link}")]
+    LinkClaimed { feed: String, link: String },
 }
 
 /// Names the records and the operation of a failed sled call.

@@ -9,15 +9,16 @@ use tokio_util::sync::CancellationToken;
 use feed_digest::deliver::{DeliverError, Delivered};
 use feed_digest::mail::SendError;
 use feed_digest::poll::{self, FeedOutcome};
-use feed_digest::store::{Kind, Store, StoreError};
+use feed_digest::store::{Backend, Kind, Store, StoreError};
 
+use crate::support::http::FeedServer;
 use crate::support::world::{World, config_top};
 use crate::support::{atom, rss};
 
 /// Two feeds (both empty at first), a subscriber for all and one for Korea;
 /// `extra` goes at the top of the config.
-async fn harness(extra: &str) -> World {
-    let world = World::start(|port, feeds| {
+fn harness_config(extra: &str) -> impl FnOnce(u16, &FeedServer) -> String + '_ {
+    move |port, feeds| {
         format!(
             r#"{top}[[feeds]]
 url = "{a}"
@@ -38,11 +39,54 @@ topics = ["Korea"]
             a = feeds.url("/a.xml"),
             b = feeds.url("/b.atom"),
         )
-    })
-    .await;
+    }
+}
+
+fn empty_feeds<S>(world: World<S>) -> World<S> {
     world.feeds.set("/a.xml", rss("A", &[]));
     world.feeds.set("/b.atom", atom("B", &[]));
     world
+}
+
+/// The harness on sled.
+async fn harness(extra: &str) -> World {
+    empty_feeds(World::start(harness_config(extra)).await)
+}
+
+/// Each scenario runs twice, on sled and on PostgreSQL (a cluster of its
+/// own, skipped where PostgreSQL is not installed unless required), through
+/// the same seam: the store's promises are the seam's, whatever is behind it.
+macro_rules! on_both_stores {
+    ($($name:ident($extra:expr);)*) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_sled() {
+                super::$name(super::harness($extra).await).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some(cluster) = crate::support::postgres::Cluster::start() else {
+                    return;
+                };
+                let world = crate::support::world::World::start_pg(&cluster, super::harness_config($extra)).await;
+                super::$name(super::empty_feeds(world)).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores! {
+    the_same_article_in_two_feeds_is_one_entry_naming_both("");
+    regenerated_guids_do_not_resend_and_edits_are_not_new("");
+    a_flood_is_capped_newest_first_and_the_digest_says_so("max_new_per_poll = 50");
+    max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
+    retention_keeps_tombstones_for_the_period_then_forgets("");
+    a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age("");
+    an_outage_for_a_whole_schedule_then_everything_arrives_once("");
+    a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing("");
+    gone_and_redirected_feeds_are_on_record_for_status("");
+    retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_backoff("");
 }
 
 fn new_count(outcome: &FeedOutcome) -> usize {
@@ -66,9 +110,7 @@ fn rss_with_links(items: &[(&str, &str, &str)]) -> String {
     out
 }
 
-#[tokio::test]
-async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
-    let h = harness("").await;
+async fn the_same_article_in_two_feeds_is_one_entry_naming_both<S: Backend>(h: World<S>) {
     h.poll_ok().await;
     h.feeds.set(
         "/a.xml",
@@ -101,9 +143,7 @@ async fn the_same_article_in_two_feeds_is_one_entry_naming_both() {
     }
 }
 
-#[tokio::test]
-async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
-    let h = harness("").await;
+async fn regenerated_guids_do_not_resend_and_edits_are_not_new<S: Backend>(h: World<S>) {
     h.feeds.set(
         "/a.xml",
         rss_with_links(&[
@@ -144,9 +184,7 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new() {
     assert_eq!(h.smtp.messages().len(), 1);
 }
 
-#[tokio::test]
-async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
-    let h = harness("max_new_per_poll = 50").await;
+async fn a_flood_is_capped_newest_first_and_the_digest_says_so<S: Backend>(h: World<S>) {
     h.poll_ok().await;
     let now = Utc::now();
     let ids: Vec<String> = (0..120).map(|i| format!("m{i:03}")).collect();
@@ -208,12 +246,10 @@ async fn a_flood_is_capped_newest_first_and_the_digest_says_so() {
             ..
         }
     ));
-    assert_eq!(h.pending("all@example.org"), 70);
+    assert_eq!(h.waiting("all@example.org").await, 70);
 }
 
-#[tokio::test]
-async fn max_items_leaves_the_rest_pending_and_says_so() {
-    let h = harness("[digest]\nmax_items = 3").await;
+async fn max_items_leaves_the_rest_pending_and_says_so<S: Backend>(h: World<S>) {
     h.poll_ok().await;
     let items: Vec<_> = (0..5)
         .map(|i| (["i0", "i1", "i2", "i3", "i4"][i], "t", "b", Some(Utc::now())))
@@ -235,9 +271,7 @@ async fn max_items_leaves_the_rest_pending_and_says_so() {
     ));
 }
 
-#[tokio::test]
-async fn retention_keeps_tombstones_for_the_period_then_forgets() {
-    let h = harness("").await;
+async fn retention_keeps_tombstones_for_the_period_then_forgets<S: Backend>(h: World<S>) {
     let item: &Items<'_> = &[("keep", "Kept", "b", None)];
     h.feeds.set("/a.xml", rss("A", item));
     assert_eq!(new_count(&h.poll_ok().await[0]), 1);
@@ -248,6 +282,7 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
     let report = h
         .store
         .prune(Utc::now() + TimeDelta::days(179), retention, TimeDelta::days(7))
+        .await
         .expect("prune");
     assert_eq!(
         report.seen_removed, 0,
@@ -260,6 +295,7 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
     let report = h
         .store
         .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
+        .await
         .expect("prune");
     assert_eq!(report.seen_removed, 0, "still pending for its subscriber");
     assert!(matches!(
@@ -269,20 +305,19 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets() {
     let report = h
         .store
         .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
+        .await
         .expect("prune");
     assert_eq!(
         (report.seen_removed, report.bodies_removed, report.links_removed),
         (1, 1, 1),
         "{report:?}"
     );
-    let check = h.store.check().expect("check");
+    let check = h.store.check().await.expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.seen, 0);
 }
 
-#[tokio::test]
-async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age() {
-    let h = harness("").await;
+async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age<S: Backend>(h: World<S>) {
     h.feeds.set("/a.xml", rss("A", &[("brief", "Brief", "b", None)]));
     assert_eq!(new_count(&h.poll_ok().await[0]), 1);
     assert!(matches!(
@@ -299,16 +334,15 @@ async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age() {
             TimeDelta::days(1),
             TimeDelta::days(7),
         )
+        .await
         .expect("prune");
     assert_eq!((report.seen_removed, report.bodies_removed), (1, 1), "{report:?}");
-    let check = h.store.check().expect("check");
+    let check = h.store.check().await.expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!((check.seen, check.articles), (0, 0));
 }
 
-#[tokio::test]
-async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
-    let h = harness("").await;
+async fn an_outage_for_a_whole_schedule_then_everything_arrives_once<S: Backend>(h: World<S>) {
     h.poll_ok().await;
     h.smtp.refuse(true);
     let mut published = Vec::new();
@@ -338,6 +372,7 @@ async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
     let state = h
         .store
         .subscriber_state("all@example.org")
+        .await
         .ok()
         .flatten()
         .expect("state");
@@ -346,7 +381,7 @@ async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
         state.retry_at().is_some_and(|t| t > Utc::now()),
         "the daemon backs off"
     );
-    assert_eq!(h.pending("all@example.org"), 4);
+    assert_eq!(h.waiting("all@example.org").await, 4);
     h.smtp.refuse(false);
     for email in ["all@example.org", "korea@example.org"] {
         assert!(
@@ -363,15 +398,14 @@ async fn an_outage_for_a_whole_schedule_then_everything_arrives_once() {
     let state = h
         .store
         .subscriber_state("all@example.org")
+        .await
         .ok()
         .flatten()
         .expect("state");
     assert_eq!((state.failures, state.retry_at()), (0, None));
 }
 
-#[tokio::test]
-async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing() {
-    let h = harness("").await;
+async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing<S: Backend>(h: World<S>) {
     h.poll_ok().await;
     h.feeds.set("/a.xml", rss("A", &[("k", "Korea news", "b", None)]));
     h.poll_ok().await;
@@ -388,12 +422,13 @@ async fn a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_noth
     let state = h
         .store
         .subscriber_state("korea@example.org")
+        .await
         .ok()
         .flatten()
         .expect("state");
     assert!(state.last_error.as_deref().is_some_and(|e| e.contains("550")));
     assert_eq!(
-        h.pending("korea@example.org"),
+        h.waiting("korea@example.org").await,
         1,
         "the articles wait for the next successful digest"
     );
@@ -551,9 +586,7 @@ fn a_snapshot_left_unfinished_by_a_kill_does_not_block_the_next_start() {
     assert!(store.check().expect("check").problems.is_empty());
 }
 
-#[tokio::test]
-async fn gone_and_redirected_feeds_are_on_record_for_status() {
-    let h = harness("").await;
+async fn gone_and_redirected_feeds_are_on_record_for_status<S: Backend>(h: World<S>) {
     h.feeds
         .set("/moved.atom", atom("B", &[("m", "Moved", "s", None)]));
     h.feeds.redirect("/b.atom", "/moved.atom");
@@ -565,6 +598,7 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
     let a = h
         .store
         .feed_state(&h.feeds.url("/a.xml"))
+        .await
         .ok()
         .flatten()
         .expect("state");
@@ -572,6 +606,7 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
     let b = h
         .store
         .feed_state(&h.feeds.url("/b.atom"))
+        .await
         .ok()
         .flatten()
         .expect("state");
@@ -591,15 +626,16 @@ async fn gone_and_redirected_feeds_are_on_record_for_status() {
     let a = h
         .store
         .feed_state(&h.feeds.url("/a.xml"))
+        .await
         .ok()
         .flatten()
         .expect("state");
     assert!(!a.gone);
 }
 
-#[tokio::test]
-async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_backoff() {
-    let h = harness("").await;
+async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_backoff<S: Backend>(
+    h: World<S>,
+) {
     h.feeds.set_status_with_retry_after("/a.xml", 429, "3600");
     h.feeds.set_status("/b.atom", 500);
     let first = h.poll().await;
@@ -631,6 +667,7 @@ async fn retry_after_and_backoff_keep_polls_away_and_force_overrides_only_the_ba
     let b = h
         .store
         .feed_state(&h.feeds.url("/b.atom"))
+        .await
         .ok()
         .flatten()
         .expect("state");

@@ -168,6 +168,63 @@ impl Feeds for PgStore {
     }
 }
 
+/// The advisory-lock class of links ("link" in ASCII); the two-key lock
+/// space does not overlap the one-key locks of migrations and prunes.
+const LINK_LOCKS: i32 = 0x6c69_6e6b;
+
+/// Makes sure no other feed stored an article at one of the new articles'
+/// links since `known` answered (the poll planned them as new on that
+/// answer): each link is locked for the transaction, in one order, so two
+/// polls claiming one link go one after the other, and the second sees the
+/// first's article and is planned again (`LinkClaimed`), as a copy of it.
+async fn claim_links(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed_key: &str,
+    tag: &[u8],
+    batch: &IngestBatch,
+) -> Result<(), StoreError> {
+    let links: HashMap<Vec<u8>, &str> = batch
+        .deliver
+        .iter()
+        .filter_map(|new| new.canonical_link.as_deref())
+        .map(|link| (link_key(link), link))
+        .collect();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let mut locks: Vec<i32> = links
+        .keys()
+        .map(|key| i32::from_be_bytes([key[0], key[1], key[2], key[3]]))
+        .collect();
+    locks.sort_unstable();
+    locks.dedup();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS sorted",
+        &[&LINK_LOCKS, &locks],
+    )
+    .await
+    .pg("links", "lock")?;
+    let keys: Vec<&Vec<u8>> = links.keys().collect();
+    let claimed = tx
+        .query_opt(
+            "SELECT l.link FROM links l JOIN articles a ON a.id = l.id
+             WHERE l.link = ANY($1) AND l.feed_tag <> $2 LIMIT 1",
+            &[&keys, &tag],
+        )
+        .await
+        .pg("links", "read")?;
+    match claimed {
+        Some(row) => {
+            let key: Vec<u8> = col(&row, 0)?;
+            Err(StoreError::LinkClaimed {
+                feed: feed_key.to_owned(),
+                link: links.get(&key).copied().unwrap_or_default().to_owned(),
+            })
+        }
+        None => Ok(()),
+    }
+}
+
 impl PgStore {
     /// The titles and dates of the stored articles among `ids`.
     async fn stored(
@@ -207,6 +264,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.pg("feeds", "begin a poll of")?;
         let tag = feed_tag(feed_key).to_vec();
+        claim_links(&tx, feed_key, &tag, batch).await?;
         let poll_time = now;
         // Seen times are whole seconds, as sled keeps them.
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
