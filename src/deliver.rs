@@ -5,7 +5,7 @@
 //! leaves the entry in the outbox, and the next attempt resends the very same
 //! message (same Message-ID) instead of building a new one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -15,6 +15,7 @@ use crate::config::{Config, Subscriber};
 use crate::digest;
 use crate::digest::SentStory;
 use crate::digest::render::{HTML_BUDGET, RenderError, Rendered, render_within};
+use crate::feed_state::FeedState;
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
@@ -123,8 +124,8 @@ pub async fn prepare<S: Delivery>(
         return Ok(None);
     }
     let mut articles = Vec::with_capacity(ids.len());
-    for id in &ids {
-        match store.article(id).await.map_err(store_error)? {
+    for (id, article) in ids.iter().zip(store.articles(&ids).await.map_err(store_error)?) {
+        match article {
             Some(article) => articles.push(article),
             None => tracing::error!(article = %id, "pending article has no stored body; skipping it"),
         }
@@ -146,6 +147,7 @@ pub async fn prepare<S: Delivery>(
     let mut context = context(
         config,
         store,
+        subscriber,
         &shown,
         if all.is_some() { 0 } else { held_back },
         now,
@@ -212,21 +214,49 @@ pub async fn prepare<S: Delivery>(
 }
 
 /// Names and notes from the store that the digest shows: feed names, flood
-/// caps hit by the feeds in this digest, and feeds failing for over a day.
+/// caps hit by the feeds in this digest, and the subscriber's feeds failing
+/// for over a day. Only those feeds' states are read, in one call: with
+/// thousands of feeds, reading every state for every digest was most of a
+/// send's time on a database.
 async fn context<S: Delivery>(
     config: &Config,
     store: &S,
+    subscriber: &Subscriber,
     articles: &[Article],
     held_back: usize,
     now: DateTime<Utc>,
 ) -> digest::Context {
-    let mut states = HashMap::new();
-    for feed in &config.feeds {
-        // A state that does not read only costs the digest a note.
-        if let Ok(Some(state)) = store.feed_state(&feed.key).await {
-            states.insert(feed.key.as_str(), state);
+    let followed = |key: &str| {
+        subscriber
+            .filter
+            .feeds
+            .as_ref()
+            .is_none_or(|feeds| feeds.iter().any(|f| f == key))
+    };
+    let shown: HashSet<&str> = articles
+        .iter()
+        .flat_map(|a| std::iter::once(a.feed_key.as_str()).chain(a.also_in.iter().map(String::as_str)))
+        .collect();
+    let wanted: Vec<&str> = config
+        .feeds
+        .iter()
+        .map(|feed| feed.key.as_str())
+        .filter(|key| shown.contains(key) || followed(key))
+        .collect();
+    let states: HashMap<String, FeedState> = match store.feed_states(&wanted).await {
+        Ok(states) => states.into_iter().collect(),
+        // One state that does not read only costs the digest a note: read
+        // them one by one then, skipping the broken one.
+        Err(_) => {
+            let mut states = HashMap::new();
+            for key in &wanted {
+                if let Ok(Some(state)) = store.feed_state(key).await {
+                    states.insert((*key).to_owned(), state);
+                }
+            }
+            states
         }
-    }
+    };
     let feed_names: HashMap<String, String> = config
         .feeds
         .iter()
@@ -404,15 +434,26 @@ async fn remembered<S: Delivery>(
     entry: &OutboxEntry,
     now: DateTime<Utc>,
 ) -> Vec<(ArticleId, SentStory)> {
-    let mut sent = Vec::new();
-    for id in &entry.article_ids {
-        match store.article(id).await {
-            Ok(Some(article)) => sent.push((id.clone(), SentStory::of(&article, now))),
-            Ok(None) => {}
-            Err(err) => tracing::warn!(article = %id, error = %err, "not remembered for follow-ups"),
+    match store.articles(&entry.article_ids).await {
+        Ok(articles) => entry
+            .article_ids
+            .iter()
+            .zip(articles)
+            .filter_map(|(id, article)| Some((id.clone(), SentStory::of(&article?, now))))
+            .collect(),
+        // One record that does not read costs only its own follow-up mark.
+        Err(_) => {
+            let mut sent = Vec::new();
+            for id in &entry.article_ids {
+                match store.article(id).await {
+                    Ok(Some(article)) => sent.push((id.clone(), SentStory::of(&article, now))),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(article = %id, error = %err, "not remembered for follow-ups"),
+                }
+            }
+            sent
         }
     }
-    sent
 }
 
 async fn record_failure<S: Delivery>(

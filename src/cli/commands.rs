@@ -63,7 +63,7 @@ fn on_terminal(visible: bool) -> bool {
 }
 
 pub async fn poll_once<S: Backend>(config: &Config, store: &S) -> anyhow::Result<Output> {
-    poll_once_with(config, store, false, false).await
+    poll_once_with(config, store, poll::Scope::All { force: false }, false).await
 }
 
 /// `force`: also feeds in backoff or gone (never one under Retry-After);
@@ -71,31 +71,23 @@ pub async fn poll_once<S: Backend>(config: &Config, store: &S) -> anyhow::Result
 pub async fn poll_once_with<S: Backend>(
     config: &Config,
     store: &S,
-    force: bool,
+    scope: poll::Scope,
     show_progress: bool,
 ) -> anyhow::Result<Output> {
-    poll_cancellable(config, store, force, show_progress, &CancellationToken::new()).await
+    poll_cancellable(config, store, scope, show_progress, &CancellationToken::new()).await
 }
 
 /// As [`poll_once_with`], ending early (what is stored stays) on `cancel`.
 pub async fn poll_cancellable<S: Backend>(
     config: &Config,
     store: &S,
-    force: bool,
+    scope: poll::Scope,
     show_progress: bool,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Output> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let mut bar = progress("polling", on_terminal(show_progress));
-    let reports = poll::poll_with_progress(
-        config,
-        store,
-        &fetcher,
-        cancel,
-        poll::Scope::All { force },
-        &mut bar,
-    )
-    .await?;
+    let reports = poll::poll_with_progress(config, store, &fetcher, cancel, scope, &mut bar).await?;
     let mut out = Output::default();
     let (mut failed, mut skipped, mut skipped_failing) = (0, 0, 0);
     for report in &reports {

@@ -154,7 +154,14 @@ async fn answer(stream: UnixStream, shared: &Shared, cancel: &CancellationToken)
         Request::Poll { force } => {
             let _working = shared.work.lock().await;
             let config = shared.config.borrow().clone();
-            commands::poll_cancellable(&config, store, force, false, cancel).await
+            commands::poll_cancellable(
+                &config,
+                store,
+                feed_digest::poll::Scope::All { force },
+                false,
+                cancel,
+            )
+            .await
         }
         Request::Send { subscribers } => {
             let _working = shared.work.lock().await;

@@ -105,8 +105,13 @@ enum Command {
     /// server's Retry-After, gone (410) or in error backoff: they are listed as skipped).
     Poll {
         /// Also poll feeds in error backoff or gone; never one under Retry-After.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "due")]
         force: bool,
+        /// Only the feeds whose next poll time has come, as the daemon's
+        /// ticks do: for a poll driven by cron, or by several instances
+        /// sharing a database.
+        #[arg(long)]
+        due: bool,
     },
     /// Build and deliver pending digests now, whatever the schedule or retry backoff.
     Send {
@@ -449,12 +454,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => daemon::run_daemon(config, path).await,
-        Command::Poll { force } => match try_open_store(&config).await? {
-            Some(store) => commands::poll_once_with(&config, &store, force, true)
-                .await?
-                .print(),
-            None => remote(control::Request::Poll { force }).await?.print(),
-        },
+        Command::Poll { force, due } => {
+            let scope = if due {
+                feed_digest::poll::Scope::Due
+            } else {
+                feed_digest::poll::Scope::All { force }
+            };
+            match try_open_store(&config).await? {
+                Some(store) => commands::poll_once_with(&config, &store, scope, true)
+                    .await?
+                    .print(),
+                None if due => anyhow::bail!(
+                    "the daemon running on {} polls the due feeds on its own schedule; \
+                     `feed-digest poll` without --due asks it to poll every feed now",
+                    config.state_dir.display()
+                ),
+                None => remote(control::Request::Poll { force }).await?.print(),
+            }
+        }
         Command::Send { subscribers } => match try_open_store(&config).await? {
             Some(store) => commands::send_now_with(&config, &store, &subscribers, true)
                 .await?

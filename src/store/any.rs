@@ -68,6 +68,10 @@ impl Storage for AnyStore {
         each!(self, feed_state, Storage(feed_key))
     }
 
+    async fn feed_states(&self, feed_keys: &[&str]) -> Result<Vec<(String, FeedState)>, StoreError> {
+        each!(self, feed_states, Storage(feed_keys))
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         each!(self, flush, Storage())
     }
@@ -134,6 +138,10 @@ impl Delivery for AnyStore {
 
     async fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         each!(self, article, Delivery(id))
+    }
+
+    async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<Option<Article>>, StoreError> {
+        each!(self, articles, Delivery(ids))
     }
 
     async fn sent_since(&self, email: &str, since: DateTime<Utc>) -> Result<Vec<SentStory>, StoreError> {

@@ -69,6 +69,24 @@ pub trait Storage: Send + Sync {
         feed_key: &str,
     ) -> impl Future<Output = Result<Option<FeedState>, StoreError>> + Send;
 
+    /// The stored states of those of `feed_keys` that have one, in one call:
+    /// a digest reads its feeds' states, and a database answers that in one
+    /// statement rather than one per feed.
+    fn feed_states(
+        &self,
+        feed_keys: &[&str],
+    ) -> impl Future<Output = Result<Vec<(String, FeedState)>, StoreError>> + Send {
+        async move {
+            let mut states = Vec::with_capacity(feed_keys.len());
+            for key in feed_keys {
+                if let Some(state) = self.feed_state(key).await? {
+                    states.push(((*key).to_owned(), state));
+                }
+            }
+            Ok(states)
+        }
+    }
+
     /// Everything written so far is durable when this returns.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -142,6 +160,21 @@ pub trait Delivery: Storage {
     fn pending(&self, email: &str) -> impl Future<Output = Result<Vec<ArticleId>, StoreError>> + Send;
 
     fn article(&self, id: &ArticleId) -> impl Future<Output = Result<Option<Article>, StoreError>> + Send;
+
+    /// The articles `ids` name, in their order (None where none is stored),
+    /// in one call: a digest reads dozens, a database in one statement.
+    fn articles(
+        &self,
+        ids: &[ArticleId],
+    ) -> impl Future<Output = Result<Vec<Option<Article>>, StoreError>> + Send {
+        async move {
+            let mut articles = Vec::with_capacity(ids.len());
+            for id in ids {
+                articles.push(self.article(id).await?);
+            }
+            Ok(articles)
+        }
+    }
 
     /// What `email` was sent at or after `since`, oldest first.
     fn sent_since(

@@ -234,6 +234,24 @@ impl Storage for PgStore {
             .transpose()
     }
 
+    async fn feed_states(&self, feed_keys: &[&str]) -> Result<Vec<(String, FeedState)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT feed_key, state FROM feeds WHERE feed_key = ANY($1) AND state IS NOT NULL",
+                &[&feed_keys],
+            )
+            .await
+            .pg("feeds", "read")?;
+        let mut states = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = col(&row, 0)?;
+            let state = decode_json("feeds", &key, col(&row, 1)?)?;
+            states.push((key, state));
+        }
+        Ok(states)
+    }
+
     /// A commit is durable when the database answers it: nothing to do.
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
