@@ -356,8 +356,10 @@ async fn deliver_leased<S: Delivery + Readers>(
         .register_subscriber(&email, &SubscriberState::new(now))
         .await
         .map_err(store_error)?;
-    let (entry, resent) = match store.outbox(&email).await.map_err(store_error)? {
-        Some(entry) => (entry, true),
+    // What is remembered for follow-ups: of a digest built now, from the
+    // articles already read; of a resend, read again after its 2xx.
+    let (entry, resent, stories) = match store.outbox(&email).await.map_err(store_error)? {
+        Some(entry) => (entry, true, None),
         None => {
             let Some(prepared) = prepare(config, store, subscriber, meaning, now).await? else {
                 return Ok(Delivered::NothingPending);
@@ -388,16 +390,44 @@ async fn deliver_leased<S: Delivery + Readers>(
             store.put_outbox(&email, &entry).await.map_err(store_error)?;
             // Commit point: the entry must exist before the server may have it.
             store.flush().await.map_err(store_error)?;
-            (entry, false)
+            let stories = prepared
+                .articles
+                .iter()
+                .map(|article| (article.id.clone(), SentStory::of(article, now)))
+                .collect();
+            (entry, false, Some(stories))
         }
     };
+    // The fence: on a shared store the lease may have lapsed while the
+    // digest was built (a slow render, a stalled database) and another
+    // instance taken it; then that one sends this entry (it is in the
+    // outbox, same Message-ID) and this one must not. Renewed here, the
+    // lease outlasts the SMTP transaction (its timeout is shorter).
+    if !store
+        .lease_subscriber(
+            &email,
+            Holder::this_process(),
+            Utc::now() + crate::poll::lease_of(config),
+        )
+        .await
+        .map_err(store_error)?
+    {
+        tracing::warn!(
+            subscriber = %email,
+            "the lease lapsed while the digest was built; another instance sends it"
+        );
+        return Ok(Delivered::Elsewhere);
+    }
     match mailer
         .send(&config.from.email, &subscriber.mailbox.email, &entry)
         .await
     {
         Ok(()) => {
             fault_point("after-send");
-            let sent = remembered(store, &entry, now).await;
+            let sent = match stories {
+                Some(stories) => stories,
+                None => remembered(store, &entry, now).await,
+            };
             store
                 .commit_sent(&email, &entry, &state.sent(now), &sent)
                 .await

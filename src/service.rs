@@ -61,13 +61,10 @@ pub enum ServiceError {
 
 /// Records every configured subscriber in the store; a new one starts now.
 pub async fn register_subscribers<S: Backend>(config: &Config, store: &S) -> Result<(), StoreError> {
-    let now = Utc::now();
-    for subscriber in &config.subscribers {
-        store
-            .register_subscriber(&subscriber.email(), &SubscriberState::new(now))
-            .await?;
-    }
-    Ok(())
+    let emails: Vec<String> = config.subscribers.iter().map(|s| s.email()).collect();
+    store
+        .register_subscribers(&emails, &SubscriberState::new(Utc::now()))
+        .await
 }
 
 /// Produces a freshly validated config, for SIGHUP.

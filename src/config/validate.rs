@@ -7,10 +7,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use super::raw::{RawConfig, RawWeb};
-use super::{
-    Config, ConfigError, FeedConfig, FeedSource, FirstPollWindow, PollSchedule, Problem, Secret, StoreChoice,
-    WebSettings,
-};
+use super::{Config, ConfigError, FirstPollWindow, PollSchedule, Problem, Secret, StoreChoice, WebSettings};
 use crate::schedule::parse_cron;
 
 mod delivery;
@@ -448,13 +445,6 @@ fn fallback_from() -> Mailbox {
     // A constant, not input: it parses or the tests fail.
     #[allow(clippy::expect_used, reason = "a constant that the tests parse")]
     DEFAULT_FROM.parse().expect("DEFAULT_FROM is a valid mailbox")
-}
-
-fn feed_url_matches(feed: &FeedConfig, text: &str) -> bool {
-    match &feed.source {
-        FeedSource::Http(url) => Url::parse(text).is_ok_and(|u| &u == url),
-        FeedSource::File(_) => false,
-    }
 }
 
 fn or_none(list: &[String]) -> String {

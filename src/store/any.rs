@@ -124,6 +124,14 @@ impl Delivery for AnyStore {
         each!(self, register_subscriber, Delivery(email, fresh))
     }
 
+    async fn register_subscribers(
+        &self,
+        emails: &[String],
+        fresh: &SubscriberState,
+    ) -> Result<(), StoreError> {
+        each!(self, register_subscribers, Delivery(emails, fresh))
+    }
+
     async fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
         each!(self, put_subscriber_state, Delivery(email, state))
     }

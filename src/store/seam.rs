@@ -144,6 +144,21 @@ pub trait Delivery: Storage {
         fresh: &SubscriberState,
     ) -> impl Future<Output = Result<SubscriberState, StoreError>> + Send;
 
+    /// [`register_subscriber`](Self::register_subscriber) for each of
+    /// `emails`, in one call: every start registers the whole config.
+    fn register_subscribers(
+        &self,
+        emails: &[String],
+        fresh: &SubscriberState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for email in emails {
+                self.register_subscriber(email, fresh).await?;
+            }
+            Ok(())
+        }
+    }
+
     fn put_subscriber_state(
         &self,
         email: &str,

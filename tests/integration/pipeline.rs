@@ -323,6 +323,42 @@ async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
     assert!(error.contains("/en.atom") && error.contains("500"), "{error}");
 }
 
+/// A feed failing for over a day is named in its readers' digests, and only
+/// theirs: a reader of five feeds out of thousands hears of those five.
+#[tokio::test]
+async fn a_failing_feed_is_named_to_its_readers_only() {
+    let w = world().await;
+    w.feeds.set_status("/zh.xml", 500);
+    w.feeds.set(
+        "/en.atom",
+        atom(
+            "en",
+            &[("rust-1", "Rust 2.0 released", "rust news", Some(Utc::now()))],
+        ),
+    );
+    let results = w.poll().await;
+    assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
+    for email in ["bob@example.org", "carol@example.org"] {
+        let sent = w.send(email).await;
+        assert!(
+            matches!(sent, Ok(Delivered::Sent { articles: 1, .. })),
+            "{email}: {sent:?}"
+        );
+    }
+    let bob = &w.mail_to("bob@example.org")[0];
+    assert!(
+        bob.text.contains("Feeds that need attention") && bob.text.contains("中文新闻"),
+        "{}",
+        bob.text
+    );
+    let carol = &w.mail_to("carol@example.org")[0];
+    assert!(
+        carol.text.contains("Rust 2.0 released") && !carol.text.contains("中文新闻"),
+        "{}",
+        carol.text
+    );
+}
+
 #[tokio::test]
 async fn hostile_html_never_reaches_the_mail_as_markup() {
     let w = world().await;

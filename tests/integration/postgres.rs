@@ -153,6 +153,75 @@ async fn the_password_never_comes_from_the_url_nor_shows_in_an_error() {
     assert!(!shown.contains(&secret), "{shown}");
 }
 
+/// `sslmode=require` over TCP: the certificate is verified (a private CA's
+/// certificate is refused until the URL names the CA with `sslrootcert`),
+/// and then the connection is TLS (the server takes nothing else over TCP).
+#[tokio::test]
+async fn tls_is_used_when_the_url_asks_and_the_certificate_is_verified() {
+    let Some(cluster) = Cluster::start_tls() else {
+        return;
+    };
+    let password = cluster.password();
+    let (_, ca) = cluster.tls.clone().expect("tls");
+    // The server refuses plain connections over TCP: what succeeds below is TLS.
+    let plain = PgStore::connect(&cluster.tls_url("postgres", "sslmode=disable"), Some(&password)).await;
+    assert!(plain.is_err(), "a plain TCP connection was accepted");
+    // The system's roots do not know the test CA: refused, and said why.
+    let Err(untrusted) =
+        PgStore::connect(&cluster.tls_url("postgres", "sslmode=require"), Some(&password)).await
+    else {
+        panic!("a certificate from an unknown CA was accepted");
+    };
+    // As the CLI prints it: the error and its causes.
+    let message = anyhow::Error::new(untrusted);
+    let message = format!("{message:#}");
+    assert!(
+        message.contains("TLS handshake") && message.to_lowercase().contains("certificate"),
+        "{message}"
+    );
+    // A missing CA file is named.
+    let Err(missing) = PgStore::connect(
+        &cluster.tls_url("postgres", "sslmode=require&sslrootcert=/nonexistent/ca.pem"),
+        Some(&password),
+    )
+    .await
+    else {
+        panic!("a missing sslrootcert file was ignored");
+    };
+    assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
+    // With the CA named, it connects, and the store works over it.
+    let url = cluster.tls_url(
+        "postgres",
+        &format!("sslmode=require&sslrootcert={}", ca.display()),
+    );
+    let store = PgStore::connect(&url, Some(&password))
+        .await
+        .unwrap_or_else(|err| panic!("connect over TLS: {err}"));
+    let state = FeedState {
+        title: Some("加密的".to_owned()),
+        ..FeedState::default()
+    };
+    store
+        .put_feed_state("https://tls.example/feed", &state)
+        .await
+        .expect("write");
+    assert_eq!(
+        store.feed_state("https://tls.example/feed").await.expect("read"),
+        Some(state)
+    );
+    let client = cluster.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'feed-digest'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    let (tls, all): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all > 0 && tls == all, "{tls} of {all} connections use TLS");
+}
+
 #[tokio::test]
 async fn feed_states_read_back_as_written_and_a_broken_one_is_named() {
     let cluster = cluster!();

@@ -50,6 +50,28 @@ impl Delivery for PgStore {
         decode_json("subscribers", &email, col(&row, 0)?)
     }
 
+    async fn register_subscribers(
+        &self,
+        emails: &[String],
+        fresh: &SubscriberState,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let mut emails: Vec<String> = emails.iter().map(|email| key(email)).collect();
+        // One statement may not touch a row twice.
+        emails.sort_unstable();
+        emails.dedup();
+        // Rows that have a state are left as they are (not rewritten).
+        client
+            .execute(
+                "INSERT INTO subscribers (email, state) SELECT e, $2 FROM unnest($1::text[]) AS e
+                 ON CONFLICT (email) DO UPDATE SET state = EXCLUDED.state WHERE subscribers.state IS NULL",
+                &[&emails, &Json(fresh)],
+            )
+            .await
+            .pg("subscribers", "register")?;
+        Ok(())
+    }
+
     async fn put_subscriber_state(&self, email: &str, state: &SubscriberState) -> Result<(), StoreError> {
         let client = self.client().await?;
         client

@@ -142,6 +142,7 @@ impl PgStore {
         url: &str,
         password: Option<&Password>,
     ) -> Result<(PgStore, Vec<i32>), StoreError> {
+        let (url, root_file) = split_root_cert(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|err| StoreError::DatabaseUrl {
             reason: format!("is not a PostgreSQL URL: {err}"),
         })?;
@@ -161,7 +162,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            tls()?,
+            tls(root_file.as_deref())?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -316,15 +317,65 @@ fn describe(config: &tokio_postgres::Config) -> String {
     format!("{user}@{hosts}/{db}")
 }
 
-/// TLS for `sslmode=require` (and `prefer`, which tries it): rustls with
-/// the system's roots, as the SMTP client uses.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+/// The URL without libpq's `sslrootcert=FILE` (which tokio-postgres does
+/// not know), and that file: the roots to trust instead of the system's,
+/// for a database whose certificate a private CA signed.
+fn split_root_cert(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut root = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name != "sslrootcert" {
+                return true;
+            }
+            // Percent-decoded as libpq does (a `+` stays a `+`).
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            root = Some(std::path::PathBuf::from(value.as_ref()));
+            false
+        })
+        .collect();
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, root)
+}
+
+/// TLS for `sslmode=require` (and `prefer`, which tries it): rustls, which
+/// always verifies the server's certificate and name, against the system's
+/// roots as the SMTP client does, or only those in `root_file`
+/// (`sslrootcert=FILE` in the URL, PEM).
+fn tls(root_file: Option<&std::path::Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!("database TLS: a system root certificate could not be read: {error}");
+    match root_file {
+        Some(file) => {
+            let unusable = |reason: String| StoreError::DatabaseUrl {
+                reason: format!("names sslrootcert={}, which {reason}", file.display()),
+            };
+            let certs = CertificateDer::pem_file_iter(file)
+                .map_err(|err| unusable(format!("cannot be read: {err}")))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| unusable(format!("is not PEM certificates: {err}")))?;
+            let (added, _ignored) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(unusable("holds no usable certificate".to_owned()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!("database TLS: a system root certificate could not be read: {error}");
+            }
+            let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+        }
     }
-    let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -334,4 +385,33 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_the_url_and_decoded() {
+        assert_eq!(
+            split_root_cert(
+                "postgres://u@db/x?sslmode=require&sslrootcert=%2Fetc%2Fca%20one.pem&connect_timeout=5"
+            ),
+            (
+                "postgres://u@db/x?sslmode=require&connect_timeout=5".to_owned(),
+                Some(std::path::PathBuf::from("/etc/ca one.pem"))
+            )
+        );
+        assert_eq!(
+            split_root_cert("postgres://u@db/x?sslrootcert=ca.pem"),
+            (
+                "postgres://u@db/x".to_owned(),
+                Some(std::path::PathBuf::from("ca.pem"))
+            )
+        );
+        assert_eq!(
+            split_root_cert("postgres://u@%2Frun%2Fpg/x?sslmode=disable"),
+            ("postgres://u@%2Frun%2Fpg/x?sslmode=disable".to_owned(), None)
+        );
+    }
 }

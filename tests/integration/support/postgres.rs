@@ -23,6 +23,9 @@ pub struct Cluster {
     /// Root cannot run PostgreSQL: the server runs as `postgres` then.
     as_postgres: bool,
     pub password: String,
+    /// With [`Cluster::start_tls`]: the loopback port it also listens on,
+    /// TLS only, and the CA file that signed its certificate.
+    pub tls: Option<(u16, PathBuf)>,
 }
 
 const USER: &str = "feed_digest";
@@ -74,6 +77,17 @@ fn postgres_account() -> (u32, u32) {
 impl Cluster {
     /// A new cluster, or None when PostgreSQL is not installed (and not required).
     pub fn start() -> Option<Cluster> {
+        Cluster::start_with(false)
+    }
+
+    /// A cluster that also listens on a loopback TCP port, where it takes
+    /// only TLS connections (pg_hba rejects any other), with a certificate
+    /// for 127.0.0.1 signed by a CA made for it (`openssl`).
+    pub fn start_tls() -> Option<Cluster> {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Cluster> {
         let required = std::env::var("TESTS_REQUIRE_POSTGRES").is_ok_and(|v| v == "require");
         let Some(bindir) = bindir() else {
             assert!(
@@ -102,6 +116,26 @@ impl Cluster {
                     .unwrap_or_else(|err| panic!("chown {}: {err}", path.display()));
             }
         }
+        if tls && Command::new("openssl").arg("version").output().is_err() {
+            assert!(
+                !required,
+                "TESTS_REQUIRE_POSTGRES=require, but openssl, which the TLS test needs, is missing \
+                 (apt-get install openssl)"
+            );
+            return None;
+        }
+        let tls = tls.then(|| {
+            let ca = make_certificates(dir.path());
+            if as_postgres {
+                let (uid, gid) = postgres_account();
+                for name in ["server.crt", "server.key"] {
+                    let path = dir.path().join(name);
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                        .unwrap_or_else(|err| panic!("chown {}: {err}", path.display()));
+                }
+            }
+            (free_port(), ca)
+        });
         let cluster = Cluster {
             _dir: dir,
             data,
@@ -109,6 +143,7 @@ impl Cluster {
             bindir,
             as_postgres,
             password,
+            tls,
         };
         cluster.run(
             "initdb",
@@ -130,6 +165,25 @@ impl Cluster {
             .parent()
             .map(|p| p.join("server.log"))
             .unwrap_or_default();
+        let mut options = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=60",
+            cluster.socket.display()
+        );
+        if let (Some((port, _)), Some(top)) = (&cluster.tls, cluster.data.parent()) {
+            options = format!(
+                "-k {} -c listen_addresses=127.0.0.1 -c port={port} -c fsync=off -c max_connections=60 \
+                 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cluster.socket.display(),
+                top.join("server.crt").display(),
+                top.join("server.key").display()
+            );
+            // Over TCP, TLS or nothing.
+            let hba = cluster.data.join("pg_hba.conf");
+            let rules =
+                std::fs::read_to_string(&hba).unwrap_or_else(|err| panic!("{}: {err}", hba.display()));
+            std::fs::write(&hba, format!("hostnossl all all 0.0.0.0/0 reject\n{rules}"))
+                .unwrap_or_else(|err| panic!("{}: {err}", hba.display()));
+        }
         // `-w`: pg_ctl itself waits until the server accepts connections.
         cluster.run(
             "pg_ctl",
@@ -142,11 +196,7 @@ impl Cluster {
                 "-t".as_ref(),
                 "120".as_ref(),
                 "-o".as_ref(),
-                format!(
-                    "-k {} -c listen_addresses='' -c fsync=off -c max_connections=60",
-                    cluster.socket.display()
-                )
-                .as_ref(),
+                options.as_ref(),
                 "start".as_ref(),
             ],
         );
@@ -180,16 +230,36 @@ impl Cluster {
         );
     }
 
+    /// The URL of database `db` over TLS on the loopback port of
+    /// [`Cluster::start_tls`], with `params` (e.g. `sslmode=require`).
+    pub fn tls_url(&self, db: &str, params: &str) -> String {
+        let (port, _) = self.tls.as_ref().expect("a cluster started with start_tls");
+        format!("postgres://{USER}@127.0.0.1:{port}/{db}?{params}")
+    }
+
     /// The URL of database `db` (the socket directory percent-encoded as the host).
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{USER}@{}/{db}", percent_encode(&self.socket))
+        format!(
+            "postgres://{USER}@{}{}/{db}",
+            percent_encode(&self.socket),
+            self.port_suffix()
+        )
+    }
+
+    /// The socket's file is named by the port: say it when not the default.
+    fn port_suffix(&self) -> String {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!(":{port}"))
+            .unwrap_or_default()
     }
 
     /// A connection string that also carries the password, for the test's
     /// own checks of the database (feed-digest itself refuses such URLs).
     pub fn admin(&self) -> String {
+        let port = self.tls.as_ref().map(|(port, _)| *port).unwrap_or(5432);
         format!(
-            "host={} user={USER} password={} dbname=postgres",
+            "host={} port={port} user={USER} password={} dbname=postgres",
             self.socket.display(),
             self.password
         )
@@ -219,6 +289,98 @@ impl Drop for Cluster {
             .args(["-m", "immediate", "-w", "stop"])
             .output();
     }
+}
+
+/// A loopback port free a moment ago: PostgreSQL cannot be told to take
+/// port 0 and say which it got.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|err| panic!("a free loopback port: {err}"))
+}
+
+/// A CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 and
+/// localhost (`server.crt`, `server.key` mode 0600), in `dir`; the CA's path.
+fn make_certificates(dir: &Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|err| panic!("openssl (apt-get install openssl): {err}"));
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[req]\ndistinguished_name = dn\nx509_extensions = ca\nprompt = no\n[dn]\nCN = feed-digest test CA\n\
+         [ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n\
+         subjectKeyIdentifier = hash\n",
+    )
+    .unwrap_or_else(|err| panic!("ca.cnf: {err}"));
+    let ec = [
+        "-config",
+        "ca.cnf",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n\
+         keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap_or_else(|err| panic!("server.ext: {err}"));
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|err| panic!("server.key: {err}"));
+    dir.join("ca.pem")
 }
 
 fn percent_encode(path: &Path) -> String {
