@@ -3,6 +3,8 @@
 # scripts/bench-poll.py --postgres: initdb into target/pg-scratch, a server
 # on a Unix socket there (no TCP port), password authentication. Prints the
 # URL and the password file to use; `scripts/pg-scratch.sh stop` ends it.
+# pg_stat_statements is loaded, for scripts/bench-scale.py to say where the
+# database spends its time.
 # Needs PostgreSQL's server binaries (Debian: apt-get install postgresql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ if [ ! -d "$dir/data" ]; then
         --pwfile="$dir/password" -E UTF8 --no-locale >/dev/null
 fi
 "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-k $dir/socket -c listen_addresses=''" start >/dev/null
+    -o "-k $dir/socket -c listen_addresses='' -c shared_preload_libraries=pg_stat_statements" start >/dev/null
 url="postgres://feed_digest@$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$dir/socket")/"
 echo "PostgreSQL running; socket in $dir/socket"
 echo "  store = \"${url}postgres\""
