@@ -200,10 +200,11 @@ def table_sizes(pg, db):
 
 
 def postmaster_pid(pg, db):
-    out = pg.tool("psql", "-d", db, "-tAc", "SELECT pg_postmaster_start_time(), pg_backend_pid()")
-    backend = int(out.strip().split("|")[1])
-    with open(f"/proc/{backend}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
+    """The server's first process, from postmaster.pid in its data directory
+    (the psql backend that asks is gone by the time its answer is read)."""
+    data = pg.tool("psql", "-d", db, "-tAc", "SHOW data_directory").strip()
+    with open(os.path.join(data, "postmaster.pid")) as f:
+        return int(f.readline())
 
 
 def wait_until_due(pg, db):
@@ -251,6 +252,7 @@ def main():
     pg = bp.Postgres(args.postgres, args.pg_password_file, args.pg_bindir)
     env = bp.clean_env()
     rounds = []
+    path = os.path.join(WORK, f"results-{time.strftime('%Y%m%d-%H%M%S')}.json")
     server = bp.Server(args.server_threads, 0)
     try:
         urls = bp.feed_urls(server.port, args.feeds, args.hosts)
@@ -338,13 +340,12 @@ def main():
             rounds.append(row)
             pg.drop(db)
             shutil.rmtree(state, ignore_errors=True)
+            # After each round: a later one failing keeps this one's figures.
+            with open(path, "w") as f:
+                json.dump({"args": vars(args), "manifest": manifest, "machine": bp.machine(), "commit": commit,
+                           "rounds": rounds}, f, indent=1)
     finally:
         server.stop()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(WORK, f"results-{stamp}.json")
-    with open(path, "w") as f:
-        json.dump({"args": vars(args), "manifest": manifest, "machine": bp.machine(), "commit": commit,
-                   "rounds": rounds}, f, indent=1)
     print(f"results: {os.path.relpath(path, ROOT)}")
 
 

@@ -160,22 +160,7 @@ pub async fn poll_at<S: Feeds>(
             reports.push(skip(store, feed, state, reason, now).await);
             continue;
         }
-        // Another instance sharing the store polls it now: its turn.
-        match store
-            .lease_feed(&feed.key, Holder::this_process(), now + lease_of(config))
-            .await
-        {
-            Ok(true) => feeds.push((feed, state)),
-            Ok(false) => {}
-            Err(source) => reports.push(FeedReport {
-                feed_key: feed.key.clone(),
-                name: feed.display_name(state.title.as_deref()),
-                result: Err(PollError::Store {
-                    feed: feed.key.clone(),
-                    source,
-                }),
-            }),
-        }
+        feeds.push((feed, state));
     }
     let round = Round {
         config,
@@ -184,7 +169,7 @@ pub async fn poll_at<S: Feeds>(
         force,
         now,
     };
-    let leased: Vec<String> = feeds.iter().map(|(feed, _)| feed.key.clone()).collect();
+    let claim = Claim { scope, due_by };
     let hosts = HostQueue::group(feeds, config.fetch.per_host);
     let global = Semaphore::new(config.fetch.concurrency);
     let global = &global;
@@ -199,8 +184,25 @@ pub async fn poll_at<S: Feeds>(
                     // Never closed, so this always waits for a slot.
                     None => global.acquire().await.ok()?,
                 };
-                let (feed, state, connection) = host.next()?;
-                let report = poll_reported(round, feed, state, cancel, connection).await;
+                // Leased as a lane comes to it, not all at the start: the
+                // instances sharing a store then share a round by how fast
+                // each goes, and a killed one strands only what it had in
+                // flight.
+                let report = loop {
+                    let (feed, state, connection) = host.next()?;
+                    match claim.take(round, feed, state).await {
+                        Taken::Mine(state) => {
+                            let report = poll_reported(round, feed, *state, cancel, connection).await;
+                            // Done: the lease ends now rather than when it
+                            // lapses, so that the next poll (another instance,
+                            // a restart, a one-shot `poll`) may take it.
+                            claim.give_back(round, feed).await;
+                            break report;
+                        }
+                        Taken::Elsewhere => {}
+                        Taken::Failed(report) => break report,
+                    }
+                };
                 Some((report, Some(slot)))
             }))
         })
@@ -212,14 +214,6 @@ pub async fn poll_at<S: Feeds>(
         progress(reports.len(), total);
     }
     store.flush().await?;
-    // Done: each lease ends now rather than when it lapses, so that the next
-    // poll (another instance, a restart, a one-shot `poll`) may take it.
-    let done = Utc::now();
-    for key in &leased {
-        if let Err(err) = store.lease_feed(key, Holder::this_process(), done).await {
-            tracing::warn!(feed = %key, "cannot end the lease on the feed (it lapses by itself): {err}");
-        }
-    }
     // Report in config order, whatever order the fetches finished in.
     let order: HashMap<&str, usize> = config
         .feeds
@@ -229,6 +223,77 @@ pub async fn poll_at<S: Feeds>(
         .collect();
     reports.sort_by_key(|r| order.get(r.feed_key.as_str()).copied());
     Ok(reports)
+}
+
+/// How a lane takes a feed of its round: the lease, then the feed's state
+/// read again under it (another instance may have polled it a moment ago).
+#[derive(Clone, Copy)]
+struct Claim {
+    scope: Scope,
+    due_by: DateTime<Utc>,
+}
+
+enum Taken {
+    /// This instance polls it now, from this (fresh) state.
+    Mine(Box<FeedState>),
+    /// Another instance polls it, or just did.
+    Elsewhere,
+    /// The store failed: the feed's report says so.
+    Failed(FeedReport),
+}
+
+impl Claim {
+    async fn take<S: Feeds>(self, round: Round<'_, S>, feed: &FeedConfig, state: FeedState) -> Taken {
+        let Round {
+            config, store, now, ..
+        } = round;
+        let failed = |source| {
+            Taken::Failed(FeedReport {
+                feed_key: feed.key.clone(),
+                name: feed.display_name(state.title.as_deref()),
+                result: Err(PollError::Store {
+                    feed: feed.key.clone(),
+                    source,
+                }),
+            })
+        };
+        match store
+            .lease_feed(&feed.key, Holder::this_process(), Utc::now() + lease_of(config))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Taken::Elsewhere,
+            Err(source) => return failed(source),
+        }
+        let fresh = match store.feed_state(&feed.key).await {
+            Ok(fresh) => fresh.unwrap_or_default(),
+            Err(source) => {
+                self.give_back(round, feed).await;
+                return failed(source);
+            }
+        };
+        // Polled by another instance since this round read the states: not
+        // due now (a poll of every feed, `poll`, fetches it again anyway).
+        let polled_meanwhile = fresh != state;
+        if self.scope == Scope::Due
+            && polled_meanwhile
+            && (!fresh.is_due(self.due_by) || fresh.skip_reason(now, false).is_some())
+        {
+            self.give_back(round, feed).await;
+            return Taken::Elsewhere;
+        }
+        Taken::Mine(Box::new(fresh))
+    }
+
+    async fn give_back<S: Feeds>(self, round: Round<'_, S>, feed: &FeedConfig) {
+        if let Err(err) = round
+            .store
+            .lease_feed(&feed.key, Holder::this_process(), Utc::now())
+            .await
+        {
+            tracing::warn!(feed = %feed.key, "cannot end the lease on the feed (it lapses by itself): {err}");
+        }
+    }
 }
 
 /// How long a lease on a feed or a subscriber lasts (`store_lease`): longer
