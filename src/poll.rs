@@ -170,7 +170,15 @@ pub async fn poll_at<S: Feeds>(
         now,
     };
     let claim = Claim { scope, due_by };
-    let hosts = HostQueue::group(feeds, config.fetch.per_host);
+    let mut hosts = HostQueue::group(feeds, config.fetch.per_host);
+    if store.shared() {
+        // Each instance starts at a host of its own (by its name) and goes
+        // round: instances polling at once meet on few feeds, rather than
+        // reaching for the same one every time. Alone, the longest host
+        // first is what matters, and the order stays.
+        let start = Holder::this_process().start_of_round(hosts.len());
+        hosts.rotate_left(start);
+    }
     let global = Semaphore::new(config.fetch.concurrency);
     let global = &global;
     let lanes = hosts.iter().flat_map(|host| {

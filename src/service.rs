@@ -24,7 +24,7 @@ use crate::fetch::Fetcher;
 use crate::mail::Mailer;
 use crate::notify;
 use crate::poll;
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, Holder, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// A scheduler job body that only posts `tick`; a full queue means the same
@@ -425,7 +425,12 @@ async fn send_due<S: Backend>(
     meaning: &crate::meaning::Meaning,
 ) {
     let now = Utc::now();
-    for subscriber in &config.subscribers {
+    let mut order: Vec<&crate::config::Subscriber> = config.subscribers.iter().collect();
+    if store.shared() {
+        let start = Holder::this_process().start_of_round(order.len());
+        order.rotate_left(start);
+    }
+    for subscriber in order {
         if cancel.is_cancelled() {
             return;
         }

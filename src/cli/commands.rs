@@ -175,6 +175,12 @@ pub async fn send_now_with<S: Backend>(
         .filter(|s| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&s.email())))
         .collect();
     let meaning = Meaning::new(config);
+    let mut chosen = chosen;
+    if store.shared() {
+        // Beside other instances: start at a place of this one's own.
+        let start = feed_digest::store::Holder::this_process().start_of_round(chosen.len());
+        chosen.rotate_left(start);
+    }
     for (index, subscriber) in chosen.iter().enumerate() {
         let email = subscriber.email();
         bar(index, chosen.len());

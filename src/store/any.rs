@@ -75,6 +75,13 @@ impl Storage for AnyStore {
     async fn flush(&self) -> Result<(), StoreError> {
         each!(self, flush, Storage())
     }
+
+    fn shared(&self) -> bool {
+        match self {
+            AnyStore::Sled(store) => store.shared(),
+            AnyStore::Postgres(store) => store.shared(),
+        }
+    }
 }
 
 impl Feeds for AnyStore {

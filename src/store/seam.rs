@@ -48,6 +48,20 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// Where this instance starts a round over `len` feeds or subscribers
+    /// on a shared store: a place of its own (by its name), so that
+    /// instances working at once meet on few, rather than reaching for the
+    /// same one every time.
+    pub fn start_of_round(&self, len: usize) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        let at = crate::fnv::fnv1a(self.0.bytes()) % len as u64;
+        usize::try_from(at).unwrap_or(0)
+    }
+}
+
 /// A lease held now: what (a feed's key or a subscriber's address), by
 /// whom, until when.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,6 +103,13 @@ pub trait Storage: Send + Sync {
 
     /// Everything written so far is durable when this returns.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether other instances may use this store at once (a database):
+    /// then each starts its rounds at a place of its own, so that they
+    /// rarely reach for the same feed.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// What polling feeds needs of a store.

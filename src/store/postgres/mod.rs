@@ -253,6 +253,10 @@ impl Storage for PgStore {
         Ok(states)
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     /// A commit is durable when the database answers it: nothing to do.
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
