@@ -288,6 +288,9 @@ def main():
                 pg_before = postgres_cpu(postmaster)
                 srv_before, sink_before = cpu_of(server.proc.pid), cpu_of(sink.proc.pid)
                 wall, procs = run_instances(binaries["feed-digest"], argv, k, config, logs, phase, env)
+                # The instances' backends exit after them: let the server reap
+                # them, so that their CPU is counted in this phase.
+                time.sleep(1)
                 p = {
                     "wall_s": wall,
                     "instances": procs,
