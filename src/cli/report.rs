@@ -428,8 +428,12 @@ pub(super) async fn status<S: Backend>(config: &Config, store: &S, json: bool) -
         ("subscriber", &report.leases.subscribers),
     ] {
         for lease in leases {
+            let since = lease
+                .since
+                .map(|since| format!(" since {}", since.format("%Y-%m-%d %H:%M:%S")))
+                .unwrap_or_default();
             out.text.push_str(&format!(
-                "lease: {what} {} held by {} until {} UTC\n",
+                "lease: {what} {} held by {}{since} until {} UTC\n",
                 lease.key,
                 lease.holder.0,
                 lease.until.format("%Y-%m-%d %H:%M:%S")

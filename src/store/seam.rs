@@ -68,6 +68,9 @@ impl Holder {
 pub struct Lease {
     pub key: String,
     pub holder: Holder,
+    /// When this holder took it (renewals keep it); unknown for a lease
+    /// taken before the database recorded it.
+    pub since: Option<DateTime<Utc>>,
     pub until: DateTime<Utc>,
 }
 

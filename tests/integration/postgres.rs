@@ -290,24 +290,46 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
             }
         }
     };
+    let held = |store: &PgStore| {
+        let store = store.clone();
+        async move {
+            match store.leases().await {
+                Ok((feeds, subscribers)) => {
+                    assert!(subscribers.is_empty());
+                    feeds
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+    };
     assert!(lease(&a, &ha, soon).await, "a free feed is leased");
+    let first = held(&a).await;
     assert!(
         !lease(&b, &hb, soon).await,
         "a held feed is not leased to another"
     );
-    assert!(lease(&a, &ha, soon).await, "the holder renews");
-    match a.leases().await {
-        Ok((feeds, subscribers)) => {
-            assert_eq!(feeds.len(), 1);
-            assert_eq!((feeds[0].key.as_str(), &feeds[0].holder), (feed, &ha));
-            assert!(subscribers.is_empty());
-        }
-        Err(err) => panic!("{err}"),
-    }
+    assert!(
+        lease(&a, &ha, soon + TimeDelta::minutes(1)).await,
+        "the holder renews"
+    );
+    let renewed = held(&a).await;
+    assert_eq!(renewed.len(), 1);
+    assert_eq!((renewed[0].key.as_str(), &renewed[0].holder), (feed, &ha));
+    assert!(renewed[0].until > first[0].until, "renewed until later");
+    assert!(
+        renewed[0].since.is_some() && renewed[0].since == first[0].since,
+        "held since it was taken, whatever the renewals: {renewed:?} {first:?}"
+    );
     // A's lease lapses (as when A is killed): B takes it, A no longer can.
     assert!(lease(&a, &ha, now - TimeDelta::seconds(1)).await);
     assert!(lease(&b, &hb, soon).await, "a lapsed lease goes to the next");
     assert!(!lease(&a, &ha, soon).await, "the old holder lost it");
+    let taken_over = held(&b).await;
+    assert_eq!(taken_over[0].holder, hb);
+    assert!(
+        taken_over[0].since > first[0].since,
+        "the new holder's since is its own: {taken_over:?} {first:?}"
+    );
 
     // Subscribers the same way, apart from feeds.
     let email = "读者@example.org";
@@ -650,8 +672,8 @@ fn an_install_moved_from_sled_to_postgres_mails_nothing_twice() {
         let admin = cluster.client().await;
         admin
             .execute(
-                "UPDATE subscribers SET lease_holder = 'elsewhere:7', lease_until = now() + interval '1 hour'
-                 WHERE email = 'alice@example.org'",
+                "UPDATE subscribers SET lease_holder = 'elsewhere:7', lease_until = now() + interval '1 hour',
+                     lease_since = now() WHERE email = 'alice@example.org'",
                 &[],
             )
             .await
@@ -665,7 +687,7 @@ fn an_install_moved_from_sled_to_postgres_mails_nothing_twice() {
     );
     let status = run(&pg_config, &["status"]);
     assert!(
-        stdout(&status).contains("lease: subscriber alice@example.org held by elsewhere:7 until"),
+        stdout(&status).contains("lease: subscriber alice@example.org held by elsewhere:7 since "),
         "{}",
         stdout(&status)
     );

@@ -429,13 +429,13 @@ impl Maintenance for PgStore {
         for (leased, sql, into) in [
             (
                 Leased::Feed,
-                "SELECT feed_key, lease_holder, lease_until FROM feeds
+                "SELECT feed_key, lease_holder, lease_until, lease_since FROM feeds
                  WHERE lease_until > now() ORDER BY feed_key",
                 &mut out.0,
             ),
             (
                 Leased::Subscriber,
-                "SELECT email, lease_holder, lease_until FROM subscribers
+                "SELECT email, lease_holder, lease_until, lease_since FROM subscribers
                  WHERE lease_until > now() ORDER BY email",
                 &mut out.1,
             ),
@@ -451,6 +451,7 @@ impl Maintenance for PgStore {
                     into.push(Lease {
                         key: col(&row, 0)?,
                         holder: Holder(holder),
+                        since: col(&row, 3)?,
                         until,
                     });
                 }

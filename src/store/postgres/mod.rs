@@ -105,7 +105,9 @@ impl Leased {
                     WHERE feed_key = $1
                       AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
                     FOR UPDATE SKIP LOCKED)
-                 UPDATE feeds SET lease_holder = $2, lease_until = $3
+                 UPDATE feeds SET lease_holder = $2, lease_until = $3,
+                     lease_since = CASE WHEN feeds.lease_holder = $2 AND feeds.lease_until > now()
+                                        THEN feeds.lease_since ELSE now() END
                  FROM free WHERE feeds.feed_key = free.feed_key"
             }
             Leased::Subscriber => {
@@ -114,7 +116,9 @@ impl Leased {
                     WHERE email = $1
                       AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
                     FOR UPDATE SKIP LOCKED)
-                 UPDATE subscribers SET lease_holder = $2, lease_until = $3
+                 UPDATE subscribers SET lease_holder = $2, lease_until = $3,
+                     lease_since = CASE WHEN subscribers.lease_holder = $2 AND subscribers.lease_until > now()
+                                        THEN subscribers.lease_since ELSE now() END
                  FROM free WHERE subscribers.email = free.email"
             }
         }

@@ -17,7 +17,7 @@ const LOCK: i64 = 0x6665_6564_6469_6773;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The first schema: one table per record kind, as in `store::Kind`.
 /// Article ids are the 32-hex text ids; seen ids and links are the bytes
@@ -96,6 +96,13 @@ CREATE TABLE opt_outs (
     email text PRIMARY KEY,
     opt_out jsonb NOT NULL
 );
+";
+
+/// Since when a lease has been held by its holder (renewals keep it), for
+/// `status`.
+const V2: &str = "
+ALTER TABLE feeds ADD COLUMN lease_since timestamptz;
+ALTER TABLE subscribers ADD COLUMN lease_since timestamptz;
 ";
 
 /// Brings the database to [`VERSION`]; returns the versions this call
