@@ -106,6 +106,81 @@ async fn a_database_from_a_newer_feed_digest_is_refused_by_name() {
     }
 }
 
+/// A database at schema 1 (as the first release left it: no lease_since),
+/// holding a state and a lease, is brought to schema 2 on connect: the
+/// rows stay, the lease still counts (since unknown), a new one records it.
+#[tokio::test]
+async fn a_populated_schema_1_database_is_migrated_to_2() {
+    let cluster = cluster!();
+    let first = store(&cluster).await;
+    let state = FeedState {
+        title: Some("迁移前".to_owned()),
+        ..FeedState::default()
+    };
+    first
+        .put_feed_state("https://old.example/feed", &state)
+        .await
+        .expect("write");
+    assert!(
+        first
+            .lease_feed(
+                "https://old.example/feed",
+                &Holder("old:1".to_owned()),
+                Utc::now() + TimeDelta::hours(1)
+            )
+            .await
+            .expect("lease")
+    );
+    drop(first);
+    // Back to schema 1 exactly: migration 2 only added these columns.
+    let admin = cluster.client().await;
+    admin
+        .batch_execute(
+            "ALTER TABLE feeds DROP COLUMN lease_since;
+             ALTER TABLE subscribers DROP COLUMN lease_since;
+             DELETE FROM feed_digest_schema WHERE version = 2;",
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let (store, applied) = PgStore::connect_migrating(&cluster.url("postgres"), Some(&cluster.password()))
+        .await
+        .unwrap_or_else(|err| panic!("connect: {err}"));
+    assert_eq!(applied, vec![2]);
+    assert_eq!(
+        store.feed_state("https://old.example/feed").await.expect("read"),
+        Some(state)
+    );
+    let (feeds, _) = store.leases().await.expect("leases");
+    assert_eq!(feeds.len(), 1);
+    assert_eq!((feeds[0].holder.0.as_str(), feeds[0].since), ("old:1", None));
+    assert!(
+        !store
+            .lease_feed(
+                "https://old.example/feed",
+                &Holder("new:2".to_owned()),
+                Utc::now() + TimeDelta::hours(1)
+            )
+            .await
+            .expect("lease"),
+        "the lease taken before the migration still holds"
+    );
+    assert!(
+        store
+            .lease_feed(
+                "https://other.example/feed",
+                &Holder("new:2".to_owned()),
+                Utc::now() + TimeDelta::hours(1)
+            )
+            .await
+            .expect("lease")
+    );
+    let (feeds, _) = store.leases().await.expect("leases");
+    assert!(
+        feeds.iter().any(|l| l.holder.0 == "new:2" && l.since.is_some()),
+        "{feeds:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_password_never_comes_from_the_url_nor_shows_in_an_error() {
     let cluster = cluster!();
