@@ -113,7 +113,7 @@ def write_config(path, url, password_file, smtp_port, urls, subscribers, follow,
         'from = "Digest <digest@example.org>"',
         "",
     ]
-    for n, feed in enumerate(urls, 1):
+    for feed in urls:
         lines += ["[[feeds]]", f'url = "{feed}"', ""]
     for s in range(1, subscribers + 1):
         chosen = rng.sample(urls, min(follow, len(urls)))

@@ -171,14 +171,8 @@ pub async fn poll_at<S: Feeds>(
     };
     let claim = Claim { scope, due_by };
     let mut hosts = HostQueue::group(feeds, config.fetch.per_host);
-    if store.shared() {
-        // Each instance starts at a host of its own (by its name) and goes
-        // round: instances polling at once meet on few feeds, rather than
-        // reaching for the same one every time. Alone, the longest host
-        // first is what matters, and the order stays.
-        let start = Holder::this_process().start_of_round(hosts.len());
-        hosts.rotate_left(start);
-    }
+    // Alone, the longest host first is what matters, and the order stays.
+    crate::store::in_round_order(store, &mut hosts);
     let global = Semaphore::new(config.fetch.concurrency);
     let global = &global;
     let lanes = hosts.iter().flat_map(|host| {
@@ -272,6 +266,10 @@ impl Claim {
             Ok(true) => {}
             Ok(false) => return Taken::Elsewhere,
             Err(source) => return failed(source),
+        }
+        // Alone on the store, nobody else can have changed it.
+        if !store.shared() {
+            return Taken::Mine(Box::new(state));
         }
         let fresh = match store.feed_state(&feed.key).await {
             Ok(fresh) => fresh.unwrap_or_default(),

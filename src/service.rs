@@ -24,7 +24,7 @@ use crate::fetch::Fetcher;
 use crate::mail::Mailer;
 use crate::notify;
 use crate::poll;
-use crate::store::{Backend, Holder, StoreError};
+use crate::store::{Backend, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// A scheduler job body that only posts `tick`; a full queue means the same
@@ -426,10 +426,7 @@ async fn send_due<S: Backend>(
 ) {
     let now = Utc::now();
     let mut order: Vec<&crate::config::Subscriber> = config.subscribers.iter().collect();
-    if store.shared() {
-        let start = Holder::this_process().start_of_round(order.len());
-        order.rotate_left(start);
-    }
+    crate::store::in_round_order(store, &mut order);
     for subscriber in order {
         if cancel.is_cancelled() {
             return;

@@ -169,18 +169,13 @@ pub async fn send_now_with<S: Backend>(
     let mailer = Mailer::new(&config.delivery)?;
     let mut out = Output::default();
     let mut failed = 0;
-    let chosen: Vec<_> = config
+    let mut chosen: Vec<_> = config
         .subscribers
         .iter()
         .filter(|s| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(&s.email())))
         .collect();
     let meaning = Meaning::new(config);
-    let mut chosen = chosen;
-    if store.shared() {
-        // Beside other instances: start at a place of this one's own.
-        let start = feed_digest::store::Holder::this_process().start_of_round(chosen.len());
-        chosen.rotate_left(start);
-    }
+    feed_digest::store::in_round_order(store, &mut chosen);
     for (index, subscriber) in chosen.iter().enumerate() {
         let email = subscriber.email();
         bar(index, chosen.len());

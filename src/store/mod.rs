@@ -178,7 +178,7 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
-pub use seam::{Backend, Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
+pub use seam::{Backend, Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage, in_round_order};
 
 #[derive(Clone)]
 pub struct Store {

@@ -48,17 +48,14 @@ impl Holder {
     }
 }
 
-impl Holder {
-    /// Where this instance starts a round over `len` feeds or subscribers
-    /// on a shared store: a place of its own (by its name), so that
-    /// instances working at once meet on few, rather than reaching for the
-    /// same one every time.
-    pub fn start_of_round(&self, len: usize) -> usize {
-        if len == 0 {
-            return 0;
-        }
-        let at = crate::fnv::fnv1a(self.0.bytes()) % len as u64;
-        usize::try_from(at).unwrap_or(0)
+/// Puts a round's items (a poll's hosts, a send's subscribers) in the order
+/// this instance takes them: on a shared store from a place of its own (by
+/// its name) and round, so that instances working at once meet on few
+/// rather than reaching for the same one every time; alone, as they are.
+pub fn in_round_order<T>(store: &impl Storage, items: &mut [T]) {
+    if store.shared() && !items.is_empty() {
+        let at = crate::fnv::fnv1a(Holder::this_process().0.bytes()) % items.len() as u64;
+        items.rotate_left(usize::try_from(at).unwrap_or(0));
     }
 }
 

@@ -131,16 +131,7 @@ impl Delivery for PgStore {
     async fn articles(&self, ids: &[ArticleId]) -> Result<Vec<Option<Article>>, StoreError> {
         let client = self.client().await?;
         let wanted: Vec<&str> = ids.iter().map(ArticleId::as_str).collect();
-        let rows = client
-            .query("SELECT id, article FROM articles WHERE id = ANY($1)", &[&wanted])
-            .await
-            .pg("articles", "read")?;
-        let mut found = std::collections::HashMap::with_capacity(rows.len());
-        for row in rows {
-            let id: String = col(&row, 0)?;
-            let article: Article = decode_json("articles", &id, col(&row, 1)?)?;
-            found.insert(id, article);
-        }
+        let mut found = super::articles_by_id(&client, &wanted).await?;
         Ok(wanted.iter().map(|id| found.remove(*id)).collect())
     }
 

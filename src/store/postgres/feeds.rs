@@ -232,26 +232,20 @@ impl PgStore {
         client: &tokio_postgres::Client,
         ids: &[&str],
     ) -> Result<HashMap<String, Stored>, StoreError> {
-        let mut out = HashMap::new();
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
-        for row in client
-            .query("SELECT id, article FROM articles WHERE id = ANY($1)", &[&ids])
-            .await
-            .pg("articles", "read")?
-        {
-            let id: String = col(&row, 0)?;
-            let article: Article = decode_json("articles", &id, col(&row, 1)?)?;
-            out.insert(
-                id,
-                Stored {
+        let articles = super::articles_by_id(client, ids).await?;
+        Ok(articles
+            .into_iter()
+            .map(|(id, article)| {
+                let stored = Stored {
                     title: article.title,
                     published: article.published,
-                },
-            );
-        }
-        Ok(out)
+                };
+                (id, stored)
+            })
+            .collect())
     }
 
     async fn ingest_once(

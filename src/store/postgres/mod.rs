@@ -304,6 +304,24 @@ fn decode_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The stored articles among `ids`, by id: one statement.
+async fn articles_by_id(
+    client: &tokio_postgres::Client,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, crate::article::Article>, StoreError> {
+    let rows = client
+        .query("SELECT id, article FROM articles WHERE id = ANY($1)", &[&ids])
+        .await
+        .pg("articles", "read")?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = col(&row, 0)?;
+        let article = decode_json("articles", &id, col(&row, 1)?)?;
+        found.insert(id, article);
+    }
+    Ok(found)
+}
+
 /// `user@host:port/db`, for messages: what `config` connects to, no secret.
 fn describe(config: &tokio_postgres::Config) -> String {
     let hosts: Vec<String> = config

@@ -216,18 +216,7 @@ impl Cluster {
     }
 
     fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
-        let output = self
-            .command(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|err| panic!("{program}: {err}"));
-        assert!(
-            output.status.success(),
-            "{program} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_checked(self.command(program).args(args), program);
     }
 
     /// The URL of database `db` over TLS on the loopback port of
@@ -291,6 +280,19 @@ impl Drop for Cluster {
     }
 }
 
+/// Runs `command` to its end; a failure to start or a failed exit panics,
+/// naming `what` and showing its output.
+fn run_checked(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|err| panic!("{what}: {err}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A loopback port free a moment ago: PostgreSQL cannot be told to take
 /// port 0 and say which it got.
 fn free_port() -> u16 {
@@ -304,15 +306,9 @@ fn free_port() -> u16 {
 /// localhost (`server.crt`, `server.key` mode 0600), in `dir`; the CA's path.
 fn make_certificates(dir: &Path) -> PathBuf {
     let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|err| panic!("openssl (apt-get install openssl): {err}"));
-        assert!(
-            output.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        run_checked(
+            Command::new("openssl").args(args).current_dir(dir),
+            &format!("openssl {args:?} (apt-get install openssl)"),
         );
     };
     std::fs::write(
