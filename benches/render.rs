@@ -89,6 +89,7 @@ fn articles(n: usize) -> Vec<Article> {
                 routed: Vec::new(),
                 updated: None,
                 image: item.image,
+                meaning: None,
             }
         })
         .collect()

@@ -162,6 +162,10 @@ pub struct Article {
     pub updated: Option<DateTime<Utc>>,
     #[serde(default)]
     pub image: Option<String>,
+    /// Its title's embedding, made when it was polled with the sentence
+    /// encoder installed; folding encodes a title without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<crate::stories::Packed>,
 }
 
 impl Article {

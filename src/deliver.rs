@@ -160,7 +160,19 @@ pub async fn prepare<S: Delivery>(
         .await
         .map_err(store_error)?;
     if config.digest.fold_stories {
-        context.encoder = meaning.encoder();
+        // Every title this digest (and its archive page) folds, with the
+        // vector it was stored with: the model only for those without.
+        let titles = shown
+            .iter()
+            .chain(all.iter().flatten())
+            .map(|a| (a.title.as_str(), a.meaning.as_ref()))
+            .chain(
+                context
+                    .earlier
+                    .iter()
+                    .map(|e| (e.title.as_str(), e.meaning.as_ref())),
+            );
+        context.encoder = meaning.encoder_for(titles);
     }
     let mut model = digest::build(config, subscriber, &shown, &context, now);
     let language = subscriber.language;

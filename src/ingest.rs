@@ -332,6 +332,7 @@ pub fn plan(
                 routed: Vec::new(),
                 updated: item.updated,
                 image: item.image.clone(),
+                meaning: None,
             },
             recipients,
             canonical_link: link_key.clone(),

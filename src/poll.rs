@@ -162,12 +162,15 @@ pub async fn poll_at<S: Feeds>(
         }
         feeds.push((feed, state));
     }
+    // Loaded when a feed has news, dropped with the round.
+    let meaning = crate::meaning::Meaning::for_poll(config);
     let round = Round {
         config,
         store,
         fetcher,
         force,
         now,
+        meaning: &meaning,
     };
     let claim = Claim { scope, due_by };
     let mut hosts = HostQueue::group(feeds, config.fetch.per_host);
@@ -215,6 +218,11 @@ pub async fn poll_at<S: Feeds>(
         reports.push(report);
         progress(reports.len(), total);
     }
+    drop(polls);
+    if meaning.encoded() > 0 {
+        tracing::debug!(titles = meaning.encoded(), "encoded the new articles' titles");
+    }
+    meaning.release().await;
     store.flush().await?;
     // Report in config order, whatever order the fetches finished in.
     let order: HashMap<&str, usize> = config
@@ -318,6 +326,8 @@ struct Round<'a, S> {
     force: bool,
     /// The round's clock.
     now: DateTime<Utc>,
+    /// Encodes the titles of the articles the round stores (with the model).
+    meaning: &'a crate::meaning::Meaning,
 }
 
 // Copy for any store (a derive would ask `S: Copy`).
@@ -413,6 +423,7 @@ async fn poll_one<S: Feeds>(
         fetcher,
         force,
         now,
+        meaning,
     } = round;
     let store_error = |source| PollError::Store {
         feed: feed.key.clone(),
@@ -503,7 +514,9 @@ async fn poll_one<S: Feeds>(
             .known(&feed.key, &document.questions())
             .await
             .map_err(store_error)?;
-        let batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
+        let mut batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
+        // Before the commit, so each article is stored with its vector.
+        meaning.attach(&mut batch.deliver).await;
         let counts = record_planned(feed, state, &batch, now);
         match store.ingest(&feed.key, state, &batch, now).await {
             // On a shared store another feed's poll stored one of these

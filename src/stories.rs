@@ -15,12 +15,14 @@
 
 mod encoder;
 mod evidence;
+mod packed;
 
 pub use encoder::{
     DIM, Embed, Embedding, Encoder, EncoderError, NpzError, SpModelError, TOKENIZER_FILE, WEIGHTS_FILE,
     embedding_cosine, files_from_wheel, near_pairs,
 };
 pub use evidence::{Relation, Specifics};
+pub use packed::Packed;
 
 use std::collections::HashMap;
 

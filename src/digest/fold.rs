@@ -39,6 +39,9 @@ pub struct SentStory {
     pub link: Option<String>,
     /// The beginning of its text.
     pub lede: String,
+    /// Its title's embedding, as the article had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<crate::stories::Packed>,
 }
 
 /// How much of an article's text is kept to recognise its story.
@@ -53,6 +56,7 @@ impl SentStory {
             title: article.title.clone(),
             link: article.link.clone(),
             lede: crate::text::truncate_chars(&article.text, LEDE_CHARS),
+            meaning: article.meaning.clone(),
         }
     }
 }

@@ -141,6 +141,7 @@ mod tests {
             title: title.to_owned(),
             link: None,
             lede: "新闻".to_owned(),
+            meaning: None,
         };
         let key = digest_key("ann@example.org", at);
         let first = merged(&key, None, &[story("a")]).unwrap();

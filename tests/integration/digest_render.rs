@@ -80,6 +80,7 @@ fn article(feed: &str, n: u32, title: &str, text: &str) -> Article {
         routed: Vec::new(),
         updated: None,
         image: None,
+        meaning: None,
     }
 }
 
@@ -302,6 +303,7 @@ fn updated_is_shown_only_to_a_reader_who_got_the_article_before() {
         feed_key: EN.to_owned(),
         title: "North Korea launches a satellite".to_owned(),
         link: Some("https://example.org/2".to_owned()),
+        meaning: None,
         lede: String::new(),
     });
     assert_eq!(badge(&context), Some(true));

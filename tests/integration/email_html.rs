@@ -100,6 +100,7 @@ fn article(feed_key: &str, item: &Item, first_seen: DateTime<Utc>) -> Article {
         routed: Vec::new(),
         updated: item.updated,
         image: item.image.clone(),
+        meaning: None,
     }
 }
 

