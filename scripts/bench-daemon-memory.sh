@@ -5,6 +5,9 @@
 #
 #     scripts/bench-poll.py --no-r2e --runs 1   # once: generates the feeds and builds
 #     scripts/bench-daemon-memory.sh [SECONDS]  # default 15 s of samples
+#
+# MODEL=DIR (e.g. target/test-data/usem3) polls with the sentence encoder:
+# every new article's title is encoded during the poll.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=target/bench-poll
@@ -34,6 +37,7 @@ config=$state/feed-digest.toml
     printf 'state_dir = "%s"\nfirst_poll_window = "all"\nlog = "info"\n' "$state/state"
     printf '\n[delivery]\ntransport = "file"\ndir = "%s"\n' "$state/outbox"
     printf '\n[fetch]\nconcurrency = 16\nper_host = 2\n'
+    [[ -n ${MODEL:-} ]] && printf '\n[digest]\nencoder = "%s"\n' "$(realpath "$MODEL")"
     printf '\n[[subscribers]]\nemail = "bench@example.org"\n'
     for n in $(seq 1 1000); do
         printf '\n[[feeds]]\nurl = "http://127.0.0.%d:%d/feed-%d.xml"\n' $(((n - 1) % 100 + 1)) "$port" "$n"

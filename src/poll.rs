@@ -220,7 +220,10 @@ pub async fn poll_at<S: Feeds>(
     }
     drop(polls);
     if meaning.encoded() > 0 {
-        tracing::debug!(titles = meaning.encoded(), "encoded the new articles' titles");
+        tracing::info!(
+            titles = meaning.encoded(),
+            "encoded the new articles' titles for story folding"
+        );
     }
     meaning.release().await;
     store.flush().await?;
