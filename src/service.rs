@@ -159,6 +159,7 @@ pub async fn run<S: Backend>(
         }
         tokio::select! {
             () = cancel.cancelled() => break,
+            () = memory.settle() => {}
             tick = tick_rx.recv() => match tick {
                 Some(tick) => queue.push(tick),
                 None => break,
