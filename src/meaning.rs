@@ -268,16 +268,18 @@ impl Meaning {
     }
 
     /// Gives each article of a poll that has none its title's vector, to be
-    /// stored with it. Without a model (or with one that does not load)
+    /// stored with it (those queued for somebody). Without a model (or with one that does not load)
     /// the articles stay as they are: digests then fold them as before.
     pub async fn attach(&self, articles: &mut [NewArticle]) {
         if !matches!(self.folding, Folding::Meaning { .. }) {
             return;
         }
+        // An article queued for nobody never reaches a digest.
         let wanted: Vec<usize> = (0..articles.len())
             .filter(|i| {
                 let article = &articles[*i].article;
-                !article.meaning.as_ref().is_some_and(|p| p.is_of(&article.title))
+                !articles[*i].recipients.is_empty()
+                    && !article.meaning.as_ref().is_some_and(|p| p.is_of(&article.title))
             })
             .collect();
         if wanted.is_empty() {

@@ -348,3 +348,47 @@ async fn titles_polled_before_the_model_are_encoded_once_a_round_of_digests() {
         "three titles, encoded once for both readers"
     );
 }
+
+#[tokio::test]
+async fn a_poll_encodes_only_what_somebody_will_read() {
+    let model = test_data("usem3");
+    let w = World::start(|port, feeds| {
+        format!(
+            r#"{top}[digest]
+encoder = "{model}"
+[[feeds]]
+url = "{a}"
+[[feeds]]
+url = "{b}"
+[[subscribers]]
+email = "one@example.org"
+feeds = ["{a}"]
+"#,
+            top = config_top(port, ""),
+            model = model.display(),
+            a = feeds.url("/a.xml"),
+            b = feeds.url("/b.xml"),
+        )
+    })
+    .await;
+    let now = Utc::now();
+    w.feeds.set("/a.xml", rss("A", &[("a1", ZH.0, ZH.1, Some(now))]));
+    w.feeds.set("/b.xml", rss("B", &[("b1", EN.0, EN.1, Some(now))]));
+    w.poll_ok().await;
+    let stored = |title: &'static str| {
+        let store = &w.store;
+        async move {
+            let found = feed_digest::store::Maintenance::find_articles(store, title, 5)
+                .await
+                .expect("find");
+            assert_eq!(found.len(), 1, "{title}");
+            (found[0].routed.clone(), found[0].meaning.is_some())
+        }
+    };
+    assert_eq!(stored(ZH.0).await, (vec!["one@example.org".to_owned()], true));
+    assert_eq!(
+        stored(EN.0).await,
+        (Vec::new(), false),
+        "queued for nobody: not encoded"
+    );
+}
