@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 
 use super::{
-    FeedState, PRESENT, Records, SeenRecord, SeenSet, Store, StoreError, abort, day_bucket, decode, encode,
-    encode_link, feed_tag, id_bytes, link_key, pending_key, seen_key,
+    FeedState, PRESENT, Records, SeenRecord, SeenSet, Store, StoreError, day_bucket, encode, encode_link,
+    feed_tag, id_bytes, link_key, pending_key, seen_key,
 };
 use crate::article::Article;
 use crate::article::ArticleId;
@@ -185,7 +185,7 @@ impl Store {
             seen_rows.extend(other.rows());
         }
         // Serialise outside the closure: sled may run it more than once.
-        let mut article_rows = Vec::new();
+        let mut records = Vec::new();
         let mut pending_rows = Vec::new();
         let mut link_rows = Vec::new();
         let enqueued = encode(&now)?;
@@ -193,7 +193,7 @@ impl Store {
             let id = &new.article.id;
             let mut article = new.article.clone();
             article.routed.clone_from(&new.recipients);
-            article_rows.push((id.as_str().to_owned(), encode(&article)?));
+            records.push((id.as_str().to_owned(), encode(&article)?, article.first_seen));
             for email in &new.recipients {
                 pending_rows.push(pending_key(email, id));
             }
@@ -203,6 +203,48 @@ impl Store {
                 link_rows.push((link_key(link), encode_link(id, feed_key)));
             }
         }
+        // Copies name their original's other feed, and whom it is now queued
+        // for too. Read here, not in the transaction: only an ingest or a
+        // prune writes articles, and both hold `ingesting`.
+        let mut copies: HashMap<&ArticleId, (Article, bool)> = HashMap::new();
+        for copy in &batch.cross_feed {
+            let found = match copies.remove(&copy.original) {
+                Some(found) => Some(found),
+                None => self.article(&copy.original)?.map(|article| (article, false)),
+            };
+            let Some((mut article, mut changed)) = found else {
+                continue;
+            };
+            if article.feed_key != copy.feed_key && !article.also_in.contains(&copy.feed_key) {
+                article.also_in.push(copy.feed_key.clone());
+                changed = true;
+            }
+            for email in &copy.recipients {
+                if !article.routed.contains(email) {
+                    article.routed.push(email.clone());
+                    pending_rows.push(pending_key(email, &copy.original));
+                    changed = true;
+                }
+            }
+            copies.insert(&copy.original, (article, changed));
+        }
+        for (article, _) in copies.into_values().filter(|(_, changed)| *changed) {
+            records.push((
+                article.id.as_str().to_owned(),
+                encode(&article)?,
+                article.first_seen,
+            ));
+        }
+        let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = records
+            .iter()
+            .map(|(key, value, first_seen)| (key.as_bytes(), value.as_slice(), *first_seen))
+            .collect();
+        let pointers = self.bodies.append(day_bucket(now), &frames)?;
+        let article_rows: Vec<(&[u8], [u8; super::bodies::Pointer::ENCODED_LEN])> = frames
+            .iter()
+            .zip(&pointers)
+            .map(|((key, _, _), pointer)| (*key, pointer.to_bytes()))
+            .collect();
         let state_row = encode(state)?;
         (
             &self.seen,
@@ -222,29 +264,14 @@ impl Store {
                 for key in &legacy_moved {
                     seen_legacy.remove(key.as_bytes())?;
                 }
-                for (key, value) in &article_rows {
-                    articles.insert(key.as_bytes(), value.as_slice())?;
+                for (key, pointer) in &article_rows {
+                    articles.insert(*key, pointer.as_slice())?;
                 }
                 for key in &pending_rows {
                     pending.insert(key.as_slice(), enqueued.as_slice())?;
                 }
                 for (key, value) in &link_rows {
                     links.insert(key.as_slice(), value.as_slice())?;
-                }
-                for copy in &batch.cross_feed {
-                    let key = copy.original.as_str().as_bytes();
-                    let Some(bytes) = articles.get(key)? else { continue };
-                    let mut article: Article = decode("articles", key, &bytes).map_err(abort)?;
-                    if article.feed_key != copy.feed_key && !article.also_in.contains(&copy.feed_key) {
-                        article.also_in.push(copy.feed_key.clone());
-                    }
-                    for email in &copy.recipients {
-                        if !article.routed.contains(email) {
-                            article.routed.push(email.clone());
-                            pending.insert(pending_key(email, &copy.original), enqueued.as_slice())?;
-                        }
-                    }
-                    articles.insert(key, encode(&article).map_err(abort)?)?;
                 }
                 feeds.insert(feed_key.as_bytes(), state_row.as_slice())?;
                 Ok(())

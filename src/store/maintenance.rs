@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::bodies::Pointer;
 use super::{
     Kind, LAST_PRUNE_KEY, OutboxEntry, Records, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode,
     decode_link, encode, feed_tag, id_bytes, seen_record, seen_set,
@@ -197,15 +198,24 @@ impl Store {
             .records("seen_legacy", "write")?;
         // Only the bodies that exist are removed (and counted), each once. A
         // body whose id is not seen (forgotten just now, or left by an
-        // earlier prune cut short) goes whatever its age.
+        // earlier prune cut short) goes whatever its age. No poll may write
+        // an article meanwhile (a copy rewrites its original).
+        let _one_at_a_time = self
+            .ingesting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
             if needed.contains(key.as_ref()) {
                 continue;
             }
-            // Only the time is read: no String for every stored text.
-            let stamp: FirstSeen = decode("articles", &key, &bytes)?;
+            // Only the time is read: from the pointer, or (schema 6) the
+            // record, without a String for every stored text.
+            let first_seen = match Pointer::from_bytes(&bytes) {
+                Some(pointer) => pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC),
+                None => decode::<FirstSeen>("articles", &key, &bytes)?.first_seen,
+            };
             let seen = super::unhex(&String::from_utf8_lossy(&key))
                 .and_then(|id| <[u8; 16]>::try_from(id).ok())
                 .is_some_and(|id| live.contains(&id))
@@ -213,12 +223,13 @@ impl Store {
                     .seen_legacy
                     .contains_key(&key)
                     .records("seen_legacy", "read")?;
-            if now - stamp.first_seen > keep_bodies || !seen {
+            if now - first_seen > keep_bodies || !seen {
                 bodies.remove(key);
                 report.bodies_removed += 1;
             }
         }
         self.articles.apply_batch(bodies).records("articles", "write")?;
+        self.compact_bodies(now)?;
         let mut links = sled::Batch::default();
         for row in self.links.iter() {
             let (key, bytes) = row.records("links", "scan")?;
@@ -239,6 +250,63 @@ impl Store {
             .insert(LAST_PRUNE_KEY, encode(&now)?)
             .records("meta", "write")?;
         Ok(report)
+    }
+
+    /// Deletes the day files nothing points into any more, and those less
+    /// than half live once their few live records are copied forward
+    /// (weekly digests keep articles pending past their file's week).
+    /// Called with `ingesting` held. The copies are synced and their
+    /// pointers made durable before a file goes, so a crash in between
+    /// leaves an unreferenced file, which the next prune deletes.
+    fn compact_bodies(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let today = super::day_bucket(now);
+        let writing = self.bodies.writing_day();
+        let mut live: HashMap<u32, (u64, Vec<(sled::IVec, Pointer)>)> = HashMap::new();
+        for row in self.articles.iter() {
+            let (key, bytes) = row.records("articles", "scan")?;
+            if let Some(pointer) = Pointer::from_bytes(&bytes) {
+                let day = live.entry(pointer.day).or_default();
+                day.0 += u64::from(pointer.len);
+                day.1.push((key, pointer));
+            }
+        }
+        let (mut removed, mut moved) = (0, 0);
+        for (day, size) in self.bodies.files()? {
+            // Never the file a poll appends to, nor one of a later day.
+            if day >= today || writing == Some(day) {
+                continue;
+            }
+            match live.remove(&day) {
+                None => {}
+                Some((bytes, _)) if bytes.saturating_mul(2) >= size => continue,
+                Some((_, pointers)) => {
+                    for chunk in pointers.chunks(512) {
+                        let mut values = Vec::with_capacity(chunk.len());
+                        for (key, pointer) in chunk {
+                            let first_seen = pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC);
+                            values.push((key, self.bodies.read(key, *pointer)?, first_seen));
+                        }
+                        let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
+                            .iter()
+                            .map(|(key, value, first_seen)| (key.as_ref(), value.as_slice(), *first_seen))
+                            .collect();
+                        let mut batch = sled::Batch::default();
+                        for (key, pointer) in chunk.iter().zip(self.bodies.append(today, &frames)?) {
+                            batch.insert(key.0.clone(), pointer.to_bytes().as_slice());
+                        }
+                        self.articles.apply_batch(batch).records("articles", "write")?;
+                        moved += chunk.len();
+                    }
+                    self.db.flush().records("articles", "flush")?;
+                }
+            }
+            self.bodies.remove(day)?;
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!(files = removed, records_moved = moved, "body files compacted");
+        }
+        Ok(())
     }
 
     /// When the last prune ran, if ever.
@@ -273,7 +341,11 @@ impl Store {
                 if let Some(count) = report.count_mut(kind) {
                     *count += 1;
                 }
-                if let Err(err) = kind.json_value(&key, &bytes) {
+                let record = match kind {
+                    Kind::Articles => self.article_bytes(&key, bytes),
+                    _ => Ok(bytes),
+                };
+                if let Err(err) = record.and_then(|bytes| kind.json_value(&key, &bytes)) {
                     report.problems.push(err.to_string());
                 }
             }
@@ -293,7 +365,10 @@ impl Store {
         let problems = &mut report.problems;
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
-            let Ok(article) = decode::<Article>("articles", &key, &bytes) else {
+            let Ok(article) = self
+                .article_bytes(&key, bytes)
+                .and_then(|bytes| decode::<Article>("articles", &key, &bytes))
+            else {
                 continue; // said above
             };
             if article.id.as_str().as_bytes() != key.as_ref() {
@@ -352,8 +427,8 @@ impl Store {
     pub fn export(&self, out: &mut dyn Write) -> Result<usize, StoreError> {
         let mut count = 0;
         for kind in Kind::ALL {
-            for row in self.tree(kind).iter() {
-                let (key, bytes) = row.records(kind.name(), "scan")?;
+            for row in self.rows(kind) {
+                let (key, bytes) = row?;
                 let record = ExportedRecord {
                     tree: kind.name().to_owned(),
                     key: kind.key_text(&key),
@@ -431,6 +506,8 @@ impl Store {
         if schema < SCHEMA_VERSION {
             super::migrate::upgrade(self, schema)?;
         }
+        // An export holds articles as records: into the day files with them.
+        super::migrate::bodies_out(self)?;
         self.db.flush().records("all", "flush")?;
         Ok(count)
     }
@@ -442,8 +519,8 @@ impl Store {
             .into_iter()
             .map(|kind| {
                 let (mut records, mut bytes) = (0, 0u64);
-                for row in self.tree(kind).iter() {
-                    let (key, value) = row.records(kind.name(), "scan")?;
+                for row in self.rows(kind) {
+                    let (key, value) = row?;
                     records += 1;
                     bytes += (key.len() + value.len()) as u64;
                 }
@@ -454,12 +531,101 @@ impl Store {
 
     /// Every record of one kind, raw, in key order: what a restore must reproduce.
     pub fn records(&self, kind: Kind) -> Result<Vec<RawRecord>, StoreError> {
-        self.tree(kind)
-            .iter()
+        self.rows(kind)
             .map(|row| {
-                let (key, value) = row.records(kind.name(), "scan")?;
+                let (key, value) = row?;
                 Ok((key.to_vec(), value.to_vec()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::ArticleId;
+    use crate::ingest::{IngestBatch, NewArticle};
+
+    fn article(n: u32, first_seen: DateTime<Utc>) -> Article {
+        Article {
+            id: ArticleId::from_stored(&format!("{n:032x}")).unwrap(),
+            feed_key: "https://example.org/feed".to_owned(),
+            title: format!("第{n}篇 article {n}"),
+            link: None,
+            text: "正文 body ".repeat(40),
+            published: None,
+            categories: Vec::new(),
+            first_seen,
+            also_in: Vec::new(),
+            routed: Vec::new(),
+            updated: None,
+            image: None,
+            meaning: None,
+        }
+    }
+
+    fn days(store: &Store) -> Vec<u32> {
+        store
+            .bodies
+            .files()
+            .unwrap()
+            .into_iter()
+            .map(|(day, _)| day)
+            .collect()
+    }
+
+    #[test]
+    fn the_prune_deletes_dead_day_files_and_moves_what_still_waits_out_of_a_mostly_dead_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let start = DateTime::from_timestamp(20_429 * 86_400 + 7_200, 0).unwrap();
+        let day0 = super::super::day_bucket(start);
+        // Three days of ten articles, one of the first day's still waiting for ann.
+        for day in 0..3 {
+            let now = start + TimeDelta::days(day);
+            let deliver = (0..10)
+                .map(|i| NewArticle {
+                    article: article(day as u32 * 10 + i, now),
+                    recipients: if day == 0 && i == 0 {
+                        vec!["ann@example.org".to_owned()]
+                    } else {
+                        Vec::new()
+                    },
+                    canonical_link: None,
+                })
+                .collect();
+            let batch = IngestBatch {
+                deliver,
+                ..IngestBatch::default()
+            };
+            store
+                .ingest("https://example.org/feed", &Default::default(), &batch, now)
+                .unwrap();
+        }
+        assert_eq!(days(&store), vec![day0, day0 + 1, day0 + 2]);
+        // What a crash between an append and its commit leaves: a file nobody points into.
+        std::fs::write(store.bodies.path(day0 + 5), b"cut short").unwrap();
+        let waiting = store.article(&article(0, start).id).unwrap().unwrap();
+
+        let now = start + TimeDelta::days(9);
+        let report = store
+            .prune(now, TimeDelta::days(180), TimeDelta::days(7))
+            .unwrap();
+        // Days 0 and 1 are more than a week old; day 2's are exactly a week old and stay.
+        assert_eq!(report.bodies_removed, 19);
+        // Day 0 was a tenth live: its one waiting article moved to today's file.
+        assert_eq!(days(&store), vec![day0 + 2, day0 + 9]);
+        assert_eq!(store.article(&waiting.id).unwrap(), Some(waiting));
+        for i in 20..30 {
+            assert!(store.article(&article(i, start).id).unwrap().is_some(), "{i}");
+        }
+        let check = store.check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        assert_eq!(check.articles, 11);
+        // A second prune has nothing to move or delete.
+        store
+            .prune(now, TimeDelta::days(180), TimeDelta::days(7))
+            .unwrap();
+        assert_eq!(days(&store), vec![day0 + 2, day0 + 9]);
     }
 }

@@ -31,6 +31,9 @@ pub(super) fn upgrade(store: &Store, from: u32) -> Result<(), StoreError> {
     // Schema 6 deflates large values as they are written; plain ones read as
     // before and leave with the prune, so there is nothing to rewrite (the
     // version keeps an older feed-digest from taking them for corruption).
+    if from <= 6 {
+        bodies_out(store)?;
+    }
     tracing::info!(from, to = super::SCHEMA_VERSION, "store schema migrated");
     Ok(())
 }
@@ -186,5 +189,50 @@ fn v4_to_v5(store: &Store) -> Result<(), StoreError> {
     }
     store.sent.apply_batch(batch).records("sent", "write")?;
     store.flush_blocking()?;
+    Ok(())
+}
+
+/// Schema 7 keeps articles in the day files of `bodies/` and a pointer in
+/// sled: every record still held whole moves there, as it is (no
+/// re-encoding: an export reads the same bytes). Also what an import ends
+/// with. Each chunk's frames are synced before their pointers replace the
+/// records, so a crash leaves records or pointers, and a second run
+/// finishes the first.
+pub(super) fn bodies_out(store: &Store) -> Result<(), StoreError> {
+    #[derive(Deserialize)]
+    struct FirstSeen {
+        first_seen: DateTime<Utc>,
+    }
+    let mut whole = Vec::new();
+    for row in store.articles.iter() {
+        let (key, bytes) = row.records("articles", "scan")?;
+        if !super::bodies::is_pointer(&bytes) {
+            whole.push(key);
+        }
+    }
+    let day = super::day_bucket(Utc::now());
+    for chunk in whole.chunks(512) {
+        let mut records = Vec::with_capacity(chunk.len());
+        for key in chunk {
+            let Some(bytes) = store.articles.get(key).records("articles", "read")? else {
+                continue;
+            };
+            let stamp: FirstSeen = decode("articles", key, &bytes)?;
+            records.push((key, bytes, stamp.first_seen));
+        }
+        let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = records
+            .iter()
+            .map(|(key, bytes, first_seen)| (key.as_ref(), bytes.as_ref(), *first_seen))
+            .collect();
+        let mut batch = sled::Batch::default();
+        for ((key, _, _), pointer) in records.iter().zip(store.bodies.append(day, &frames)?) {
+            batch.insert((*key).clone(), pointer.to_bytes().as_slice());
+        }
+        store.articles.apply_batch(batch).records("articles", "write")?;
+    }
+    if !whole.is_empty() {
+        store.flush_blocking()?;
+        tracing::info!(articles = whole.len(), "article records moved to the body files");
+    }
     Ok(())
 }

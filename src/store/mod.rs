@@ -9,7 +9,9 @@
 //! - `seen_legacy`: article id (32 hex) → [`SeenRecord`] (17 bytes), ids from
 //!   before schema 3 whose feed is not known; they move into their feed's
 //!   set when they show up again, or leave with the retention;
-//! - `articles`: article id → [`Article`] (JSON), kept while pending and a while after;
+//! - `articles`: article id → a 25-byte pointer into the day files of
+//!   `bodies/` (schema 7, `bodies.rs`), where the [`Article`] is kept (JSON),
+//!   while pending and a while after; a full record of schema 6 still reads;
 //! - `links`: 16 bytes of SHA-256 of a canonical link → article id (16 bytes) and feed tag
 //!   (8), for GUID churn and the same article in two feeds: kept while the article's body
 //!   is (the plan uses a link only with its owner's body);
@@ -35,6 +37,7 @@
 
 pub mod any;
 mod blocking;
+mod bodies;
 mod deflate;
 mod ingest;
 mod kinds;
@@ -52,7 +55,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::TransactionError;
 
 use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
@@ -66,7 +69,7 @@ pub use records::{SeenRecord, SeenSet};
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 
 /// Bumped when a record or key layout changes; older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -196,7 +199,10 @@ pub struct Store {
     links: sled::Tree,
     sent: sled::Tree,
     opt_outs: sled::Tree,
-    /// Held by [`Store::ingest`] from reading a feed's seen sets to writing them.
+    /// The day files the `articles` pointers name.
+    bodies: std::sync::Arc<bodies::Bodies>,
+    /// Held by [`Store::ingest`] from reading a feed's seen sets to writing
+    /// them, and by the prune while it removes and moves article records.
     ingesting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
@@ -475,10 +481,6 @@ fn remove_unfinished_snapshots(store_path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn abort(err: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(err)
-}
-
 impl Store {
     /// Opens (or creates) the store in `dir`. A second process gets [`StoreError::Locked`].
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -518,6 +520,7 @@ impl Store {
             links: tree(Kind::Links)?,
             sent: tree(Kind::Sent)?,
             opt_outs: tree(Kind::OptOuts)?,
+            bodies: std::sync::Arc::new(bodies::Bodies::open(dir.join("bodies"))?),
             ingesting: Default::default(),
             db,
             path,
@@ -633,11 +636,35 @@ impl Store {
     }
 
     pub fn article(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        let key = id.as_str().as_bytes();
         self.articles
-            .get(id.as_str())
+            .get(key)
             .records("articles", "read")?
-            .map(|bytes| decode("articles", id.as_str().as_bytes(), &bytes))
+            .map(|bytes| decode("articles", key, &self.article_bytes(key, bytes)?))
             .transpose()
+    }
+
+    /// An `articles` value as the record it stands for: read from its day
+    /// file when it is a pointer, else (schema 6) as it is.
+    fn article_bytes(&self, key: &[u8], stored: sled::IVec) -> Result<sled::IVec, StoreError> {
+        match bodies::Pointer::from_bytes(&stored) {
+            Some(pointer) => Ok(self.bodies.read(key, pointer)?.into()),
+            None => Ok(stored),
+        }
+    }
+
+    /// Every record of `kind` in key order, an article as its record (not its pointer).
+    fn rows(&self, kind: Kind) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree(kind).iter().map(move |row| {
+            let (key, bytes) = row.records(kind.name(), "scan")?;
+            match kind {
+                Kind::Articles => {
+                    let bytes = self.article_bytes(&key, bytes)?;
+                    Ok((key, bytes))
+                }
+                _ => Ok((key, bytes)),
+            }
+        })
     }
 
     /// The subscriber's state, created (added now) on first sight.
@@ -757,6 +784,7 @@ impl Store {
 
     /// Makes everything written so far durable, from synchronous code.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        // (The day files are synced as they are written.)
         self.db.flush().records("all", "flush")?;
         Ok(())
     }
@@ -769,7 +797,7 @@ impl Store {
 
     /// Bytes the database files take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().records("all", "measure")
+        Ok(self.db.size_on_disk().records("all", "measure")? + self.bodies.size()?)
     }
 
     /// Stored articles whose canonical link is `query`'s, or whose title
@@ -777,8 +805,8 @@ impl Store {
     pub fn find_articles(&self, query: &str, limit: usize) -> Result<Vec<Article>, StoreError> {
         let query = ArticleQuery::new(query);
         let mut found = Vec::new();
-        for row in self.articles.iter() {
-            let (key, bytes) = row.records("articles", "scan")?;
+        for row in self.rows(Kind::Articles) {
+            let (key, bytes) = row?;
             let article: Article = decode("articles", &key, &bytes)?;
             if query.matches(&article) {
                 found.push(article);

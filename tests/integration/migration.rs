@@ -234,3 +234,86 @@ fn a_schema_2_backup_restores_through_the_binary_as_the_migrated_store() {
         assert_eq!(restored.get(tree), Some(records), "{tree}");
     }
 }
+
+/// A store of schema 6 (every article whole in sled), written by the
+/// feed-digest before schema 7 (`tests/fixtures/store-v6/make.sh`).
+mod schema_6 {
+    use super::*;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v6");
+
+    fn open_migrated() -> (tempfile::TempDir, Config, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&Path::new(FIXTURE).join("store"), &dir.path().join("state/store"));
+        let config = config(dir.path());
+        let store = Store::open(&config.state_dir).expect("the schema 6 store opens");
+        (dir, config, store)
+    }
+
+    fn export_of(store: &Store) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+        let mut exported = Vec::new();
+        store.export(&mut exported).expect("export");
+        by_tree(&String::from_utf8(exported).expect("utf-8"))
+    }
+
+    #[test]
+    fn its_articles_move_to_the_day_files_and_every_record_stays_as_it_was() {
+        let before =
+            by_tree(&std::fs::read_to_string(Path::new(FIXTURE).join("export.jsonl")).expect("export"));
+        let (dir, config, store) = open_migrated();
+        let check = store.check().expect("check");
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        assert_eq!(check.schema_version, feed_digest::store::SCHEMA_VERSION);
+        assert!(before["articles"].len() >= 10, "the fixture has articles");
+        // Record for record what schema 6 held, but for the version.
+        let after = export_of(&store);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>()
+        );
+        for (tree, records) in &before {
+            if tree != "meta" {
+                assert_eq!(after.get(tree), Some(records), "{tree}");
+            }
+        }
+        assert_eq!(
+            after["meta"]["schema_version"],
+            feed_digest::store::SCHEMA_VERSION
+        );
+        // Reopened, nothing moves again.
+        drop(store);
+        let store = Store::open(&config.state_dir).expect("reopen");
+        assert_eq!(export_of(&store), after);
+        // The records are read from the day files now: without them every
+        // article is a problem that names its file, and nothing else is.
+        drop(store);
+        let bodies = config.state_dir.join("bodies");
+        let files: Vec<_> = std::fs::read_dir(&bodies).expect("bodies/").flatten().collect();
+        assert_eq!(files.len(), 1, "one day's file");
+        for file in files {
+            std::fs::remove_file(file.path()).expect("remove");
+        }
+        let store = Store::open(&config.state_dir).expect("open without the day files");
+        let problems = store.check().expect("check").problems;
+        assert_eq!(problems.len(), before["articles"].len(), "{problems:?}");
+        assert!(problems.iter().all(|p| p.contains("body file")), "{problems:?}");
+        drop(dir);
+    }
+
+    #[test]
+    fn after_the_migration_its_feeds_bring_nothing_new() {
+        let (_dir, config, store) = open_migrated();
+        let now = Utc::now();
+        for (feed, file) in config.feeds.iter().zip(FEEDS) {
+            let bytes = std::fs::read(Path::new(FIXTURE).join("feeds").join(file)).expect("feed file");
+            let parsed = feed_digest::parse::parse_response(&bytes, None, None, &feed.strip).expect("parse");
+            let document = ingest::Document::new(feed, &parsed);
+            let known = store.known(&feed.key, &document.questions()).expect("known");
+            let batch = ingest::plan(&config, &document, false, now, &known);
+            let new: Vec<&str> = batch.deliver.iter().map(|n| n.article.title.as_str()).collect();
+            assert!(new.is_empty(), "{file}: {new:?} again");
+        }
+        let check = store.check().expect("check");
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
+}

@@ -1,0 +1,375 @@
+//! Article records in append-only day files beside sled (schema 7).
+//!
+//! sled keeps every live byte several times over in its log, and cleans a
+//! segment only once it is half dead: a week of bodies written and deleted
+//! all over its key space held the churn benchmark's store at 300-340 MiB
+//! for 49 MiB live (docs/benchmarks.md). Here each article's record is
+//! appended to the file of the day it was written (`bodies/2026-12-07.log`)
+//! and sled's `articles` tree keeps a 25-byte [`Pointer`] to it. A prune then
+//! deletes whole files, after copying the few records still live in an old
+//! one forward.
+//!
+//! Order: a frame is appended and synced before the pointer that names it
+//! is committed, so a crash (or a power cut) leaves at worst a frame nobody
+//! points at, which goes with its file. A frame carries its key and a CRC,
+//! so a pointer can never read another article's bytes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+use super::StoreError;
+
+/// The first byte of a pointer value: neither JSON nor a deflated value
+/// (`DEFLATED`) starts with it, so a full record of schema 6 still reads.
+const POINTER: u8 = 0xb7;
+
+/// A frame's header: the frame's length (u32), the CRC-32 of the rest, the key's length (u8).
+const HEADER: usize = 9;
+
+/// Where an article's record is: the day file, the frame's place in it, and
+/// the article's first sight (the prune decides on it without the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pointer {
+    pub day: u32,
+    pub offset: u64,
+    pub len: u32,
+    pub first_seen: i64,
+}
+
+impl Pointer {
+    pub const ENCODED_LEN: usize = 25;
+
+    pub fn to_bytes(self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[0] = POINTER;
+        out[1..5].copy_from_slice(&self.day.to_be_bytes());
+        out[5..13].copy_from_slice(&self.offset.to_be_bytes());
+        out[13..17].copy_from_slice(&self.len.to_be_bytes());
+        out[17..25].copy_from_slice(&self.first_seen.to_be_bytes());
+        out
+    }
+
+    /// `None` for anything that is not a pointer (a full record of schema 6).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Pointer> {
+        let bytes: &[u8; Self::ENCODED_LEN] = bytes.try_into().ok()?;
+        if bytes[0] != POINTER {
+            return None;
+        }
+        let take = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
+        Some(Pointer {
+            day: u32::from_be_bytes(take(1..5).try_into().ok()?),
+            offset: u64::from_be_bytes(take(5..13).try_into().ok()?),
+            len: u32::from_be_bytes(take(13..17).try_into().ok()?),
+            first_seen: i64::from_be_bytes(take(17..25).try_into().ok()?),
+        })
+    }
+
+    pub fn first_seen(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.first_seen, 0)
+    }
+}
+
+/// Whether a stored `articles` value is a pointer (the prefix alone).
+pub(super) fn is_pointer(bytes: &[u8]) -> bool {
+    bytes.len() == Pointer::ENCODED_LEN && bytes.first() == Some(&POINTER)
+}
+
+/// The file being appended to.
+struct Writer {
+    day: u32,
+    file: File,
+    len: u64,
+}
+
+pub(super) struct Bodies {
+    dir: PathBuf,
+    writer: Mutex<Option<Writer>>,
+    readers: Mutex<HashMap<u32, Arc<File>>>,
+}
+
+/// A day number (days since 1970) as the file's name.
+fn file_name(day: u32) -> String {
+    let date = NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).map_or_else(
+        || format!("day-{day}"),
+        |date| date.format("%Y-%m-%d").to_string(),
+    );
+    format!("{date}.log")
+}
+
+fn day_of_name(name: &str) -> Option<u32> {
+    let date = NaiveDate::parse_from_str(name.strip_suffix(".log")?, "%Y-%m-%d").ok()?;
+    u32::try_from(date.num_days_from_ce() - 719_163).ok()
+}
+
+impl Bodies {
+    pub fn open(dir: PathBuf) -> Result<Bodies, StoreError> {
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            action: "create the body files' directory",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Bodies {
+            dir,
+            writer: Mutex::new(None),
+            readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self, day: u32) -> PathBuf {
+        self.dir.join(file_name(day))
+    }
+
+    fn io(&self, action: &'static str, day: u32) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = self.path(day);
+        move |source| StoreError::Io { action, path, source }
+    }
+
+    /// Appends one frame per `(key, value, first_seen)` to the file of
+    /// `day` in one write, synced: the pointers may then be committed.
+    pub fn append(
+        &self,
+        day: u32,
+        rows: &[(&[u8], &[u8], DateTime<Utc>)],
+    ) -> Result<Vec<Pointer>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // A later day's file once the day has turned; never an earlier one.
+        if guard.as_ref().is_none_or(|writer| writer.day < day) {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(day))
+                .map_err(self.io("open the body file", day))?;
+            // A frame cut short by a crash stays where it is: nothing points at it.
+            let len = file.metadata().map_err(self.io("read the size of", day))?.len();
+            *guard = Some(Writer { day, file, len });
+        }
+        let Some(writer) = guard.as_mut() else {
+            unreachable!("set above");
+        };
+        let mut buffer = Vec::new();
+        let mut pointers = Vec::with_capacity(rows.len());
+        for (key, value, first_seen) in rows {
+            let start = buffer.len();
+            let frame = frame(key, value).ok_or_else(|| StoreError::Corrupt {
+                tree: "articles",
+                key: String::from_utf8_lossy(key).into_owned(),
+                message: format!("a record of {} bytes is too large for a body file", value.len()),
+            })?;
+            buffer.extend_from_slice(&frame);
+            pointers.push(Pointer {
+                day: writer.day,
+                offset: writer.len + start as u64,
+                len: frame.len() as u32,
+                first_seen: first_seen.timestamp(),
+            });
+        }
+        let day = writer.day;
+        if let Err(err) = writer.file.write_all(&buffer) {
+            // Where the file ends now is not known: the next append reopens it.
+            *guard = None;
+            return Err(self.io("append to the body file", day)(err));
+        }
+        writer.len += buffer.len() as u64;
+        writer
+            .file
+            .sync_data()
+            .map_err(self.io("sync the body file", day))?;
+        Ok(pointers)
+    }
+
+    /// The day being appended to, if any: its file is never compacted away.
+    pub fn writing_day(&self) -> Option<u32> {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|writer| writer.day)
+    }
+
+    fn reader(&self, day: u32) -> Result<Arc<File>, StoreError> {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = readers.get(&day) {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(File::open(self.path(day)).map_err(self.io("open the body file", day))?);
+        readers.insert(day, file.clone());
+        Ok(file)
+    }
+
+    /// The value `pointer` names, checked to be the record of `key`.
+    pub fn read(&self, key: &[u8], pointer: Pointer) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |message: String| StoreError::Corrupt {
+            tree: "articles",
+            key: String::from_utf8_lossy(key).into_owned(),
+            message: format!(
+                "body file {} at byte {}: {message}",
+                file_name(pointer.day),
+                pointer.offset
+            ),
+        };
+        let file = self.reader(pointer.day)?;
+        let mut frame = vec![0u8; pointer.len as usize];
+        file.read_exact_at(&mut frame, pointer.offset).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt("the file ends before the record".to_owned())
+            } else {
+                self.io("read the body file", pointer.day)(err)
+            }
+        })?;
+        unframe(&frame, key).map_err(corrupt)
+    }
+
+    /// The day files there are, with their sizes.
+    pub fn files(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        let io = |source| StoreError::Io {
+            action: "list the body files in",
+            path: self.dir.clone(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if let Some(day) = entry.file_name().to_str().and_then(day_of_name) {
+                files.push((day, entry.metadata().map_err(io)?.len()));
+            }
+        }
+        files.sort_unstable();
+        Ok(files)
+    }
+
+    /// Deletes a day's file, which nothing points into any more.
+    pub fn remove(&self, day: u32) -> Result<(), StoreError> {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&day);
+        match std::fs::remove_file(self.path(day)) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(self.io("remove the body file", day)(err)),
+        }
+    }
+
+    /// Bytes the day files take.
+    pub fn size(&self) -> Result<u64, StoreError> {
+        Ok(self.files()?.iter().map(|(_, size)| size).sum())
+    }
+}
+
+/// A frame: length, CRC, key length, key, value. `None` above 4 GiB or a
+/// key over 255 bytes (ids are 32).
+fn frame(key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(HEADER + key.len() + value.len()).ok()?;
+    let key_len = u8::try_from(key.len()).ok()?;
+    let mut out = Vec::with_capacity(len as usize);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.push(key_len);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    let crc = crc32fast::hash(out.get(8..)?);
+    out.get_mut(4..8)?.copy_from_slice(&crc.to_be_bytes());
+    Some(out)
+}
+
+/// The value of a frame read back, or what is wrong with it.
+fn unframe(frame: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
+    let header = frame
+        .get(..HEADER)
+        .ok_or("the record is shorter than its header")?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if len != frame.len() {
+        return Err(format!(
+            "the record says {len} bytes, its pointer {}",
+            frame.len()
+        ));
+    }
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if crc32fast::hash(&frame[8..]) != crc {
+        return Err("the record's checksum does not match".to_owned());
+    }
+    let key_len = header[8] as usize;
+    let stored_key = frame
+        .get(HEADER..HEADER + key_len)
+        .ok_or("the key runs past the record")?;
+    if stored_key != key {
+        return Err(format!(
+            "the record is {:?}'s",
+            String::from_utf8_lossy(stored_key)
+        ));
+    }
+    Ok(frame[HEADER + key_len..].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(i64::from(day) * 86_400 + 3_600, 0).unwrap()
+    }
+
+    #[test]
+    fn records_read_back_from_their_day_and_a_wrong_or_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies = Bodies::open(dir.path().join("bodies")).unwrap();
+        let day = 20_429; // 2025-12-07
+        let rows: Vec<(&[u8], &[u8], DateTime<Utc>)> = vec![
+            (b"aaaa", "第一篇".as_bytes(), at(day)),
+            (b"bbbb", b"second", at(day - 3)),
+        ];
+        let pointers = bodies.append(day, &rows).unwrap();
+        assert_eq!(bodies.read(b"aaaa", pointers[0]).unwrap(), "第一篇".as_bytes());
+        assert_eq!(bodies.read(b"bbbb", pointers[1]).unwrap(), b"second");
+        assert_eq!(Pointer::from_bytes(&pointers[1].to_bytes()), Some(pointers[1]));
+        assert_eq!(pointers[1].first_seen(), Some(at(day - 3)));
+        assert!(Pointer::from_bytes(b"{\"id\":1}").is_none());
+        // The next day's records go to the next day's file.
+        let next = bodies
+            .append(day + 1, &[(b"cccc", b"third", at(day + 1))])
+            .unwrap();
+        assert_eq!((next[0].day, next[0].offset), (day + 1, 0));
+        assert_eq!(
+            bodies
+                .files()
+                .unwrap()
+                .iter()
+                .map(|(d, _)| *d)
+                .collect::<Vec<_>>(),
+            vec![day, day + 1]
+        );
+        assert!(dir.path().join("bodies/2025-12-07.log").exists());
+        // Another article's pointer, or a damaged file, is an error, never its bytes.
+        let wrong = bodies.read(b"bbbb", pointers[0]).unwrap_err().to_string();
+        assert!(wrong.contains("body file 2025-12-07.log at byte 0"), "{wrong}");
+        let path = dir.path().join("bodies/2025-12-07.log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        bodies.readers.lock().unwrap().clear();
+        let broken = bodies.read(b"bbbb", pointers[1]).unwrap_err().to_string();
+        assert!(broken.contains("checksum"), "{broken}");
+        bodies.remove(day).unwrap();
+        let gone = bodies.read(b"aaaa", pointers[0]).unwrap_err().to_string();
+        assert!(gone.contains("2025-12-07.log"), "{gone}");
+    }
+
+    #[test]
+    fn day_names_read_back() {
+        for day in [0, 20_429, 30_000] {
+            assert_eq!(day_of_name(&file_name(day)), Some(day));
+        }
+        assert_eq!(file_name(20_429), "2025-12-07.log");
+        assert_eq!(day_of_name("notes.txt"), None);
+    }
+}
