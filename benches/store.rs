@@ -224,11 +224,20 @@ fn churn(args: &Args) {
             panic!("flush: {err}");
         }
         if day % 10 == 9 || day + 1 == args.churn_days {
+            // The articles' day files, beside sled's own (schema 7).
+            let bodies: u64 = std::fs::read_dir(dir.path().join("bodies"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|meta| meta.len())
+                .sum();
             println!(
-                "  day {:>4}: {:>8} seen ids, {:>7.1} MiB on disk",
+                "  day {:>4}: {:>8} seen ids, {:>7.1} MiB on disk ({:.1} MiB of it the body files)",
                 day + 1,
                 store.seen_count().unwrap_or(0),
-                mib(store.size_on_disk().unwrap_or(0))
+                mib(store.size_on_disk().unwrap_or(0)),
+                mib(bodies)
             );
             if let Ok(footprint) = store.footprint() {
                 let parts: Vec<String> = footprint
@@ -236,7 +245,10 @@ fn churn(args: &Args) {
                     .filter(|(_, records, _)| *records > 0)
                     .map(|(kind, records, bytes)| format!("{kind} {records} = {:.1} MiB", mib(*bytes)))
                     .collect();
-                println!("             records (keys and values): {}", parts.join(", "));
+                println!(
+                    "             records (keys and values; articles as records, not pointers): {}",
+                    parts.join(", ")
+                );
             }
         }
     }

@@ -9,14 +9,13 @@
 //! deletes whole files, after copying the few records still live in an old
 //! one forward.
 //!
-//! Order: a frame is appended and synced before the pointer that names it
-//! is committed, so a crash (or a power cut) leaves at worst a frame nobody
-//! points at, which goes with its file. A frame carries its key and a CRC,
-//! so a pointer can never read another article's bytes.
+//! Order: a frame is written and synced before the transaction that
+//! commits its pointer, so a crash, a kill or a power cut leaves at worst a
+//! frame nobody points at, which goes with its file. A frame carries its key
+//! and a CRC, so a pointer never reads another article's bytes.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -80,11 +79,17 @@ pub(super) fn is_pointer(bytes: &[u8]) -> bool {
     bytes.len() == Pointer::ENCODED_LEN && bytes.first() == Some(&POINTER)
 }
 
-/// The file being appended to.
+/// The file being appended to. Its space is written (zeros) ahead of the
+/// frames, `allocated` bytes in all, so a sync after an append writes data
+/// only: on ext4 an fdatasync that also had to record a longer file commits
+/// the journal, and with it sled's dirty log (a sync per feed poll then
+/// tripled the cold poll: docs/benchmarks.md, "Schema 7").
 struct Writer {
     day: u32,
     file: File,
+    /// Where the frames end.
     len: u64,
+    allocated: u64,
 }
 
 pub(super) struct Bodies {
@@ -131,7 +136,7 @@ impl Bodies {
     }
 
     /// Appends one frame per `(key, value, first_seen)` to the file of
-    /// `day` in one write, synced: the pointers may then be committed.
+    /// `day` in one write, and syncs it: the pointers may then be committed.
     pub fn append(
         &self,
         day: u32,
@@ -142,19 +147,20 @@ impl Bodies {
         }
         let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         // A later day's file once the day has turned; never an earlier one.
-        if guard.as_ref().is_none_or(|writer| writer.day < day) {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path(day))
-                .map_err(self.io("open the body file", day))?;
-            // A frame cut short by a crash stays where it is: nothing points at it.
-            let len = file.metadata().map_err(self.io("read the size of", day))?.len();
-            *guard = Some(Writer { day, file, len });
-        }
-        let Some(writer) = guard.as_mut() else {
-            unreachable!("set above");
+        let writer = match guard.take() {
+            Some(writer) if writer.day >= day => writer,
+            earlier => {
+                if let Some(old) = earlier {
+                    // Its zeros beyond the last frame go back.
+                    old.file
+                        .set_len(old.len)
+                        .and_then(|()| old.file.sync_all())
+                        .map_err(self.io("trim the body file", old.day))?;
+                }
+                self.open_writer(day)?
+            }
         };
+        let writer = guard.insert(writer);
         let mut buffer = Vec::new();
         let mut pointers = Vec::with_capacity(rows.len());
         for (key, value, first_seen) in rows {
@@ -173,17 +179,71 @@ impl Bodies {
             });
         }
         let day = writer.day;
-        if let Err(err) = writer.file.write_all(&buffer) {
-            // Where the file ends now is not known: the next append reopens it.
+        let end = writer.len + buffer.len() as u64;
+        let written = (|| {
+            if end > writer.allocated {
+                // Ahead by an eighth of the file, at least 256 KiB: a journal
+                // commit every few MB of a big poll, little left over on a quiet day.
+                let allocated = end + (end / 8).max(256 << 10);
+                let zeros = vec![0u8; 1 << 20];
+                let mut at = writer.allocated;
+                while at < allocated {
+                    let n = (allocated - at).min(zeros.len() as u64) as usize;
+                    writer.file.write_all_at(&zeros[..n], at)?;
+                    at += n as u64;
+                }
+                writer.file.sync_all()?;
+                writer.allocated = allocated;
+            }
+            writer.file.write_all_at(&buffer, writer.len)?;
+            writer.file.sync_data()
+        })();
+        if let Err(err) = written {
+            // Where the frames end is then found again by the next append.
             *guard = None;
             return Err(self.io("append to the body file", day)(err));
         }
-        writer.len += buffer.len() as u64;
-        writer
-            .file
-            .sync_data()
-            .map_err(self.io("sync the body file", day))?;
+        writer.len = end;
         Ok(pointers)
+    }
+
+    /// Opens `day`'s file for appending after its last whole frame: a frame
+    /// cut short by a crash, and the zeros ahead, are written over (nothing
+    /// points there: a pointer is committed only after its frame's sync).
+    fn open_writer(&self, day: u32) -> Result<Writer, StoreError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(self.path(day))
+            .map_err(self.io("open the body file", day))?;
+        let allocated = file.metadata().map_err(self.io("read the size of", day))?.len();
+        let mut len = 0u64;
+        let mut header = [0u8; HEADER];
+        while len + HEADER as u64 <= allocated {
+            file.read_exact_at(&mut header, len)
+                .map_err(self.io("read the body file", day))?;
+            let size = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
+            if size < HEADER as u64 || len + size > allocated {
+                break;
+            }
+            let mut frame = vec![0u8; size as usize];
+            file.read_exact_at(&mut frame, len)
+                .map_err(self.io("read the body file", day))?;
+            if crc32fast::hash(&frame[8..])
+                != u32::from_be_bytes([header[4], header[5], header[6], header[7]])
+            {
+                break;
+            }
+            len += size;
+        }
+        Ok(Writer {
+            day,
+            file,
+            len,
+            allocated,
+        })
     }
 
     /// The day being appended to, if any: its file is never compacted away.
@@ -362,6 +422,37 @@ mod tests {
         bodies.remove(day).unwrap();
         let gone = bodies.read(b"aaaa", pointers[0]).unwrap_err().to_string();
         assert!(gone.contains("2025-12-07.log"), "{gone}");
+    }
+
+    #[test]
+    fn after_a_crash_appends_follow_the_last_whole_frame_and_the_zeros_ahead_are_not_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 20_429;
+        let first = {
+            let bodies = Bodies::open(dir.path().to_path_buf()).unwrap();
+            let pointers = bodies.append(day, &[(b"aaaa", b"kept", at(day))]).unwrap();
+            // Space is written ahead of the frames.
+            assert!(bodies.files().unwrap()[0].1 >= 256 << 10);
+            // A frame cut short by the crash: its header and half its bytes.
+            let torn = frame(b"bbbb", &[7u8; 100]).unwrap();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(bodies.path(day))
+                .unwrap();
+            file.write_all_at(&torn[..60], u64::from(pointers[0].len))
+                .unwrap();
+            pointers[0]
+        };
+        let bodies = Bodies::open(dir.path().to_path_buf()).unwrap();
+        let next = bodies
+            .append(day, &[(b"cccc", "之后".as_bytes(), at(day))])
+            .unwrap();
+        assert_eq!(next[0].offset, u64::from(first.len));
+        assert_eq!(bodies.read(b"aaaa", first).unwrap(), b"kept");
+        assert_eq!(bodies.read(b"cccc", next[0]).unwrap(), "之后".as_bytes());
+        // The next day's file trims this one to its frames.
+        bodies.append(day + 1, &[(b"dddd", b"x", at(day + 1))]).unwrap();
+        assert_eq!(bodies.files().unwrap()[0].1, u64::from(first.len + next[0].len));
     }
 
     #[test]

@@ -290,8 +290,9 @@ impl Store {
                             .iter()
                             .map(|(key, value, first_seen)| (key.as_ref(), value.as_slice(), *first_seen))
                             .collect();
+                        let pointers = self.bodies.append(today, &frames)?;
                         let mut batch = sled::Batch::default();
-                        for (key, pointer) in chunk.iter().zip(self.bodies.append(today, &frames)?) {
+                        for (key, pointer) in chunk.iter().zip(pointers) {
                             batch.insert(key.0.clone(), pointer.to_bytes().as_slice());
                         }
                         self.articles.apply_batch(batch).records("articles", "write")?;

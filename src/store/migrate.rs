@@ -224,8 +224,9 @@ pub(super) fn bodies_out(store: &Store) -> Result<(), StoreError> {
             .iter()
             .map(|(key, bytes, first_seen)| (key.as_ref(), bytes.as_ref(), *first_seen))
             .collect();
+        let pointers = store.bodies.append(day, &frames)?;
         let mut batch = sled::Batch::default();
-        for ((key, _, _), pointer) in records.iter().zip(store.bodies.append(day, &frames)?) {
+        for ((key, _, _), pointer) in records.iter().zip(pointers) {
             batch.insert((*key).clone(), pointer.to_bytes().as_slice());
         }
         store.articles.apply_batch(batch).records("articles", "write")?;

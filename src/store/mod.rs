@@ -784,7 +784,6 @@ impl Store {
 
     /// Makes everything written so far durable, from synchronous code.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        // (The day files are synced as they are written.)
         self.db.flush().records("all", "flush")?;
         Ok(())
     }
