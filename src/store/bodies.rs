@@ -80,10 +80,10 @@ pub(super) fn is_pointer(bytes: &[u8]) -> bool {
 }
 
 /// The file being appended to. Its space is written (zeros) ahead of the
-/// frames, `allocated` bytes in all, so a sync after an append writes data
-/// only: on ext4 an fdatasync that also had to record a longer file commits
-/// the journal, and with it sled's dirty log (a sync per feed poll then
-/// tripled the cold poll: docs/benchmarks.md, "Schema 7").
+/// frames, `allocated` bytes in all, so the sync after an append has the
+/// data alone to write, not a grown file's size and blocks (a sync per feed
+/// poll of a growing file tripled the cold poll: docs/benchmarks.md,
+/// "Schema 7").
 struct Writer {
     day: u32,
     file: File,
@@ -182,8 +182,8 @@ impl Bodies {
         let end = writer.len + buffer.len() as u64;
         let written = (|| {
             if end > writer.allocated {
-                // Ahead by an eighth of the file, at least 256 KiB: a journal
-                // commit every few MB of a big poll, little left over on a quiet day.
+                // Ahead by an eighth of the file, at least 256 KiB: a sync of
+                // the file's size every few MB of a big poll, little left over on a quiet day.
                 let allocated = end + (end / 8).max(256 << 10);
                 let zeros = vec![0u8; 1 << 20];
                 let mut at = writer.allocated;
