@@ -31,6 +31,11 @@ const POINTER: u8 = 0xb7;
 /// A frame's header: the frame's length (u32), the CRC-32 of the rest, the key's length (u8).
 const HEADER: usize = 9;
 
+/// The largest frame written or read: a stored value is refused above
+/// 64 MiB inflated (`deflate.rs`), and a damaged pointer or header must not
+/// make us allocate 4 GiB.
+const MAX_FRAME: usize = 64 << 20;
+
 /// Where an article's record is: the day file, the frame's place in it, and
 /// the article's first sight (the prune decides on it without the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,10 +142,13 @@ impl Bodies {
 
     /// Appends one frame per `(key, value, first_seen)` to the file of
     /// `day` in one write, and syncs it: the pointers may then be committed.
+    /// `committed_end` says where the committed frames of a day's file end
+    /// (asked only when the file is opened for appending).
     pub fn append(
         &self,
         day: u32,
         rows: &[(&[u8], &[u8], DateTime<Utc>)],
+        committed_end: &dyn Fn(u32) -> Result<u64, StoreError>,
     ) -> Result<Vec<Pointer>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -157,7 +165,7 @@ impl Bodies {
                         .and_then(|()| old.file.sync_all())
                         .map_err(self.io("trim the body file", old.day))?;
                 }
-                self.open_writer(day)?
+                self.open_writer(day, committed_end(day)?)?
             }
         };
         let writer = guard.insert(writer);
@@ -210,7 +218,11 @@ impl Bodies {
     /// Opens `day`'s file for appending after its last whole frame: a frame
     /// cut short by a crash, and the zeros ahead, are written over (nothing
     /// points there: a pointer is committed only after its frame's sync).
-    fn open_writer(&self, day: u32) -> Result<Writer, StoreError> {
+    /// Never before `committed`, the end of the frames pointers name: a
+    /// damaged frame in the middle, or one whose sync failed and whose
+    /// bytes a reboot lost, must not let an append write over later ones.
+    fn open_writer(&self, day: u32, committed: u64) -> Result<Writer, StoreError> {
+        let created = !self.path(day).exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -225,7 +237,7 @@ impl Bodies {
             file.read_exact_at(&mut header, len)
                 .map_err(self.io("read the body file", day))?;
             let size = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
-            if size < HEADER as u64 || len + size > allocated {
+            if size < HEADER as u64 || size > MAX_FRAME as u64 || len + size > allocated {
                 break;
             }
             let mut frame = vec![0u8; size as usize];
@@ -238,10 +250,20 @@ impl Bodies {
             }
             len += size;
         }
+        if created {
+            // The new file's name must survive a power cut too.
+            File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|source| StoreError::Io {
+                    action: "sync the directory of",
+                    path: self.path(day),
+                    source,
+                })?;
+        }
         Ok(Writer {
             day,
             file,
-            len,
+            len: len.max(committed),
             allocated,
         })
     }
@@ -276,6 +298,9 @@ impl Bodies {
                 pointer.offset
             ),
         };
+        if pointer.len as usize > MAX_FRAME {
+            return Err(corrupt(format!("a pointer to {} bytes", pointer.len)));
+        }
         let file = self.reader(pointer.day)?;
         let mut frame = vec![0u8; pointer.len as usize];
         file.read_exact_at(&mut frame, pointer.offset).map_err(|err| {
@@ -308,10 +333,9 @@ impl Bodies {
 
     /// Deletes a day's file, which nothing points into any more.
     pub fn remove(&self, day: u32) -> Result<(), StoreError> {
-        self.readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&day);
+        // Held across the unlink: a reader cannot cache the file in between.
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        readers.remove(&day);
         match std::fs::remove_file(self.path(day)) {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -328,7 +352,11 @@ impl Bodies {
 /// A frame: length, CRC, key length, key, value. `None` above 4 GiB or a
 /// key over 255 bytes (ids are 32).
 fn frame(key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
-    let len = u32::try_from(HEADER + key.len() + value.len()).ok()?;
+    let len = HEADER + key.len() + value.len();
+    if len > MAX_FRAME {
+        return None;
+    }
+    let len = u32::try_from(len).ok()?;
     let key_len = u8::try_from(key.len()).ok()?;
     let mut out = Vec::with_capacity(len as usize);
     out.extend_from_slice(&len.to_be_bytes());
@@ -374,6 +402,11 @@ fn unframe(frame: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    /// No pointers committed yet (the store's scan of its pointers, in the store).
+    fn none(_: u32) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     fn at(day: u32) -> DateTime<Utc> {
         DateTime::from_timestamp(i64::from(day) * 86_400 + 3_600, 0).unwrap()
     }
@@ -387,7 +420,7 @@ mod tests {
             (b"aaaa", "第一篇".as_bytes(), at(day)),
             (b"bbbb", b"second", at(day - 3)),
         ];
-        let pointers = bodies.append(day, &rows).unwrap();
+        let pointers = bodies.append(day, &rows, &none).unwrap();
         assert_eq!(bodies.read(b"aaaa", pointers[0]).unwrap(), "第一篇".as_bytes());
         assert_eq!(bodies.read(b"bbbb", pointers[1]).unwrap(), b"second");
         assert_eq!(Pointer::from_bytes(&pointers[1].to_bytes()), Some(pointers[1]));
@@ -395,7 +428,7 @@ mod tests {
         assert!(Pointer::from_bytes(b"{\"id\":1}").is_none());
         // The next day's records go to the next day's file.
         let next = bodies
-            .append(day + 1, &[(b"cccc", b"third", at(day + 1))])
+            .append(day + 1, &[(b"cccc", b"third", at(day + 1))], &none)
             .unwrap();
         assert_eq!((next[0].day, next[0].offset), (day + 1, 0));
         assert_eq!(
@@ -430,7 +463,7 @@ mod tests {
         let day = 20_429;
         let first = {
             let bodies = Bodies::open(dir.path().to_path_buf()).unwrap();
-            let pointers = bodies.append(day, &[(b"aaaa", b"kept", at(day))]).unwrap();
+            let pointers = bodies.append(day, &[(b"aaaa", b"kept", at(day))], &none).unwrap();
             // Space is written ahead of the frames.
             assert!(bodies.files().unwrap()[0].1 >= 256 << 10);
             // A frame cut short by the crash: its header and half its bytes.
@@ -445,14 +478,45 @@ mod tests {
         };
         let bodies = Bodies::open(dir.path().to_path_buf()).unwrap();
         let next = bodies
-            .append(day, &[(b"cccc", "之后".as_bytes(), at(day))])
+            .append(day, &[(b"cccc", "之后".as_bytes(), at(day))], &none)
             .unwrap();
         assert_eq!(next[0].offset, u64::from(first.len));
         assert_eq!(bodies.read(b"aaaa", first).unwrap(), b"kept");
         assert_eq!(bodies.read(b"cccc", next[0]).unwrap(), "之后".as_bytes());
         // The next day's file trims this one to its frames.
-        bodies.append(day + 1, &[(b"dddd", b"x", at(day + 1))]).unwrap();
+        bodies
+            .append(day + 1, &[(b"dddd", b"x", at(day + 1))], &none)
+            .unwrap();
         assert_eq!(bodies.files().unwrap()[0].1, u64::from(first.len + next[0].len));
+    }
+
+    #[test]
+    fn a_damaged_frame_in_the_middle_never_lets_an_append_write_over_committed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 20_429;
+        let rows: Vec<(&[u8], &[u8], DateTime<Utc>)> =
+            vec![(b"aaaa", b"first", at(day)), (b"bbbb", b"second", at(day))];
+        let pointers = Bodies::open(dir.path().to_path_buf())
+            .unwrap()
+            .append(day, &rows, &none)
+            .unwrap();
+        let path = dir.path().join(file_name(day));
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(b"XX", pointers[0].offset + HEADER as u64 + 4)
+            .unwrap();
+        // The store says where its pointers end: after the second frame.
+        let end = pointers[1].offset + u64::from(pointers[1].len);
+        let committed = move |asked: u32| -> Result<u64, StoreError> {
+            assert_eq!(asked, day);
+            Ok(end)
+        };
+        let bodies = Bodies::open(dir.path().to_path_buf()).unwrap();
+        let next = bodies
+            .append(day, &[(b"cccc", b"third", at(day))], &committed)
+            .unwrap();
+        assert_eq!(next[0].offset, end);
+        assert_eq!(bodies.read(b"bbbb", pointers[1]).unwrap(), b"second");
+        assert!(bodies.read(b"aaaa", pointers[0]).is_err());
     }
 
     #[test]

@@ -239,7 +239,7 @@ impl Store {
             .iter()
             .map(|(key, value, first_seen)| (key.as_bytes(), value.as_slice(), *first_seen))
             .collect();
-        let pointers = self.bodies.append(day_bucket(now), &frames)?;
+        let pointers = self.append_bodies(day_bucket(now), &frames)?;
         let article_rows: Vec<(&[u8], [u8; super::bodies::Pointer::ENCODED_LEN])> = frames
             .iter()
             .zip(&pointers)

@@ -153,6 +153,12 @@ impl Store {
         retention: TimeDelta,
         keep_bodies: TimeDelta,
     ) -> Result<PruneReport, StoreError> {
+        // No poll may store or rewrite an article (a copy rewrites its
+        // original) between what is needed being read and the removals.
+        let _one_at_a_time = self
+            .ingesting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut report = PruneReport::default();
         let mut needed: HashSet<Vec<u8>> = HashSet::new();
         for key in self.pending.iter().keys() {
@@ -198,12 +204,7 @@ impl Store {
             .records("seen_legacy", "write")?;
         // Only the bodies that exist are removed (and counted), each once. A
         // body whose id is not seen (forgotten just now, or left by an
-        // earlier prune cut short) goes whatever its age. No poll may write
-        // an article meanwhile (a copy rewrites its original).
-        let _one_at_a_time = self
-            .ingesting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // earlier prune cut short) goes whatever its age.
         let mut bodies = sled::Batch::default();
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
@@ -270,6 +271,9 @@ impl Store {
                 day.1.push((key, pointer));
             }
         }
+        // The removals above reach the disk before any file goes: a crash
+        // must not bring back a pointer into a deleted file.
+        self.db.flush().records("articles", "flush")?;
         let (mut removed, mut moved) = (0, 0);
         for (day, size) in self.bodies.files()? {
             // Never the file a poll appends to, nor one of a later day.
@@ -279,27 +283,18 @@ impl Store {
             match live.remove(&day) {
                 None => {}
                 Some((bytes, _)) if bytes.saturating_mul(2) >= size => continue,
-                Some((_, pointers)) => {
-                    for chunk in pointers.chunks(512) {
-                        let mut values = Vec::with_capacity(chunk.len());
-                        for (key, pointer) in chunk {
-                            let first_seen = pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC);
-                            values.push((key, self.bodies.read(key, *pointer)?, first_seen));
-                        }
-                        let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
-                            .iter()
-                            .map(|(key, value, first_seen)| (key.as_ref(), value.as_slice(), *first_seen))
-                            .collect();
-                        let pointers = self.bodies.append(today, &frames)?;
-                        let mut batch = sled::Batch::default();
-                        for (key, pointer) in chunk.iter().zip(pointers) {
-                            batch.insert(key.0.clone(), pointer.to_bytes().as_slice());
-                        }
-                        self.articles.apply_batch(batch).records("articles", "write")?;
-                        moved += chunk.len();
+                Some((_, pointers)) => match self.move_forward(&pointers, today) {
+                    Ok(count) => moved += count,
+                    // One unreadable record keeps its file, not the prune from finishing.
+                    Err(err) => {
+                        tracing::error!(
+                            file = %self.bodies.path(day).display(),
+                            error = %err,
+                            "cannot copy the live records out of a body file; it stays"
+                        );
+                        continue;
                     }
-                    self.db.flush().records("articles", "flush")?;
-                }
+                },
             }
             self.bodies.remove(day)?;
             removed += 1;
@@ -308,6 +303,29 @@ impl Store {
             tracing::info!(files = removed, records_moved = moved, "body files compacted");
         }
         Ok(())
+    }
+
+    /// Copies records to `today`'s file and points at the copies, durably.
+    fn move_forward(&self, pointers: &[(sled::IVec, Pointer)], today: u32) -> Result<usize, StoreError> {
+        for chunk in pointers.chunks(512) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for (key, pointer) in chunk {
+                let first_seen = pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC);
+                values.push((key, self.bodies.read(key, *pointer)?, first_seen));
+            }
+            let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
+                .iter()
+                .map(|(key, value, first_seen)| (key.as_ref(), value.as_slice(), *first_seen))
+                .collect();
+            let copies = self.append_bodies(today, &frames)?;
+            let mut batch = sled::Batch::default();
+            for ((key, _), pointer) in chunk.iter().zip(copies) {
+                batch.insert(key.clone(), pointer.to_bytes().as_slice());
+            }
+            self.articles.apply_batch(batch).records("articles", "write")?;
+        }
+        self.db.flush().records("articles", "flush")?;
+        Ok(pointers.len())
     }
 
     /// When the last prune ran, if ever.

@@ -49,9 +49,11 @@ struct SeenV1 {
 /// Version 1 did not record whom an article was queued for: it is known
 /// only for what is still pending.
 fn v1_routes(store: &Store) -> Result<(), StoreError> {
+    // (Through `article_bytes`: a run cut short after `bodies_out` began
+    // left pointers.)
     for row in store.articles.iter() {
         let (key, bytes) = row.records("articles", "scan")?;
-        let mut article: Article = decode("articles", &key, &bytes)?;
+        let mut article: Article = decode("articles", &key, &store.article_bytes(&key, bytes)?)?;
         for pending in store.pending.iter().keys() {
             let pending = pending.records("pending", "scan")?;
             if pending.ends_with(article.id.as_str().as_bytes())
@@ -83,7 +85,7 @@ fn v2_to_v3(store: &Store) -> Result<(), StoreError> {
     let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for row in store.articles.iter() {
         let (key, bytes) = row.records("articles", "scan")?;
-        let article: Article = decode("articles", &key, &bytes)?;
+        let article: Article = decode("articles", &key, &store.article_bytes(&key, bytes)?)?;
         feeds.insert(article.id.clone(), feed_tag(&article.feed_key));
         if let Some(link) = &article.link {
             links.push((
@@ -224,7 +226,7 @@ pub(super) fn bodies_out(store: &Store) -> Result<(), StoreError> {
             .iter()
             .map(|(key, bytes, first_seen)| (key.as_ref(), bytes.as_ref(), *first_seen))
             .collect();
-        let pointers = store.bodies.append(day, &frames)?;
+        let pointers = store.append_bodies(day, &frames)?;
         let mut batch = sled::Batch::default();
         for ((key, _, _), pointer) in records.iter().zip(pointers) {
             batch.insert((*key).clone(), pointer.to_bytes().as_slice());

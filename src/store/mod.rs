@@ -653,6 +653,30 @@ impl Store {
         }
     }
 
+    /// Appends article records to `day`'s file, synced (see `bodies.rs`).
+    fn append_bodies(
+        &self,
+        day: u32,
+        rows: &[(&[u8], &[u8], DateTime<Utc>)],
+    ) -> Result<Vec<bodies::Pointer>, StoreError> {
+        self.bodies.append(day, rows, &|day| self.committed_end(day))
+    }
+
+    /// Where the frames that pointers name end in `day`'s file: a scan of
+    /// the pointers, once a process opens a day's file for appending.
+    fn committed_end(&self, day: u32) -> Result<u64, StoreError> {
+        let mut end = 0;
+        for row in self.articles.iter() {
+            let (_, bytes) = row.records("articles", "scan")?;
+            if let Some(pointer) = bodies::Pointer::from_bytes(&bytes)
+                && pointer.day == day
+            {
+                end = end.max(pointer.offset + u64::from(pointer.len));
+            }
+        }
+        Ok(end)
+    }
+
     /// Every record of `kind` in key order, an article as its record (not its pointer).
     fn rows(&self, kind: Kind) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
         self.tree(kind).iter().map(move |row| {
