@@ -65,23 +65,17 @@ impl Pointer {
         if bytes[0] != POINTER {
             return None;
         }
-        let take = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
         Some(Pointer {
-            day: u32::from_be_bytes(take(1..5).try_into().ok()?),
-            offset: u64::from_be_bytes(take(5..13).try_into().ok()?),
-            len: u32::from_be_bytes(take(13..17).try_into().ok()?),
-            first_seen: i64::from_be_bytes(take(17..25).try_into().ok()?),
+            day: u32::from_be_bytes(bytes[1..5].try_into().ok()?),
+            offset: u64::from_be_bytes(bytes[5..13].try_into().ok()?),
+            len: u32::from_be_bytes(bytes[13..17].try_into().ok()?),
+            first_seen: i64::from_be_bytes(bytes[17..25].try_into().ok()?),
         })
     }
 
     pub fn first_seen(self) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp(self.first_seen, 0)
     }
-}
-
-/// Whether a stored `articles` value is a pointer (the prefix alone).
-pub(super) fn is_pointer(bytes: &[u8]) -> bool {
-    bytes.len() == Pointer::ENCODED_LEN && bytes.first() == Some(&POINTER)
 }
 
 /// The file being appended to. Its space is written (zeros) ahead of the
@@ -236,16 +230,14 @@ impl Bodies {
         while len + HEADER as u64 <= allocated {
             file.read_exact_at(&mut header, len)
                 .map_err(self.io("read the body file", day))?;
-            let size = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
+            let size = u64::from(frame_len(&header));
             if size < HEADER as u64 || size > MAX_FRAME as u64 || len + size > allocated {
                 break;
             }
             let mut frame = vec![0u8; size as usize];
             file.read_exact_at(&mut frame, len)
                 .map_err(self.io("read the body file", day))?;
-            if crc32fast::hash(&frame[8..])
-                != u32::from_be_bytes([header[4], header[5], header[6], header[7]])
-            {
+            if parse_frame(&frame).is_err() {
                 break;
             }
             len += size;
@@ -369,12 +361,18 @@ fn frame(key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The value of a frame read back, or what is wrong with it.
-fn unframe(frame: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
-    let header = frame
+/// The length a frame's header gives.
+fn frame_len(header: &[u8; HEADER]) -> u32 {
+    u32::from_be_bytes([header[0], header[1], header[2], header[3]])
+}
+
+/// A whole frame's key and value, or what is wrong with it.
+fn parse_frame(frame: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let header: &[u8; HEADER] = frame
         .get(..HEADER)
+        .and_then(|header| header.try_into().ok())
         .ok_or("the record is shorter than its header")?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let len = frame_len(header) as usize;
     if len != frame.len() {
         return Err(format!(
             "the record says {len} bytes, its pointer {}",
@@ -385,17 +383,23 @@ fn unframe(frame: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
     if crc32fast::hash(&frame[8..]) != crc {
         return Err("the record's checksum does not match".to_owned());
     }
-    let key_len = header[8] as usize;
-    let stored_key = frame
+    let key_len = usize::from(header[8]);
+    let key = frame
         .get(HEADER..HEADER + key_len)
         .ok_or("the key runs past the record")?;
+    Ok((key, &frame[HEADER + key_len..]))
+}
+
+/// The value of a frame read back, checked to be `key`'s.
+fn unframe(frame: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
+    let (stored_key, value) = parse_frame(frame)?;
     if stored_key != key {
         return Err(format!(
             "the record is {:?}'s",
             String::from_utf8_lossy(stored_key)
         ));
     }
-    Ok(frame[HEADER + key_len..].to_vec())
+    Ok(value.to_vec())
 }
 
 #[cfg(test)]

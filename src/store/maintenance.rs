@@ -78,6 +78,18 @@ struct FirstSeen {
     first_seen: DateTime<Utc>,
 }
 
+/// When the article stored as `bytes` was first seen: from its pointer, or
+/// (schema 6) its record, without a String for every stored text.
+pub(super) fn first_seen(key: &[u8], bytes: &[u8]) -> Result<DateTime<Utc>, StoreError> {
+    match Pointer::from_bytes(bytes) {
+        Some(pointer) => Ok(pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC)),
+        None => Ok(decode::<FirstSeen>("articles", key, bytes)?.first_seen),
+    }
+}
+
+/// The pointers that stay after a prune, by day file: their bytes and keys.
+type LiveByDay = HashMap<u32, (u64, Vec<(sled::IVec, Pointer)>)>;
+
 /// One record of an export: the tree, the key as text, the value as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedRecord {
@@ -206,31 +218,31 @@ impl Store {
         // body whose id is not seen (forgotten just now, or left by an
         // earlier prune cut short) goes whatever its age.
         let mut bodies = sled::Batch::default();
+        // What stays, by day file, for the compaction below (one scan).
+        let mut kept = LiveByDay::new();
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
-            if needed.contains(key.as_ref()) {
-                continue;
-            }
-            // Only the time is read: from the pointer, or (schema 6) the
-            // record, without a String for every stored text.
-            let first_seen = match Pointer::from_bytes(&bytes) {
-                Some(pointer) => pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC),
-                None => decode::<FirstSeen>("articles", &key, &bytes)?.first_seen,
+            let goes = !needed.contains(key.as_ref()) && {
+                let seen = super::unhex(&String::from_utf8_lossy(&key))
+                    .and_then(|id| <[u8; 16]>::try_from(id).ok())
+                    .is_some_and(|id| live.contains(&id))
+                    || self
+                        .seen_legacy
+                        .contains_key(&key)
+                        .records("seen_legacy", "read")?;
+                now - first_seen(&key, &bytes)? > keep_bodies || !seen
             };
-            let seen = super::unhex(&String::from_utf8_lossy(&key))
-                .and_then(|id| <[u8; 16]>::try_from(id).ok())
-                .is_some_and(|id| live.contains(&id))
-                || self
-                    .seen_legacy
-                    .contains_key(&key)
-                    .records("seen_legacy", "read")?;
-            if now - first_seen > keep_bodies || !seen {
+            if goes {
                 bodies.remove(key);
                 report.bodies_removed += 1;
+            } else if let Some(pointer) = Pointer::from_bytes(&bytes) {
+                let day = kept.entry(pointer.day).or_default();
+                day.0 += u64::from(pointer.len);
+                day.1.push((key, pointer));
             }
         }
         self.articles.apply_batch(bodies).records("articles", "write")?;
-        self.compact_bodies(now)?;
+        self.compact_bodies(now, kept)?;
         let mut links = sled::Batch::default();
         for row in self.links.iter() {
             let (key, bytes) = row.records("links", "scan")?;
@@ -259,18 +271,9 @@ impl Store {
     /// Called with `ingesting` held. The copies are synced and their
     /// pointers made durable before a file goes, so a crash in between
     /// leaves an unreferenced file, which the next prune deletes.
-    fn compact_bodies(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn compact_bodies(&self, now: DateTime<Utc>, mut live: LiveByDay) -> Result<(), StoreError> {
         let today = super::day_bucket(now);
         let writing = self.bodies.writing_day();
-        let mut live: HashMap<u32, (u64, Vec<(sled::IVec, Pointer)>)> = HashMap::new();
-        for row in self.articles.iter() {
-            let (key, bytes) = row.records("articles", "scan")?;
-            if let Some(pointer) = Pointer::from_bytes(&bytes) {
-                let day = live.entry(pointer.day).or_default();
-                day.0 += u64::from(pointer.len);
-                day.1.push((key, pointer));
-            }
-        }
         // The removals above reach the disk before any file goes: a crash
         // must not bring back a pointer into a deleted file.
         self.db.flush().records("articles", "flush")?;
@@ -313,16 +316,11 @@ impl Store {
                 let first_seen = pointer.first_seen().unwrap_or(DateTime::<Utc>::MIN_UTC);
                 values.push((key, self.bodies.read(key, *pointer)?, first_seen));
             }
-            let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
+            let records: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
                 .iter()
                 .map(|(key, value, first_seen)| (key.as_ref(), value.as_slice(), *first_seen))
                 .collect();
-            let copies = self.append_bodies(today, &frames)?;
-            let mut batch = sled::Batch::default();
-            for ((key, _), pointer) in chunk.iter().zip(copies) {
-                batch.insert(key.clone(), pointer.to_bytes().as_slice());
-            }
-            self.articles.apply_batch(batch).records("articles", "write")?;
+            self.move_to_day_file(today, &records)?;
         }
         self.db.flush().records("articles", "flush")?;
         Ok(pointers.len())

@@ -201,37 +201,28 @@ fn v4_to_v5(store: &Store) -> Result<(), StoreError> {
 /// records, so a crash leaves records or pointers, and a second run
 /// finishes the first.
 pub(super) fn bodies_out(store: &Store) -> Result<(), StoreError> {
-    #[derive(Deserialize)]
-    struct FirstSeen {
-        first_seen: DateTime<Utc>,
-    }
     let mut whole = Vec::new();
     for row in store.articles.iter() {
         let (key, bytes) = row.records("articles", "scan")?;
-        if !super::bodies::is_pointer(&bytes) {
+        if super::bodies::Pointer::from_bytes(&bytes).is_none() {
             whole.push(key);
         }
     }
     let day = super::day_bucket(Utc::now());
     for chunk in whole.chunks(512) {
-        let mut records = Vec::with_capacity(chunk.len());
+        let mut values = Vec::with_capacity(chunk.len());
         for key in chunk {
             let Some(bytes) = store.articles.get(key).records("articles", "read")? else {
                 continue;
             };
-            let stamp: FirstSeen = decode("articles", key, &bytes)?;
-            records.push((key, bytes, stamp.first_seen));
+            let first_seen = super::maintenance::first_seen(key, &bytes)?;
+            values.push((key, bytes, first_seen));
         }
-        let frames: Vec<(&[u8], &[u8], DateTime<Utc>)> = records
+        let records: Vec<(&[u8], &[u8], DateTime<Utc>)> = values
             .iter()
             .map(|(key, bytes, first_seen)| (key.as_ref(), bytes.as_ref(), *first_seen))
             .collect();
-        let pointers = store.append_bodies(day, &frames)?;
-        let mut batch = sled::Batch::default();
-        for ((key, _, _), pointer) in records.iter().zip(pointers) {
-            batch.insert((*key).clone(), pointer.to_bytes().as_slice());
-        }
-        store.articles.apply_batch(batch).records("articles", "write")?;
+        store.move_to_day_file(day, &records)?;
     }
     if !whole.is_empty() {
         store.flush_blocking()?;

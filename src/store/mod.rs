@@ -662,6 +662,21 @@ impl Store {
         self.bodies.append(day, rows, &|day| self.committed_end(day))
     }
 
+    /// Stores article records (outside a poll: a move or a migration) in
+    /// `day`'s file and points at them, replacing what was there.
+    fn move_to_day_file(
+        &self,
+        day: u32,
+        records: &[(&[u8], &[u8], DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        let pointers = self.append_bodies(day, records)?;
+        let mut batch = sled::Batch::default();
+        for ((key, _, _), pointer) in records.iter().zip(pointers) {
+            batch.insert(*key, pointer.to_bytes().as_slice());
+        }
+        self.articles.apply_batch(batch).records("articles", "write")
+    }
+
     /// Where the frames that pointers name end in `day`'s file: a scan of
     /// the pointers, once a process opens a day's file for appending.
     fn committed_end(&self, day: u32) -> Result<u64, StoreError> {

@@ -67,10 +67,15 @@ fn by_tree(lines: &str) -> BTreeMap<String, BTreeMap<String, serde_json::Value>>
 }
 
 fn open_migrated() -> (tempfile::TempDir, Config, Store) {
+    open_copy_of(FIXTURE)
+}
+
+/// A copy of `fixture`'s store, opened (and so migrated) with its config.
+fn open_copy_of(fixture: &str) -> (tempfile::TempDir, Config, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&Path::new(FIXTURE).join("store"), &dir.path().join("state/store"));
+    copy_dir(&Path::new(fixture).join("store"), &dir.path().join("state/store"));
     let config = config(dir.path());
-    let store = Store::open(&config.state_dir).expect("the schema 2 store opens");
+    let store = Store::open(&config.state_dir).expect("the fixture's store opens");
     (dir, config, store)
 }
 
@@ -243,11 +248,7 @@ mod schema_6 {
     const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v6");
 
     fn open_migrated() -> (tempfile::TempDir, Config, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        copy_dir(&Path::new(FIXTURE).join("store"), &dir.path().join("state/store"));
-        let config = config(dir.path());
-        let store = Store::open(&config.state_dir).expect("the schema 6 store opens");
-        (dir, config, store)
+        open_copy_of(FIXTURE)
     }
 
     fn export_of(store: &Store) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
