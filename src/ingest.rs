@@ -406,7 +406,7 @@ fn recipients(
     config: &Config,
     feed: &FeedConfig,
     article_topics: &[String],
-    article: &topics::ArticleText,
+    article: &topics::ArticleText<'_>,
 ) -> Vec<String> {
     config
         .subscribers

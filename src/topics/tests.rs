@@ -15,7 +15,7 @@ fn categories(list: &[&str]) -> Vec<String> {
     list.iter().map(|k| normalize(k)).collect()
 }
 
-fn text(title: &str, body: &str) -> ArticleText {
+fn text<'a>(title: &'a str, body: &'a str) -> ArticleText<'a> {
     ArticleText::new(title, body, &[])
 }
 
@@ -441,4 +441,58 @@ fn one_article_text_serves_topics_with_different_fields() {
         &article,
     );
     assert_eq!(found, ["everywhere", "feed"]);
+}
+
+#[test]
+fn folding_is_one_pass_over_both_variant_kinds() {
+    // Full-width letters, the ideographic space and traditional characters,
+    // mixed, each folded where it stands; the case is kept.
+    assert_eq!(fold_forms("ＡＩ　朝鮮 Go"), "AI 朝鲜 Go");
+    assert_eq!(fold_forms("plain ascii"), "plain ascii");
+    assert_eq!(normalize("ＡＩ　經濟 ÉTÉ"), "ai 经济 été");
+}
+
+#[test]
+fn lower_case_is_a_character_at_a_time_even_for_sigma() {
+    // The standard lower-casing gives a final sigma (ς) at the end of a
+    // word; one character at a time gives σ, so a text's parts lower-case
+    // as the whole does.
+    assert_eq!(normalize("ΣΟΦΟΣ"), "σοφοσ");
+    assert_eq!(
+        normalize("ΣΟΦΟΣ ΑΙ"),
+        format!("{} {}", normalize("ΣΟΦΟΣ"), normalize("ΑΙ"))
+    );
+    assert_eq!(normalize("Ünïcode ÄÖ"), "ünïcode äö");
+}
+
+#[test]
+fn nothing_is_folded_until_a_rule_reads_it() {
+    let categories = vec!["Tech".to_owned()];
+    let article = ArticleText::new("Title", "Body", &categories);
+    let topic_on_titles = Topic {
+        fields: Fields {
+            title: true,
+            text: false,
+            categories: false,
+            feed: false,
+        },
+        ..topic("titles")
+    };
+    let topic_on_titles = Topic {
+        keywords: words(&["title"]),
+        ..topic_on_titles
+    };
+    // No topics and no subscriber keywords: no field folded.
+    assert!(classify(&[], feed(&[]).topic_source(), &article).is_empty());
+    let anyone = Filter::default();
+    assert!(wants(&anyone, "f", &[], &article));
+    assert!(article.title.forms.get().is_none());
+    assert!(article.text.forms.get().is_none());
+    assert!(article.folded_categories.get().is_none());
+    // A rule on titles folds the title only.
+    let found = classify(&[topic_on_titles], feed(&[]).topic_source(), &article);
+    assert_eq!(found, ["titles"]);
+    assert!(article.title.forms.get().is_some());
+    assert!(article.text.forms.get().is_none());
+    assert!(article.folded_categories.get().is_none());
 }
