@@ -522,8 +522,9 @@ async fn poll_one<S: Feeds>(
         meaning.attach(&mut batch.deliver).await;
         let counts = record_planned(feed, state, &batch, now);
         match store.ingest(&feed.key, state, &batch, now).await {
-            // On a shared store another feed's poll stored one of these
-            // articles between our question and our commit: ask again.
+            // Another feed's poll (of another instance, or of this one
+            // while this awaited) stored one of these articles between our
+            // question and our commit: ask again.
             Err(StoreError::LinkClaimed { .. }) if tries < 3 => tries += 1,
             Err(source) => return Err(store_error(source)),
             Ok(()) => break counts,

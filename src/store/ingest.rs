@@ -78,12 +78,29 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // The sets are read here and written in the transaction: no other
-        // poll may come between (the daemon polls one feed at a time, but a
-        // copy writes another feed's sets).
+        // poll may come between (a copy writes another feed's sets).
         let _one_at_a_time = self
             .ingesting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another feed's poll may have stored an article at one of these
+        // links since this batch was planned: whatever awaits between a plan
+        // and its commit (encoding titles with the model) lets another poll
+        // plan and commit. Planned again, the poll finds a copy of that
+        // article; stored as it is, the article would be queued twice.
+        for new in &batch.deliver {
+            if let Some(link) = &new.canonical_link
+                && let Some(owner) = self.link_owner(feed_key, link)?
+                && !owner.same_feed
+                && owner.has_body
+                && owner.id != new.article.id
+            {
+                return Err(StoreError::LinkClaimed {
+                    feed: feed_key.to_owned(),
+                    link: link.clone(),
+                });
+            }
+        }
         let fresh = |delivered| SeenRecord {
             first_seen: now,
             last_seen: now,

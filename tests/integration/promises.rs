@@ -911,3 +911,79 @@ fn a_refused_resend_keeps_the_entry_an_earlier_attempt_may_have_delivered() {
     assert!(stdout(&quiet).contains("nothing pending"), "{}", stdout(&quiet));
     assert_eq!(smtp.messages().len(), 2);
 }
+
+/// An article at `link` from `feed`, queued for `email`, as a plan makes it.
+fn new_article(feed: &str, guid: &str, link: &str, email: &str) -> feed_digest::ingest::NewArticle {
+    let item = feed_digest::article::Item {
+        guid: Some(guid.to_owned()),
+        link: Some(link.to_owned()),
+        title: "Same story".to_owned(),
+        text: "told once".to_owned(),
+        published: Some(Utc::now()),
+        updated: None,
+        categories: Vec::new(),
+        image: None,
+    };
+    feed_digest::ingest::NewArticle {
+        article: feed_digest::article::Article {
+            id: feed_digest::article::ArticleId::for_item(feed, &item, false),
+            feed_key: feed.to_owned(),
+            title: item.title.clone(),
+            link: item.link.clone(),
+            text: item.text.clone(),
+            published: item.published,
+            categories: Vec::new(),
+            first_seen: Utc::now(),
+            also_in: Vec::new(),
+            routed: Vec::new(),
+            updated: None,
+            image: None,
+            meaning: None,
+        },
+        recipients: vec![email.to_owned()],
+        canonical_link: Some(link.to_owned()),
+    }
+}
+
+/// Two feeds' polls planned before either stored anything (anything that
+/// awaits between a plan and its commit allows it: encoding titles with the
+/// model does): the second commit finds the link taken by the first and is
+/// refused, so that its poll plans again and finds a copy, rather than
+/// queueing the same article twice.
+#[tokio::test]
+async fn a_link_stored_by_another_feed_since_the_plan_refuses_the_commit() {
+    use feed_digest::store::Feeds;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open the store");
+    let link = "https://news.example/story";
+    let email = "all@example.org";
+    let state = feed_digest::feed_state::FeedState::default();
+    let batch = |feed: &str, guid: &str| feed_digest::ingest::IngestBatch {
+        deliver: vec![new_article(feed, guid, link, email)],
+        ..Default::default()
+    };
+    let (a, b) = (batch("feed-a", "a-1"), batch("feed-b", "b-1"));
+    let now = Utc::now();
+    Feeds::ingest(&store, "feed-a", &state, &a, now)
+        .await
+        .expect("the first commit");
+    match Feeds::ingest(&store, "feed-b", &state, &b, now).await {
+        Err(StoreError::LinkClaimed { feed, link: claimed }) => {
+            assert_eq!(feed, "feed-b");
+            assert_eq!(claimed, link);
+        }
+        other => panic!("the second feed's commit should be refused, got {other:?}"),
+    }
+    // Refused whole: nothing of it was stored or queued.
+    let id_b = &b.deliver[0].article.id;
+    assert!(store.article(id_b).expect("read").is_none());
+    assert_eq!(
+        store.pending(email).expect("read"),
+        [a.deliver[0].article.id.clone()]
+    );
+    // The same feed storing its own link again (a regenerated guid is
+    // planned by that feed's own poll) is not refused.
+    Feeds::ingest(&store, "feed-a", &state, &batch("feed-a", "a-2"), now)
+        .await
+        .expect("the feed's own link");
+}
