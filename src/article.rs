@@ -89,24 +89,37 @@ fn is_tracking_parameter(name: &str) -> bool {
 /// [`canonical_link`] with its fragment kept: what names an item by its link
 /// (a page that lists several items names each by its anchor).
 pub fn identity_link(link: &str) -> String {
-    let fragment = Url::parse(link.trim())
-        .ok()
-        .and_then(|url| url.fragment().map(str::to_owned));
-    let mut canonical = canonical_link(link);
-    if let Some(fragment) = fragment.filter(|f| !f.is_empty()) {
-        canonical.push('#');
-        canonical.push_str(&fragment);
-    }
-    canonical
+    links_of(link).1
 }
 
 /// A link in a form that survives cosmetic changes: scheme and host lower-cased
 /// and the default port dropped (the `url` crate does these), the fragment and
 /// tracking parameters (`utm_*`, `fbclid`, `gclid`, `spm`, …) removed.
 pub fn canonical_link(link: &str) -> String {
-    let Ok(mut url) = Url::parse(link.trim()) else {
-        return link.trim().to_owned();
+    match Url::parse(link.trim()) {
+        Ok(url) => canonical(url),
+        Err(_) => link.trim().to_owned(),
+    }
+}
+
+/// `(canonical_link(link), identity_link(link))` from one parse: identifying
+/// a document's items asks for both of every item's link.
+pub fn links_of(link: &str) -> (String, String) {
+    let Ok(url) = Url::parse(link.trim()) else {
+        let bare = link.trim().to_owned();
+        return (bare.clone(), bare);
     };
+    let fragment = url.fragment().filter(|f| !f.is_empty()).map(str::to_owned);
+    let bare = canonical(url);
+    let mut full = bare.clone();
+    if let Some(fragment) = fragment {
+        full.push('#');
+        full.push_str(&fragment);
+    }
+    (bare, full)
+}
+
+fn canonical(mut url: Url) -> String {
     url.set_fragment(None);
     if url.query().is_some() {
         let kept: Vec<(String, String)> = url
@@ -268,6 +281,34 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(canonical_link(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn one_parse_gives_both_forms_of_a_link() {
+        let cases = [
+            (
+                "HTTPS://Example.ORG/x?utm_medium=feed&id=3#a1",
+                "https://example.org/x?id=3",
+                "https://example.org/x?id=3#a1",
+            ),
+            // An empty fragment names nothing.
+            (
+                "https://example.org/day.html#",
+                "https://example.org/day.html",
+                "https://example.org/day.html",
+            ),
+            (
+                "https://例子.中国/新闻#第二",
+                "https://xn--fsqu00a.xn--fiqs8s/%E6%96%B0%E9%97%BB",
+                "https://xn--fsqu00a.xn--fiqs8s/%E6%96%B0%E9%97%BB#%E7%AC%AC%E4%BA%8C",
+            ),
+            ("  not a url#x ", "not a url#x", "not a url#x"),
+        ];
+        for (input, bare, full) in cases {
+            assert_eq!(links_of(input), (bare.to_owned(), full.to_owned()), "{input}");
+            assert_eq!(canonical_link(input), bare, "{input}");
+            assert_eq!(identity_link(input), full, "{input}");
         }
     }
 

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use super::{ArticleId, Item, canonical_link, identity_link};
+use super::{ArticleId, Item, links_of};
 
 /// How one item of a document is identified.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +78,14 @@ struct Forms {
     ambiguity: Ambiguity,
 }
 
-fn forms(item: &Item, guid_repeats_legacy: bool) -> Forms {
-    let full = item.link.as_deref().map(identity_link);
-    let bare = item.link.as_deref().map(canonical_link);
+/// An item's link as [`super::canonical_link`] and [`super::identity_link`] give it.
+type Links = Option<(String, String)>;
+
+fn forms(item: &Item, links: &Links, guid_repeats_legacy: bool) -> Forms {
+    let (bare, full) = match links {
+        Some((bare, full)) => (Some(bare), Some(full)),
+        None => (None, None),
+    };
     let title = &item.title;
     let date = item.published.map(|d| d.to_rfc3339()).unwrap_or_default();
     match (&item.guid, full, bare) {
@@ -143,14 +148,16 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
     for guid in items.iter().filter_map(|i| i.guid.as_deref()) {
         *guid_counts.entry(guid).or_default() += 1;
     }
+    let links: Vec<Links> = items.iter().map(|i| i.link.as_deref().map(links_of)).collect();
     let all: Vec<Forms> = items
         .iter()
-        .map(|item| {
+        .zip(&links)
+        .map(|(item, links)| {
             let repeats = item
                 .guid
                 .as_deref()
                 .is_some_and(|g| guid_counts.get(g).is_some_and(|&n| n > 1));
-            forms(item, repeats)
+            forms(item, links, repeats)
         })
         .collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -163,7 +170,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
     for forms in &all {
         *legacy_counts.entry(forms.legacy.as_str()).or_default() += 1;
     }
-    let link_keys = link_keys(items, &guid_counts);
+    let link_keys = link_keys(items, links, &guid_counts);
     let mut seen_final: HashSet<&str> = HashSet::new();
     all.iter()
         .zip(link_keys)
@@ -211,7 +218,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
 /// items of the document differ only by fragment; none when even that
 /// repeats, or the item's guid does (a link that does not single out one
 /// item is no key).
-fn link_keys(items: &[Item], guid_counts: &HashMap<&str, usize>) -> Vec<Option<String>> {
+fn link_keys(items: &[Item], links: Vec<Links>, guid_counts: &HashMap<&str, usize>) -> Vec<Option<String>> {
     let count = |keys: &[Option<String>]| {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for key in keys.iter().flatten() {
@@ -219,14 +226,13 @@ fn link_keys(items: &[Item], guid_counts: &HashMap<&str, usize>) -> Vec<Option<S
         }
         counts
     };
-    let bare: Vec<Option<String>> = items
-        .iter()
-        .map(|i| i.link.as_deref().map(canonical_link))
-        .collect();
-    let full: Vec<Option<String>> = items
-        .iter()
-        .map(|i| i.link.as_deref().map(identity_link))
-        .collect();
+    let (bare, full): (Vec<Option<String>>, Vec<Option<String>>) = links
+        .into_iter()
+        .map(|links| match links {
+            Some((bare, full)) => (Some(bare), Some(full)),
+            None => (None, None),
+        })
+        .unzip();
     let (bare_counts, full_counts) = (count(&bare), count(&full));
     items
         .iter()
