@@ -282,6 +282,11 @@ pub struct Topic {
 }
 
 impl Topic {
+    /// Does a rule of it read the chosen fields' text (not only categories)?
+    fn reads_text(&self) -> bool {
+        !(self.keywords.is_empty() && self.regex.is_empty() && self.all.is_empty() && self.exclude.is_empty())
+    }
+
     /// A topic that only feeds assign.
     pub fn named(name: &str) -> Topic {
         Topic {
@@ -328,6 +333,9 @@ pub fn explain(topics: &[Topic], feed: FeedTopics<'_>, article: &ArticleText<'_>
     for (index, topic) in topics.iter().enumerate() {
         let reason = if feed.topics.contains(&topic.name) {
             Some(format!("feed {feed_name:?} assigns it"))
+        } else if !topic.reads_text() {
+            // Feed categories only: no field need be folded.
+            rule_reason(topic, &Forms::default(), article)
         } else {
             let position = match haystacks.iter().position(|(fields, _)| *fields == topic.fields) {
                 Some(position) => position,

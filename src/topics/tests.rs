@@ -467,8 +467,8 @@ fn lower_case_is_a_character_at_a_time_even_for_sigma() {
 
 #[test]
 fn nothing_is_folded_until_a_rule_reads_it() {
-    let categories = vec!["Tech".to_owned()];
-    let article = ArticleText::new("Title", "Body", &categories);
+    let labels = vec!["Tech".to_owned()];
+    let article = ArticleText::new("Title", "Body", &labels);
     let topic_on_titles = Topic {
         fields: Fields {
             title: true,
@@ -489,10 +489,19 @@ fn nothing_is_folded_until_a_rule_reads_it() {
     assert!(article.title.forms.get().is_none());
     assert!(article.text.forms.get().is_none());
     assert!(article.folded_categories.get().is_none());
+    // A topic of feed categories folds the categories only.
+    let by_category = Topic {
+        categories: categories(&["tech"]),
+        ..topic("tech")
+    };
+    let found = classify(&[by_category], feed(&[]).topic_source(), &article);
+    assert_eq!(found, ["tech"]);
+    assert!(article.title.forms.get().is_none());
+    assert!(article.text.forms.get().is_none());
+    assert!(article.folded_categories.get().is_some());
     // A rule on titles folds the title only.
     let found = classify(&[topic_on_titles], feed(&[]).topic_source(), &article);
     assert_eq!(found, ["titles"]);
     assert!(article.title.forms.get().is_some());
     assert!(article.text.forms.get().is_none());
-    assert!(article.folded_categories.get().is_none());
 }
