@@ -13,11 +13,15 @@ use feed_digest::service;
 use super::{control, open_store};
 
 pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<ExitCode> {
+    // Installed first, before anything is opened, served or logged as
+    // ready: installed in the spawned task instead, a SIGTERM right after
+    // start-up could come before it first ran and kill the daemon uncleanly.
+    let signals = Signals::install()?;
     let store = open_store(&config).await?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
-    tracker.spawn(handle_signals(cancel.clone(), reload_tx));
+    tracker.spawn(handle_signals(signals, cancel.clone(), reload_tx));
     let reload: service::Reload = Box::new(move || Config::load(&path));
     let (config_tx, config_rx) = tokio::sync::watch::channel(config.clone());
     let work = std::sync::Arc::new(tokio::sync::Mutex::new(()));
@@ -97,17 +101,33 @@ pub(super) async fn run_daemon(config: Config, path: PathBuf) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// The daemon's signal streams: from their creation on, the signals are
+/// queued for [`handle_signals`] rather than acted on by the default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler = |kind| signal(kind).context("cannot install the signal handlers");
+        Ok(Signals {
+            term: handler(SignalKind::terminate())?,
+            int: handler(SignalKind::interrupt())?,
+            hup: handler(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// SIGTERM/SIGINT cancel the service; SIGHUP asks it to reload its config.
-async fn handle_signals(cancel: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+async fn handle_signals(signals: Signals, cancel: CancellationToken, reload: tokio::sync::mpsc::Sender<()>) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     loop {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM received"),
