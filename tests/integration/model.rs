@@ -375,3 +375,29 @@ async fn a_poll_encodes_only_what_somebody_will_read() {
         "queued for nobody: not encoded"
     );
 }
+
+/// The same article in two feeds, polled with the model: encoding the first
+/// feed's titles (the model loads then) awaits between that poll's plan and
+/// its commit, and the other feed's poll plans and commits meanwhile. The
+/// article is still queued once, the other feed's item recorded as its copy.
+#[tokio::test]
+async fn with_the_model_an_article_in_two_feeds_is_queued_once() {
+    let w = with_the_model(|_| "[[subscribers]]\nemail = \"one@example.org\"\n".to_owned()).await;
+    let item = [("same-story", EN.0, EN.1, Some(Utc::now()))];
+    w.feeds.set("/a.xml", rss("A", &item));
+    w.feeds.set("/b.xml", rss("B", &item));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let reports = feed_digest::poll::poll_all(&w.config, &w.store, &w.fetcher, &cancel)
+        .await
+        .expect("poll");
+    assert!(reports.iter().all(|r| r.result.is_ok()), "{reports:?}");
+    let ids = feed_digest::store::Delivery::pending(&w.store, "one@example.org")
+        .await
+        .expect("pending");
+    assert_eq!(ids.len(), 1, "one article, queued once: {ids:?}");
+    let articles = feed_digest::store::Delivery::articles(&w.store, &ids)
+        .await
+        .expect("articles");
+    let article = articles.first().and_then(Option::as_ref).expect("stored");
+    assert_eq!(article.also_in.len(), 1, "the other feed's copy: {article:?}");
+}
