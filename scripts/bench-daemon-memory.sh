@@ -25,24 +25,13 @@ cleanup() {
     rm -rf "$state" "$out"
 }
 trap cleanup EXIT
-"$bin/examples/bench_feed_server" "$work/feeds" --threads 1 > "$out" 2>/dev/null &
-server=$!
-until grep -q '^port=' "$out"; do
-    kill -0 "$server"
-    sleep 0.1
-done
-port=$(sed -n 's/^port=//p' "$out")
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+start_feed_server "$bin/examples/bench_feed_server" "$work/feeds" "$out"
 config=$state/feed-digest.toml
-{
-    printf 'state_dir = "%s"\nfirst_poll_window = "all"\nlog = "info"\n' "$state/state"
-    printf '\n[delivery]\ntransport = "file"\ndir = "%s"\n' "$state/outbox"
-    printf '\n[fetch]\nconcurrency = 16\nper_host = 2\n'
-    [[ -n ${MODEL:-} ]] && printf '\n[digest]\nencoder = "%s"\n' "$(realpath "$MODEL")"
-    printf '\n[[subscribers]]\nemail = "bench@example.org"\n'
-    for n in $(seq 1 1000); do
-        printf '\n[[feeds]]\nurl = "http://127.0.0.%d:%d/feed-%d.xml"\n' $(((n - 1) % 100 + 1)) "$port" "$n"
-    done
-} > "$config"
+model=
+[[ -n ${MODEL:-} ]] && model=$'\n[digest]\nencoder = "'"$(realpath "$MODEL")"$'"\n'
+bench_config "$state" info "$port" "$model" > "$config"
 "$bin/feed-digest" run --config "$config" > "$state/daemon.log" 2>&1 &
 daemon=$!
 echo "seconds  RSS MB  (poll done / store pruned as logged)"

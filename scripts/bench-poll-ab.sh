@@ -28,23 +28,11 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$work/bin/bench_feed_server" "$work/feeds" --threads 1 --delay-ms 0 > "$tmp/server.out" 2>/dev/null &
-server=$!
-until grep -q '^port=' "$tmp/server.out"; do
-    kill -0 "$server"
-    sleep 0.1
-done
-port=$(sed -n 's/^port=//p' "$tmp/server.out")
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+start_feed_server "$work/bin/bench_feed_server" "$work/feeds" "$tmp/server.out"
 config=$tmp/feed-digest.toml
-{
-    printf 'state_dir = "%s"\nfirst_poll_window = "all"\nlog = "warn"\n' "$tmp/state"
-    printf '\n[delivery]\ntransport = "file"\ndir = "%s"\n' "$tmp/outbox"
-    printf '\n[fetch]\nconcurrency = 16\nper_host = 2\n'
-    printf '\n[[subscribers]]\nemail = "bench@example.org"\n'
-    for n in $(seq 1 1000); do
-        printf '\n[[feeds]]\nurl = "http://127.0.0.%d:%d/feed-%d.xml"\n' $(((n - 1) % 100 + 1)) "$port" "$n"
-    done
-} > "$config"
+bench_config "$tmp" warn "$port" > "$config"
 printf '%-40s %7s %7s %7s %8s\n' binary wall user sys "RSS MB"
 for _ in $(seq 1 "$runs"); do
     for bin in "$@"; do

@@ -48,20 +48,12 @@ impl Default for Fields {
 /// forms, and traditional Chinese characters to simplified ones (`朝鮮`
 /// matches `朝鲜`); case is kept. What case-sensitive keywords match.
 pub fn fold_forms(text: &str) -> String {
-    // One pass, copying nothing before the first character that changes.
-    let fold = |c: char| match crate::variants::fold_char(c) {
+    crate::variants::fold_with(text, |c| match crate::variants::fold_char(c) {
         wide @ '\u{FF01}'..='\u{FF5E}' => char::from_u32(wide as u32 - 0xFEE0).unwrap_or(wide),
         '\u{3000}' => ' ',
         other => other,
-    };
-    let Some(start) = text.find(|c: char| fold(c) != c) else {
-        return text.to_owned();
-    };
-    let (unchanged, rest) = text.split_at(start);
-    let mut folded = String::with_capacity(text.len());
-    folded.push_str(unchanged);
-    folded.extend(rest.chars().map(fold));
-    folded
+    })
+    .into_owned()
 }
 
 /// [`fold_forms`], then lower case: what every other rule matches.

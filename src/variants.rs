@@ -34,23 +34,29 @@ pub fn fold_char(c: char) -> char {
     }
 }
 
-/// `text` with every traditional character folded to simplified. Borrowed
+/// `text` with `map` applied to every character, in one pass (`map` built
+/// on [`fold_char`] folds traditional characters to simplified). Borrowed
 /// when nothing changes, which is the common case: non-Chinese and
 /// simplified text costs one scan and no allocation.
-pub fn fold(text: &str) -> Cow<'_, str> {
-    let Some(start) = text.find(|c: char| fold_char(c) != c) else {
+pub fn fold_with(text: &str, map: impl Fn(char) -> char) -> Cow<'_, str> {
+    let Some(start) = text.find(|c: char| map(c) != c) else {
         return Cow::Borrowed(text);
     };
     let (unchanged, rest) = text.split_at(start);
     let mut folded = String::with_capacity(text.len());
     folded.push_str(unchanged);
-    folded.extend(rest.chars().map(fold_char));
+    folded.extend(rest.chars().map(map));
     Cow::Owned(folded)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every traditional character folded to simplified, nothing else.
+    fn fold(text: &str) -> Cow<'_, str> {
+        fold_with(text, fold_char)
+    }
 
     fn owned(text: &str) -> String {
         match fold(text) {

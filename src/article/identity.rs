@@ -78,14 +78,9 @@ struct Forms {
     ambiguity: Ambiguity,
 }
 
-/// An item's link as [`super::canonical_link`] and [`super::identity_link`] give it.
-type Links = Option<(String, String)>;
-
-fn forms(item: &Item, links: &Links, guid_repeats_legacy: bool) -> Forms {
-    let (bare, full) = match links {
-        Some((bare, full)) => (Some(bare), Some(full)),
-        None => (None, None),
-    };
+/// `bare` and `full`: the item's link as [`super::canonical_link`] and
+/// [`super::identity_link`] give it.
+fn forms(item: &Item, bare: Option<&String>, full: Option<&String>, guid_repeats_legacy: bool) -> Forms {
     let title = &item.title;
     let date = item.published.map(|d| d.to_rfc3339()).unwrap_or_default();
     match (&item.guid, full, bare) {
@@ -148,16 +143,23 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
     for guid in items.iter().filter_map(|i| i.guid.as_deref()) {
         *guid_counts.entry(guid).or_default() += 1;
     }
-    let links: Vec<Links> = items.iter().map(|i| i.link.as_deref().map(links_of)).collect();
+    // Each link parsed once, for both its forms.
+    let (bare, full): (Vec<Option<String>>, Vec<Option<String>>) = items
+        .iter()
+        .map(|i| match i.link.as_deref().map(links_of) {
+            Some((bare, full)) => (Some(bare), Some(full)),
+            None => (None, None),
+        })
+        .unzip();
     let all: Vec<Forms> = items
         .iter()
-        .zip(&links)
-        .map(|(item, links)| {
+        .zip(bare.iter().zip(&full))
+        .map(|(item, (bare, full))| {
             let repeats = item
                 .guid
                 .as_deref()
                 .is_some_and(|g| guid_counts.get(g).is_some_and(|&n| n > 1));
-            forms(item, links, repeats)
+            forms(item, bare.as_ref(), full.as_ref(), repeats)
         })
         .collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -170,7 +172,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
     for forms in &all {
         *legacy_counts.entry(forms.legacy.as_str()).or_default() += 1;
     }
-    let link_keys = link_keys(items, links, &guid_counts);
+    let link_keys = link_keys(items, bare, full, &guid_counts);
     let mut seen_final: HashSet<&str> = HashSet::new();
     all.iter()
         .zip(link_keys)
@@ -217,8 +219,13 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
 /// regenerated guids): its canonical link; with the fragment kept when
 /// items of the document differ only by fragment; none when even that
 /// repeats, or the item's guid does (a link that does not single out one
-/// item is no key).
-fn link_keys(items: &[Item], links: Vec<Links>, guid_counts: &HashMap<&str, usize>) -> Vec<Option<String>> {
+/// item is no key). `bare` and `full` are the items' links in both forms.
+fn link_keys(
+    items: &[Item],
+    bare: Vec<Option<String>>,
+    full: Vec<Option<String>>,
+    guid_counts: &HashMap<&str, usize>,
+) -> Vec<Option<String>> {
     let count = |keys: &[Option<String>]| {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for key in keys.iter().flatten() {
@@ -226,13 +233,6 @@ fn link_keys(items: &[Item], links: Vec<Links>, guid_counts: &HashMap<&str, usiz
         }
         counts
     };
-    let (bare, full): (Vec<Option<String>>, Vec<Option<String>>) = links
-        .into_iter()
-        .map(|links| match links {
-            Some((bare, full)) => (Some(bare), Some(full)),
-            None => (None, None),
-        })
-        .unzip();
     let (bare_counts, full_counts) = (count(&bare), count(&full));
     items
         .iter()

@@ -470,6 +470,7 @@ fn nothing_is_folded_until_a_rule_reads_it() {
     let labels = vec!["Tech".to_owned()];
     let article = ArticleText::new("Title", "Body", &labels);
     let topic_on_titles = Topic {
+        keywords: words(&["title"]),
         fields: Fields {
             title: true,
             text: false,
@@ -477,10 +478,6 @@ fn nothing_is_folded_until_a_rule_reads_it() {
             feed: false,
         },
         ..topic("titles")
-    };
-    let topic_on_titles = Topic {
-        keywords: words(&["title"]),
-        ..topic_on_titles
     };
     // No topics and no subscriber keywords: no field folded.
     assert!(classify(&[], feed(&[]).topic_source(), &article).is_empty());
