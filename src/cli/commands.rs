@@ -277,6 +277,13 @@ pub async fn store_check<S: Backend>(store: &S) -> anyhow::Result<Output> {
         report.sent,
         report.opt_outs
     );
+    for file in &report.unreferenced_files {
+        let _ = writeln!(
+            out.text,
+            "note: {} holds no record anything points to (left by a crash between a write and its commit); the next prune deletes it",
+            file.display()
+        );
+    }
     for problem in &report.problems {
         let _ = writeln!(out.text, "PROBLEM: {problem}");
     }

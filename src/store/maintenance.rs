@@ -37,6 +37,10 @@ pub struct CheckReport {
     pub sent: usize,
     /// Subscribers who unsubscribed.
     pub opt_outs: usize,
+    /// Body files of past days nothing points into (a crash between an
+    /// append and its commit leaves one): not a fault, the next prune
+    /// deletes them.
+    pub unreferenced_files: Vec<std::path::PathBuf>,
     pub problems: Vec<String>,
 }
 
@@ -380,8 +384,12 @@ impl Store {
             }
         }
         let problems = &mut report.problems;
+        let mut referenced = HashSet::new();
         for row in self.articles.iter() {
             let (key, bytes) = row.records("articles", "scan")?;
+            if let Some(pointer) = Pointer::from_bytes(&bytes) {
+                referenced.insert(pointer.day);
+            }
             let Ok(article) = self
                 .article_bytes(&key, bytes)
                 .and_then(|bytes| decode::<Article>("articles", &key, &bytes))
@@ -437,6 +445,15 @@ impl Store {
                 ));
             }
         }
+        // The files the prune would delete for having no pointer into them.
+        let (today, writing) = (super::day_bucket(Utc::now()), self.bodies.writing_day());
+        report.unreferenced_files = self
+            .bodies
+            .files()?
+            .into_iter()
+            .filter(|(day, _)| *day < today && writing != Some(*day) && !referenced.contains(day))
+            .map(|(day, _)| self.bodies.path(day))
+            .collect();
         Ok(report)
     }
 
@@ -622,6 +639,9 @@ mod tests {
         assert_eq!(days(&store), vec![day0, day0 + 1, day0 + 2]);
         // What a crash between an append and its commit leaves: a file nobody points into.
         std::fs::write(store.bodies.path(day0 + 5), b"cut short").unwrap();
+        let check = store.check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        assert_eq!(check.unreferenced_files, vec![store.bodies.path(day0 + 5)]);
         let waiting = store.article(&article(0, start).id).unwrap().unwrap();
 
         let now = start + TimeDelta::days(9);
@@ -638,6 +658,11 @@ mod tests {
         }
         let check = store.check().unwrap();
         assert!(check.problems.is_empty(), "{:?}", check.problems);
+        assert!(
+            check.unreferenced_files.is_empty(),
+            "{:?}",
+            check.unreferenced_files
+        );
         assert_eq!(check.articles, 11);
         // A second prune has nothing to move or delete.
         store
