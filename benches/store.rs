@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench store                          # 1M ids, short churn
 //! cargo bench --bench store -- --ids 200000 --churn-days 60
+//! cargo bench --bench store -- --ids 0 --churn-days 0 --tombstones 0 --sled-writes
 //! ```
 //!
 //! Figures are printed; docs/benchmarks.md records them.
@@ -330,8 +331,76 @@ fn tombstones(count: usize) {
     );
 }
 
+/// What the cold poll's sled writes cost by record layout (schema 7's
+/// against a denser one), sled alone, no day files: 1,000 feed polls of 20
+/// new articles for one subscriber, as in the polling benchmark. Keys are
+/// hashes, as the store's are.
+fn sled_writes() {
+    use sled::Transactional;
+    use sled::transaction::ConflictableTransactionError;
+    const FEEDS: u64 = 1000;
+    const NEW: u64 = 20;
+    fn key(prefix: &[u8], feed: u64, item: u64, len: usize) -> Vec<u8> {
+        let mut key = prefix.to_vec();
+        // splitmix64's finaliser: keys spread over the tree as hashes do.
+        let mut digest = feed * 1000 + item;
+        digest = (digest ^ (digest >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        digest = (digest ^ (digest >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        digest ^= digest >> 31;
+        key.extend_from_slice(format!("{digest:016x}{:016x}", digest.rotate_left(17)).as_bytes());
+        key.truncate(len);
+        key
+    }
+    for layout in ["schema 7", "pointers and pending one value a poll"] {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let Ok(db) = sled::open(dir.path()) else { return };
+        let trees: Vec<sled::Tree> = ["articles", "pending", "links", "seen", "feeds"]
+            .iter()
+            .filter_map(|name| db.open_tree(name).ok())
+            .collect();
+        let [articles, pending, links, seen, feeds] = trees.as_slice() else {
+            return;
+        };
+        let dense = layout != "schema 7";
+        let start = Instant::now();
+        for feed in 0..FEEDS {
+            let committed = (articles, pending, links, seen, feeds).transaction(|(a, p, l, s, f)| {
+                if dense {
+                    a.insert(key(b"", feed, 0, 32), vec![7u8; 41 * NEW as usize])?;
+                    p.insert(
+                        key(b"bench@example.org\0", feed, 0, 50),
+                        vec![7u8; 16 * NEW as usize],
+                    )?;
+                } else {
+                    for item in 0..NEW {
+                        a.insert(key(b"", feed, item, 32), vec![7u8; 25])?;
+                        p.insert(key(b"bench@example.org\0", feed, item, 50), vec![7u8; 12])?;
+                    }
+                }
+                for item in 0..NEW {
+                    l.insert(key(b"", feed, item, 16), vec![7u8; 24])?;
+                }
+                s.insert(key(b"", feed, 0, 12), vec![7u8; 25 * NEW as usize])?;
+                f.insert(key(b"https://example.org/", feed, 0, 60), vec![7u8; 200])?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+            if committed.is_err() {
+                println!("sled writes, {layout}: a transaction failed");
+                return;
+            }
+        }
+        println!(
+            "sled writes, {layout}: {FEEDS} feed polls of {NEW} new articles in {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let args = args();
+    if std::env::args().any(|a| a == "--sled-writes") {
+        sled_writes();
+    }
     if args.tombstones > 0 {
         tombstones(args.tombstones);
     }
