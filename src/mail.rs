@@ -226,8 +226,11 @@ fn never_connected(err: &lettre::transport::smtp::Error) -> Option<String> {
 }
 
 /// Sorts a lettre error: refused by the server, never connected, or unknown.
+/// Refused only by a reply code: lettre's other "response" errors (the
+/// connection closed before the reply, a reply it cannot parse) may come
+/// after the final dot, when the relay may have queued the message.
 fn classify(err: lettre::transport::smtp::Error, relay: &str) -> SendError {
-    if err.is_response() || err.is_permanent() || err.is_transient() {
+    if err.status().is_some() {
         SendError::Refused(err.to_string())
     } else if let Some(reason) = never_connected(&err) {
         SendError::NotConnected {
@@ -345,7 +348,10 @@ async fn write_files(dir: &Path, to: &Address, entry: &OutboxEntry) -> Result<()
         entry.created_at.format("%Y%m%dT%H%M%SZ"),
         safe_file_part(to.user())
     );
-    for (extension, contents) in [("eml", entry.message.as_bytes()), ("html", entry.html.as_bytes())] {
+    // The message last: its rename is what delivers. Were it first, a
+    // failure writing the page would count as not delivered, and the next
+    // digest would repeat its articles beside the message already there.
+    for (extension, contents) in [("html", entry.html.as_bytes()), ("eml", entry.message.as_bytes())] {
         let path = dir.join(format!("{stem}.{extension}"));
         let temporary = dir.join(format!(".{stem}.{extension}.tmp"));
         tokio::fs::write(&temporary, contents)

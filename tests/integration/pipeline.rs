@@ -302,6 +302,84 @@ async fn refused_then_delivered_once<S: Backend>(w: World<S>) {
     assert!(mails[0].text.contains("朝鲜新闻一") && mails[0].text.contains("朝鲜新闻二"));
 }
 
+/// The relay takes the message, and the connection drops before its reply
+/// arrives: the digest may have been delivered, so it is not rebuilt (a
+/// rebuilt one would carry the same articles under another Message-ID);
+/// the same message goes again, then the next digest has only what is new.
+#[tokio::test]
+async fn a_reply_lost_after_the_message_resends_the_same_message_not_a_new_one() {
+    lost_reply_resent_not_rebuilt(world().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_reply_lost_after_the_message_resends_the_same_message_not_a_new_one() {
+    let Some(cluster) = Cluster::start() else { return };
+    lost_reply_resent_not_rebuilt(World::start_pg(&cluster, world_config).await).await;
+}
+
+async fn lost_reply_resent_not_rebuilt<S: Backend>(w: World<S>) {
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    let first = ("n1", "朝鲜新闻一", "正文", Some(Utc::now()));
+    w.feeds.set("/zh.xml", rss("中文", &[first]));
+    w.poll().await;
+
+    w.smtp.vanish_after_data(true);
+    let failure = w.send("alice@example.org").await;
+    assert!(
+        matches!(
+            &failure,
+            Err(DeliverError::Send {
+                source: SendError::Uncertain(_),
+                ..
+            })
+        ),
+        "{failure:?}"
+    );
+    assert!(
+        feed_digest::store::Delivery::outbox(&w.store, "alice@example.org")
+            .await
+            .ok()
+            .flatten()
+            .is_some(),
+        "a digest whose fate is unknown stays in the outbox"
+    );
+
+    w.feeds.set(
+        "/zh.xml",
+        rss("中文", &[first, ("n2", "朝鲜新闻二", "正文", Some(Utc::now()))]),
+    );
+    w.poll().await;
+    w.smtp.vanish_after_data(false);
+    assert!(
+        matches!(
+            w.send("alice@example.org").await,
+            Ok(Delivered::Sent {
+                articles: 1,
+                resent: true,
+                ..
+            })
+        ),
+        "the same message again"
+    );
+    assert!(matches!(
+        w.send("alice@example.org").await,
+        Ok(Delivered::Sent {
+            articles: 1,
+            resent: false,
+            ..
+        })
+    ));
+    let mails = w.mail_to("alice@example.org");
+    assert_eq!(mails.len(), 3, "taken, taken again, the next digest");
+    assert_eq!(mails[0].message_id, mails[1].message_id);
+    assert_eq!(mails[0].raw, mails[1].raw, "the same bytes");
+    assert!(mails[0].text.contains("朝鲜新闻一") && !mails[0].text.contains("朝鲜新闻二"));
+    assert!(mails[2].text.contains("朝鲜新闻二") && !mails[2].text.contains("朝鲜新闻一"));
+    assert_ne!(mails[2].message_id, mails[0].message_id);
+}
+
 #[tokio::test]
 async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
     let w = world().await;

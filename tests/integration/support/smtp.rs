@@ -25,6 +25,9 @@ struct State {
     hold: bool,
     /// Messages whose reply is being held right now.
     held: usize,
+    /// While set, a message is taken and the connection closed without a
+    /// reply to its final dot (the relay queued it; the reply was lost).
+    vanish: bool,
 }
 
 #[derive(Clone, Default)]
@@ -68,6 +71,11 @@ impl SmtpServer {
     pub fn hold(&self, hold: bool) {
         self.shared.lock().hold = hold;
         self.shared.state.1.notify_all();
+    }
+
+    /// From now on, take each message and hang up before replying (or reply again).
+    pub fn vanish_after_data(&self, vanish: bool) {
+        self.shared.lock().vanish = vanish;
     }
 
     /// Waits until a message is held (its sender is mid-send), or `timeout`.
@@ -127,6 +135,8 @@ struct Session {
     /// mailin stays in its DATA state after a refused message (it would
     /// swallow the client's next command), so a refusal also ends the connection.
     hang_up: Arc<std::sync::atomic::AtomicBool>,
+    /// The next reply is not written: the connection just closes.
+    silent: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Handler for Session {
@@ -167,6 +177,9 @@ impl Handler for Session {
             to: self.to.clone(),
             data: std::mem::take(&mut self.data),
         });
+        if state.vanish {
+            self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         drop(state);
         self.shared.state.1.notify_all();
         response::OK
@@ -186,11 +199,13 @@ fn serve(stream: TcpStream, shared: Shared) {
     };
     let mut reader = BufReader::new(stream);
     let hang_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handler = Session {
         shared,
         to: Vec::new(),
         data: Vec::new(),
         hang_up: hang_up.clone(),
+        silent: silent.clone(),
     };
     let mut session = SessionBuilder::new("test.smtp.local").build(peer, handler);
     if session.greeting().write_to(&mut writer).is_err() {
@@ -204,6 +219,9 @@ fn serve(stream: TcpStream, shared: Shared) {
             Ok(_) => {}
         }
         let response = session.process(&line);
+        if silent.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         match response.action {
             Action::Reply => {
                 if response.write_to(&mut writer).is_err()
