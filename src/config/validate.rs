@@ -220,8 +220,9 @@ impl Checker<'_> {
         if store_lease < Duration::from_secs(1) {
             self.problem(&[Seg::Key("store_lease")], None, "must be at least 1s");
         }
-        // An id is forgotten `retention` after its feed last showed it: a feed
-        // polled more rarely than that would find its old items new again.
+        // An id is forgotten `retention` after its feed last showed it, once
+        // it left the feed: an item that left between two polls further
+        // apart than that could be forgotten as soon as it is found gone.
         let min_retention = (fetch.max_interval * 2).max(MIN_RETENTION);
         if retention < min_retention {
             self.problem(

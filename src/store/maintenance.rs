@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::bodies::Pointer;
 use super::{
-    Kind, LAST_PRUNE_KEY, OutboxEntry, Records, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError, decode,
-    decode_link, encode, feed_tag, id_bytes, seen_record, seen_set,
+    Kind, LAST_PRUNE_KEY, OutboxEntry, PRESENT, Records, SCHEMA_KEY, SCHEMA_VERSION, Store, StoreError,
+    decode, decode_link, encode, feed_tag, id_bytes, seen_record, seen_set,
 };
 use crate::article::Article;
 
@@ -194,8 +194,12 @@ impl Store {
         for row in self.seen.iter() {
             let (key, bytes) = row.records("seen", "scan")?;
             let mut set = seen_set(&key, &bytes)?;
+            // Ids of a feed's latest document have not left it, however long
+            // ago a poll last saw them: a 304 refreshes nothing, and a quiet
+            // feed's items forgotten would all come back with its next post.
+            let present = key.get(8..) == Some(&PRESENT.to_be_bytes()[..]);
             let removed = set.retain(|id, record| {
-                now - record.last_seen <= retention || needed.contains(super::hex(id).as_bytes())
+                present || now - record.last_seen <= retention || needed.contains(super::hex(id).as_bytes())
             });
             live.extend(set.iter().map(|(id, _)| *id));
             report.seen_removed += removed;

@@ -82,6 +82,7 @@ on_both_stores! {
     a_flood_is_capped_newest_first_and_the_digest_says_so("max_new_per_poll = 50");
     max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
     retention_keeps_tombstones_for_the_period_then_forgets("");
+    an_id_still_in_its_feed_is_never_forgotten("");
     a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age("");
     an_outage_for_a_whole_schedule_then_everything_arrives_once("");
     a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing("");
@@ -302,6 +303,10 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets<S: Backend>(h: W
         h.send("all@example.org").await,
         Ok(Delivered::Sent { .. })
     ));
+    // Back in the feed, it is kept however old (the next scenario); gone
+    // from it again, it is forgotten after the period.
+    h.feeds.set("/a.xml", rss("A", &[]));
+    h.poll_ok().await;
     let report = h
         .store
         .prune(Utc::now() + TimeDelta::days(400), retention, TimeDelta::days(7))
@@ -315,6 +320,46 @@ async fn retention_keeps_tombstones_for_the_period_then_forgets<S: Backend>(h: W
     let check = h.store.check().await.expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.seen, 0);
+}
+
+/// A feed that answers 304 for longer than the retention (a quiet blog) does
+/// not refresh its ids: still in its latest document, they have not left it,
+/// and are kept however old. Forgotten, they all came back as new with its
+/// next post.
+async fn an_id_still_in_its_feed_is_never_forgotten<S: Backend>(h: World<S>) {
+    h.poll_ok().await;
+    let quiet: &Items<'_> = &[("old-1", "Old one", "b", None), ("old-2", "Old two", "b", None)];
+    h.feeds.set("/a.xml", rss("A", quiet));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 2);
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    assert!(
+        matches!(h.poll_ok().await[0], FeedOutcome::NotModified),
+        "unchanged: a 304"
+    );
+    let report = h
+        .store
+        .prune(
+            Utc::now() + TimeDelta::days(400),
+            TimeDelta::days(180),
+            TimeDelta::days(7),
+        )
+        .await
+        .expect("prune");
+    assert_eq!(report.seen_removed, 0, "{report:?}");
+    assert_eq!(
+        report.bodies_removed, 2,
+        "the bodies go after their week: {report:?}"
+    );
+    h.feeds.set(
+        "/a.xml",
+        rss("A", &[quiet[0], quiet[1], ("new-1", "New one", "b", None)]),
+    );
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1, "only the new post");
+    let check = h.store.check().await.expect("check");
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
 }
 
 async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age<S: Backend>(h: World<S>) {

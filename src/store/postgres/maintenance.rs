@@ -208,7 +208,8 @@ impl Maintenance for PgStore {
         let mut report = PruneReport {
             seen_removed: count(
                 tx.execute(
-                    "DELETE FROM seen WHERE last_seen < $1 AND NOT (id = ANY($2))",
+                    // Only ids that left their feed (see the sled prune).
+                    "DELETE FROM seen WHERE left_on IS NOT NULL AND last_seen < $1 AND NOT (id = ANY($2))",
                     &[&forget_before, &needed_bytes],
                 )
                 .await
