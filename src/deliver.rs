@@ -26,6 +26,20 @@ use crate::subscriber::SubscriberState;
 /// commit (for the crash tests).
 pub const FAULT_ENV: &str = "FEED_DIGEST_FAULT";
 
+/// Message-IDs the relay accepted in this process whose commit then failed
+/// (a full disk, a database gone read-only). Their outbox entry stays, and
+/// the next attempt records it without sending it again: otherwise every
+/// round (each minute) would mail it once more, with no backoff, since the
+/// send itself succeeded. In memory only: a restart resends it once, as
+/// after a crash. At most one entry per subscriber (its outbox entry).
+static ACCEPTED_UNRECORDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn accepted_unrecorded() -> std::sync::MutexGuard<'static, Vec<String>> {
+    ACCEPTED_UNRECORDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error("subscriber {email}: {source}")]
@@ -430,21 +444,36 @@ async fn deliver_leased<S: Delivery + Readers>(
         );
         return Ok(Delivered::Elsewhere);
     }
-    match mailer
-        .send(&config.from.email, &subscriber.mailbox.email, &entry)
-        .await
-    {
+    let taken_before = resent && accepted_unrecorded().contains(&entry.message_id);
+    let sent = if taken_before {
+        tracing::info!(
+            message_id = %entry.message_id,
+            "the relay accepted this digest before; recording it, not sending it again"
+        );
+        Ok(())
+    } else {
+        mailer
+            .send(&config.from.email, &subscriber.mailbox.email, &entry)
+            .await
+    };
+    match sent {
         Ok(()) => {
             fault_point("after-send");
             let sent = match stories {
                 Some(stories) => stories,
                 None => remembered(store, &entry, now).await,
             };
-            store
-                .commit_sent(&email, &entry, &state.sent(now), &sent)
-                .await
-                .map_err(store_error)?;
-            store.flush().await.map_err(store_error)?;
+            let committed = match store.commit_sent(&email, &entry, &state.sent(now), &sent).await {
+                Ok(()) => store.flush().await,
+                Err(err) => Err(err),
+            };
+            let mut unrecorded = accepted_unrecorded();
+            unrecorded.retain(|id| *id != entry.message_id);
+            if let Err(err) = committed {
+                unrecorded.push(entry.message_id.clone());
+                return Err(store_error(err));
+            }
+            drop(unrecorded);
             tracing::info!(
                 recipient_domain = subscriber.mailbox.email.domain(),
                 message_id = %entry.message_id,

@@ -380,6 +380,53 @@ async fn lost_reply_resent_not_rebuilt<S: Backend>(w: World<S>) {
     assert_ne!(mails[2].message_id, mails[0].message_id);
 }
 
+/// The relay accepts the digest and the store then fails to record it (a
+/// database that refuses the commit, as a full disk or a read-only failover
+/// would): the entry stays, and the attempts that follow record it rather
+/// than mail it again each round. PostgreSQL only: a trigger makes the
+/// commit fail for real, which sled cannot be made to do.
+#[tokio::test]
+async fn on_postgres_a_digest_accepted_but_not_recorded_is_not_mailed_again() {
+    let Some(cluster) = Cluster::start() else { return };
+    let w = World::start_pg(&cluster, world_config).await;
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    w.feeds.set(
+        "/zh.xml",
+        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
+    );
+    w.poll().await;
+    let db = cluster.client().await;
+    db.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no space left (test)'; END $$;
+         CREATE TRIGGER refuse BEFORE DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .expect("trigger");
+    for attempt in 0..3 {
+        let failure = w.send("alice@example.org").await;
+        assert!(
+            matches!(&failure, Err(DeliverError::Store { .. })),
+            "attempt {attempt}: {failure:?}"
+        );
+        assert_eq!(w.smtp.messages().len(), 1, "attempt {attempt}: mailed once");
+    }
+    db.batch_execute("DROP TRIGGER refuse ON outbox")
+        .await
+        .expect("drop trigger");
+    assert!(matches!(
+        w.send("alice@example.org").await,
+        Ok(Delivered::Sent { resent: true, .. })
+    ));
+    assert_eq!(w.smtp.messages().len(), 1, "recorded, not sent again");
+    assert_eq!(
+        w.send("alice@example.org").await.ok(),
+        Some(Delivered::NothingPending)
+    );
+}
+
 #[tokio::test]
 async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
     let w = world().await;
