@@ -29,12 +29,22 @@ pub fn parse_cron(text: &str) -> Result<Cron, ScheduleError> {
             "{text:?} must have 5 fields (minute hour day month weekday)"
         )));
     }
-    CronParser::builder()
+    let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
         .build()
         .parse(text)
-        .map_err(|err| ScheduleError(format!("{text:?} is not a valid cron line: {err}")))
+        .map_err(|err| ScheduleError(format!("{text:?} is not a valid cron line: {err}")))?;
+    // A line no date matches ("0 7 30 2 *") would never run.
+    if cron
+        .find_next_occurrence(&DateTime::<Utc>::UNIX_EPOCH, false)
+        .is_err()
+    {
+        return Err(ScheduleError(format!(
+            "{text:?} matches no date: it would never run"
+        )));
+    }
+    Ok(cron)
 }
 
 impl Schedule {
@@ -64,10 +74,20 @@ impl Schedule {
                     (slot > after).then_some(slot)
                 })
             }
-            Schedule::Cron(cron, _) => cron
-                .find_next_occurrence(&local, false)
-                .ok()
-                .map(|t| t.with_timezone(&Utc)),
+            Schedule::Cron(cron, _) => {
+                // croner searches wall-clock time: in the hour a DST change
+                // repeats, it can give the hour's first pass, before `after`
+                // (every round then found a slot due). Past it, search on.
+                let mut from = local;
+                for _ in 0..3 {
+                    let slot = cron.find_next_occurrence(&from, false).ok()?;
+                    if slot.with_timezone(&Utc) > after {
+                        return Some(slot.with_timezone(&Utc));
+                    }
+                    from = slot.checked_add_signed(chrono::TimeDelta::minutes(1))?;
+                }
+                None
+            }
         }
     }
 
@@ -192,6 +212,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cron_slot_in_the_repeated_hour_is_not_due_again_after_it() {
+        let s = daily("30 2 * * *");
+        // 25 October 2026, Berlin: 02:30 CEST is 00:30Z, 02:30 CET 01:30Z.
+        // Sent (after a retry) at 02:10 CET, 01:10Z: the next is tomorrow's.
+        let after = utc(2026, 10, 25, 1, 10);
+        assert_eq!(
+            s.next_after(after, Europe::Berlin),
+            Some(utc(2026, 10, 26, 1, 30))
+        );
+        assert!(!s.is_due(after, Europe::Berlin, utc(2026, 10, 25, 1, 11)));
+        // Before the first pass, the first pass.
+        assert_eq!(
+            s.next_after(utc(2026, 10, 24, 23, 0), Europe::Berlin),
+            Some(utc(2026, 10, 25, 0, 30))
+        );
+    }
+
+    #[test]
     fn missed_slots_make_one_due_digest() {
         let s = daily("07:00");
         let down_since = utc(2026, 11, 20, 8, 0);
@@ -208,5 +246,9 @@ mod tests {
         assert!(Schedule::parse("25:00").is_err());
         assert!(Schedule::parse("0 7 * *").is_err());
         assert!(Schedule::parse("61 7 * * *").is_err());
+        let never = Schedule::parse("0 7 30 2 *").map(|_| ()).unwrap_err().to_string();
+        assert!(never.contains("matches no date"), "{never}");
+        // Leap days come.
+        assert!(Schedule::parse("0 7 29 2 *").is_ok());
     }
 }

@@ -148,6 +148,11 @@ impl Checker<'_> {
         match raw {
             None => default,
             Some(text) => match humantime::parse_duration(text.trim()) {
+                // Added to a date, a longer one overflows the calendar.
+                Ok(d) if d > MAX_DURATION => {
+                    self.problem(path, None, format!("{text:?} is longer than 100 years"));
+                    default
+                }
                 Ok(d) => d,
                 Err(err) => {
                     self.problem(
@@ -219,6 +224,10 @@ impl Checker<'_> {
         );
         if store_lease < Duration::from_secs(1) {
             self.problem(&[Seg::Key("store_lease")], None, "must be at least 1s");
+        }
+        // A killed instance's feeds and subscribers wait this long for another.
+        if store_lease > Duration::from_secs(24 * 3600) {
+            self.problem(&[Seg::Key("store_lease")], None, "must be at most 1day");
         }
         // An id is forgotten `retention` after its feed last showed it, once
         // it left the feed: an item that left between two polls further
@@ -435,6 +444,9 @@ impl Checker<'_> {
         }
     }
 }
+
+/// The longest duration any setting takes.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The shortest `retention` accepted, whatever the fetch bounds.
 const MIN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -310,6 +310,13 @@ fn fetch_bounds_strip_selectors_and_follow_up_window_are_checked() {
             "at least 1 minute",
         ],
     );
+    // Added to a date, such a lease or retention would overflow the calendar.
+    let message = error_after("poll = \"30m\"", "poll = \"30m\"\nstore_lease = \"300000y\"");
+    assert_contains(&message, &["store_lease", "longer than 100 years"]);
+    let message = error_after("poll = \"30m\"", "poll = \"30m\"\nstore_lease = \"2days\"");
+    assert_contains(&message, &["store_lease", "must be at most 1day"]);
+    let message = error_after("poll = \"30m\"", "poll = \"30m\"\nretention = \"300000y\"");
+    assert_contains(&message, &["retention", "longer than 100 years"]);
     let message = error_after("poll = \"30m\"", "poll = \"30m\"\nretention = \"2days\"");
     assert_contains(&message, &["retention", "must be at least 7days"]);
     let message = error_after(
