@@ -149,7 +149,18 @@ impl FeedState {
 
     /// Whether the daemon's routine poll should fetch this feed at `now`.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
-        self.next_poll.is_none_or(|at| at <= now)
+        self.clock_stepped_back(now) || self.next_poll.is_none_or(|at| at <= now)
+    }
+
+    /// A poll on record more than an hour after `now`: the clock ran fast
+    /// and was set back since. The schedule and backoff it made would keep
+    /// the feed unpolled for as long as the clock was ahead.
+    fn clock_stepped_back(&self, now: DateTime<Utc>) -> bool {
+        let ahead = now + chrono::TimeDelta::hours(1);
+        [self.last_success, self.last_error_at]
+            .into_iter()
+            .flatten()
+            .any(|at| at > ahead)
     }
 
     /// Why a poll at `now` should not fetch this feed, if it should not.
@@ -167,7 +178,10 @@ impl FeedState {
         if self.gone {
             return Some("gone (410): no longer polled; `feed-digest poll --force` tries again".to_owned());
         }
-        self.next_attempt.filter(|at| *at > now).map(|at| {
+        let backing_off = self
+            .next_attempt
+            .filter(|at| *at > now && !self.clock_stepped_back(now));
+        backing_off.map(|at| {
             format!(
                 "backing off after {} until {} (`--force` tries now)",
                 crate::text::count(self.failures as usize, "failure", "failures"),
@@ -180,6 +194,43 @@ impl FeedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_set_back_does_not_keep_a_feed_waiting_for_it() {
+        let now = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        let days = chrono::TimeDelta::days;
+        // Polled while the clock ran 30 days fast, due an hour after that.
+        let polled_ahead = FeedState {
+            last_success: Some(now + days(30)),
+            next_poll: Some(now + days(30) + chrono::TimeDelta::hours(1)),
+            ..FeedState::default()
+        };
+        assert!(polled_ahead.is_due(now));
+        let failed_ahead = FeedState {
+            last_error_at: Some(now + days(30)),
+            failures: 3,
+            next_attempt: Some(now + days(30) + chrono::TimeDelta::minutes(40)),
+            next_poll: Some(now + days(30) + chrono::TimeDelta::minutes(40)),
+            ..FeedState::default()
+        };
+        assert!(failed_ahead.is_due(now));
+        assert_eq!(failed_ahead.skip_reason(now, false), None);
+        // Within the hour's slack (instances' clocks a little apart), and
+        // a plain schedule: as they say.
+        let skewed = FeedState {
+            last_success: Some(now + chrono::TimeDelta::minutes(2)),
+            next_poll: Some(now + chrono::TimeDelta::minutes(32)),
+            ..FeedState::default()
+        };
+        assert!(!skewed.is_due(now));
+        let backing_off = FeedState {
+            last_error_at: Some(now),
+            failures: 1,
+            next_attempt: Some(now + chrono::TimeDelta::minutes(5)),
+            ..FeedState::default()
+        };
+        assert!(backing_off.skip_reason(now, false).is_some());
+    }
 
     #[test]
     fn a_feed_is_stale_after_the_configured_quiet_period() {

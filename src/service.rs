@@ -241,7 +241,7 @@ async fn status_line<S: Backend>(config: &Config, store: &S) -> String {
             .await
             .ok()
             .flatten()
-            .map_or(now, |st| st.since());
+            .map_or(now, |st| st.since(now));
         if let Some(at) = s.schedule.next_after(since, s.timezone).map(|at| at.max(now))
             && next.is_none_or(|(first, _)| at < first)
         {
@@ -445,7 +445,7 @@ async fn send_due<S: Backend>(
         };
         if !subscriber
             .schedule
-            .is_due(state.since(), subscriber.timezone, now)
+            .is_due(state.since(now), subscriber.timezone, now)
             || state.in_retry_backoff(now)
         {
             continue;

@@ -94,9 +94,11 @@ impl SubscriberState {
         }
     }
 
-    /// The moment the schedule counts from.
-    pub fn since(&self) -> DateTime<Utc> {
-        self.last_slot.unwrap_or(self.added_at)
+    /// The moment the schedule counts from at `now`: the last slot, or `now`
+    /// when that is later (the clock ran fast and was set back since: counted
+    /// from it, no digest would go until the clock caught up).
+    pub fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.last_slot.unwrap_or(self.added_at).min(now)
     }
 
     /// When the daemon may try again after failures: 5 minutes, doubling per
@@ -110,8 +112,13 @@ impl SubscriberState {
             .map(|at| at + chrono::TimeDelta::minutes(minutes))
     }
 
+    /// Whether `now` is within the backoff; not after an attempt on record
+    /// over an hour after `now` (the clock was set back since).
     pub fn in_retry_backoff(&self, now: DateTime<Utc>) -> bool {
-        self.retry_at().is_some_and(|at| now < at)
+        let stepped_back = self
+            .last_attempt
+            .is_some_and(|at| at > now + chrono::TimeDelta::hours(1));
+        !stepped_back && self.retry_at().is_some_and(|at| now < at)
     }
 }
 
@@ -123,7 +130,7 @@ mod tests {
     fn each_outcome_changes_what_it_should_and_nothing_else() {
         let at = |minutes: i64| DateTime::from_timestamp(1_795_000_000 + minutes * 60, 0).unwrap_or_default();
         let fresh = SubscriberState::new(at(0));
-        assert_eq!(fresh.since(), at(0));
+        assert_eq!(fresh.since(at(0)), at(0));
         let once = fresh.failed(at(10), "421 try later".to_owned());
         let twice = once.failed(at(20), "421 again".to_owned());
         // (state, failures, retry after, schedule counts from)
@@ -134,7 +141,11 @@ mod tests {
         ];
         for (state, failures, retry, since) in table {
             assert_eq!(
-                (state.failures, state.retry_at(), state.since()),
+                (
+                    state.failures,
+                    state.retry_at(),
+                    state.since(at(0) + chrono::TimeDelta::days(365))
+                ),
                 (failures, retry, since)
             );
         }
@@ -152,7 +163,13 @@ mod tests {
             }
         );
         let quiet = sent.slot_handled(at(1440));
-        assert_eq!((quiet.since(), quiet.last_sent), (at(1440), Some(at(40))));
+        assert_eq!((quiet.since(at(2000)), quiet.last_sent), (at(1440), Some(at(40))));
+        // The clock set back a month after that slot: counted from now, and
+        // a backoff made a month ahead does not hold.
+        let month = 30 * 1440;
+        assert_eq!(quiet.since(at(1440 - month)), at(1440 - month));
+        assert!(!twice.in_retry_backoff(at(29 - month)));
+        assert!(twice.in_retry_backoff(at(29 - 30)), "within the hour's slack");
         // Backoff is capped at six hours.
         let mut many = fresh.clone();
         for n in 0..20 {

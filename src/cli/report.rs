@@ -279,7 +279,7 @@ async fn status_report<S: Backend>(config: &Config, store: &S) -> anyhow::Result
             // Nothing is due while the reader is unsubscribed.
             next_due: subscriber
                 .schedule
-                .next_after(state.since(), subscriber.timezone)
+                .next_after(state.since(now), subscriber.timezone)
                 .map(|t| t.max(now))
                 .filter(|_| unsubscribed.is_none()),
             unsubscribed,
