@@ -144,6 +144,22 @@ impl<'a> Document<'a> {
 pub struct Stored {
     pub title: String,
     pub published: Option<DateTime<Utc>>,
+    /// A hash of its text ([`text_hash`]): a regenerated guid keeps it.
+    pub text_hash: u64,
+}
+
+impl Stored {
+    pub fn of(article: Article) -> Stored {
+        Stored {
+            text_hash: text_hash(&article.text),
+            title: article.title,
+            published: article.published,
+        }
+    }
+}
+
+fn text_hash(text: &str) -> u64 {
+    crate::fnv::fnv1a(text.bytes())
 }
 
 /// A new article and the subscribers it goes to.
@@ -304,7 +320,13 @@ pub fn plan(
                 } else {
                     None
                 };
-                if item.guid.is_some() && stored.is_some_and(|s| same_title(&s.title, &item.title)) {
+                // Another date and another text make another item under the
+                // same title (a daily briefing on one page), not a new guid.
+                let regenerated = |s: &Stored| {
+                    same_title(&s.title, &item.title)
+                        && (s.published == item.published || s.text_hash == text_hash(&item.text))
+                };
+                if item.guid.is_some() && stored.is_some_and(regenerated) {
                     batch.churned.push((id, owner.id.clone()));
                     continue;
                 }

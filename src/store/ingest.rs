@@ -340,9 +340,6 @@ impl Store {
     }
 
     fn stored(&self, id: &ArticleId) -> Result<Option<Stored>, StoreError> {
-        Ok(self.article(id)?.map(|article| Stored {
-            title: article.title,
-            published: article.published,
-        }))
+        Ok(self.article(id)?.map(Stored::of))
     }
 }

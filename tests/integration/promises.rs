@@ -79,6 +79,7 @@ macro_rules! on_both_stores {
 on_both_stores! {
     the_same_article_in_two_feeds_is_one_entry_naming_both("");
     regenerated_guids_do_not_resend_and_edits_are_not_new("");
+    a_daily_item_on_one_link_under_one_title_is_new_each_day("");
     a_flood_is_capped_newest_first_and_the_digest_says_so("max_new_per_poll = 50");
     max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
     retention_keeps_tombstones_for_the_period_then_forgets("");
@@ -183,6 +184,49 @@ async fn regenerated_guids_do_not_resend_and_edits_are_not_new<S: Backend>(h: Wo
         Some(Delivered::NothingPending)
     );
     assert_eq!(h.smtp.messages().len(), 1);
+}
+
+/// A one-item feed ("Daily briefing", always linking to the same page) with
+/// a new guid each day: a new guid, the same link and title, but another
+/// date and another text is the next day's item, not a regenerated guid.
+/// A regenerated guid whose date moved on but whose text did not stays one.
+async fn a_daily_item_on_one_link_under_one_title_is_new_each_day<S: Backend>(h: World<S>) {
+    h.poll_ok().await;
+    let day = |guid: &str, date: &str, text: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>\
+             <item><guid isPermaLink=\"false\">{guid}</guid><title>Daily briefing</title>\
+             <link>https://example.cn/briefing</link><pubDate>{date}</pubDate>\
+             <description>{text}</description></item></channel></rss>"
+        )
+    };
+    h.feeds.set(
+        "/a.xml",
+        day("d1", "Mon, 07 Dec 2026 06:00:00 GMT", "Monday: rates held."),
+    );
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1);
+    h.feeds.set(
+        "/a.xml",
+        day("d2", "Tue, 08 Dec 2026 06:00:00 GMT", "Tuesday: a storm warning."),
+    );
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1, "the next day's briefing");
+    h.feeds.set(
+        "/a.xml",
+        day(
+            "d2-again",
+            "Tue, 08 Dec 2026 09:00:00 GMT",
+            "Tuesday: a storm warning.",
+        ),
+    );
+    assert_eq!(
+        new_count(&h.poll_ok().await[0]),
+        0,
+        "its guid regenerated, its date moved"
+    );
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
 }
 
 async fn a_flood_is_capped_newest_first_and_the_digest_says_so<S: Backend>(h: World<S>) {

@@ -238,13 +238,7 @@ impl PgStore {
         let articles = super::articles_by_id(client, ids).await?;
         Ok(articles
             .into_iter()
-            .map(|(id, article)| {
-                let stored = Stored {
-                    title: article.title,
-                    published: article.published,
-                };
-                (id, stored)
-            })
+            .map(|(id, article)| (id, Stored::of(article)))
             .collect())
     }
 
