@@ -229,6 +229,8 @@ pub fn plan(
     let mut batch = IngestBatch::default();
     let mut ids_this_fetch = HashSet::new();
     let mut candidates = Vec::new();
+    // A new item whose id must be confirmed, by id: its finer form.
+    let mut to_confirm: HashMap<ArticleId, ArticleId> = HashMap::new();
     let siblings = Siblings::of(&parsed.items);
     'items: for (item, identity) in parsed.items.iter().zip(identities) {
         let Identity {
@@ -251,6 +253,9 @@ pub fn plan(
         let mut recovered = false;
         if known.is_seen(&id) {
             if !*confirm || siblings.confirms(known.stored_article(&id), item) {
+                if *confirm && let Some(finer) = alternates.first() {
+                    batch.also_known_as(known, finer, &id);
+                }
                 batch.still_present.push(id);
                 continue;
             }
@@ -340,6 +345,9 @@ pub fn plan(
                 continue;
             }
         }
+        if *confirm && let Some(finer) = alternates.first() {
+            to_confirm.insert(id.clone(), finer.clone());
+        }
         candidates.push(NewArticle {
             article: Article {
                 id,
@@ -364,8 +372,27 @@ pub fn plan(
     candidates.sort_by_key(|c| std::cmp::Reverse(c.article.published));
     batch.held_back = candidates.len().saturating_sub(config.max_new_per_poll);
     candidates.truncate(config.max_new_per_poll);
+    for new in &candidates {
+        if let Some(finer) = to_confirm.remove(&new.article.id) {
+            batch.also_known_as(known, &finer, &new.article.id);
+        }
+    }
     batch.deliver = candidates;
     batch
+}
+
+impl IngestBatch {
+    /// Records `id`'s item under its finer form `finer` as well. Its id must
+    /// be confirmed against the stored title (an old store may hold it for a
+    /// sibling); once the body is gone that cannot be done, and the finer
+    /// form, known, says the item is the one already delivered.
+    fn also_known_as(&mut self, known: &Known, finer: &ArticleId, id: &ArticleId) {
+        if known.is_seen(finer) {
+            self.still_present.push(finer.clone());
+        } else {
+            self.renamed.push((finer.clone(), id.clone()));
+        }
+    }
 }
 
 /// Titles compared as a reader sees them: entities decoded, whitespace folded.

@@ -80,6 +80,7 @@ on_both_stores! {
     the_same_article_in_two_feeds_is_one_entry_naming_both("");
     regenerated_guids_do_not_resend_and_edits_are_not_new("");
     a_daily_item_on_one_link_under_one_title_is_new_each_day("");
+    a_page_and_its_anchors_stay_known_after_their_bodies_expire("");
     a_flood_is_capped_newest_first_and_the_digest_says_so("max_new_per_poll = 50");
     max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
     retention_keeps_tombstones_for_the_period_then_forgets("");
@@ -227,6 +228,51 @@ async fn a_daily_item_on_one_link_under_one_title_is_new_each_day<S: Backend>(h:
         h.send("all@example.org").await,
         Ok(Delivered::Sent { articles: 2, .. })
     ));
+}
+
+/// A page and an anchor on it, both undated: the page's id is the form
+/// 0.1 gave both (it is confirmed against the stored title while the body
+/// is kept). Once the bodies are gone, the unchanged document is not news.
+async fn a_page_and_its_anchors_stay_known_after_their_bodies_expire<S: Backend>(h: World<S>) {
+    h.poll_ok().await;
+    let document = rss_with_links(&[
+        ("", "The day", "https://example.cn/day.html"),
+        ("", "The day, first part", "https://example.cn/day.html#p1"),
+    ])
+    .replace("<guid isPermaLink=\"false\"></guid>", "");
+    // Served anew each time (a new ETag): each poll reads the document.
+    h.feeds.set("/a.xml", document.clone());
+    assert_eq!(new_count(&h.poll_ok().await[0]), 2);
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    // The same document, the bodies kept: nothing new.
+    h.feeds.set("/a.xml", document.clone());
+    assert!(matches!(
+        h.poll_ok().await[0],
+        FeedOutcome::Fetched { new_articles: 0, .. }
+    ));
+    let report = h
+        .store
+        .prune(
+            Utc::now() + TimeDelta::days(8),
+            TimeDelta::days(180),
+            TimeDelta::days(7),
+        )
+        .await
+        .expect("prune");
+    assert_eq!((report.seen_removed, report.bodies_removed), (0, 2), "{report:?}");
+    h.feeds.set("/a.xml", document);
+    let outcome = &h.poll_ok().await[0];
+    assert!(
+        matches!(outcome, FeedOutcome::Fetched { new_articles: 0, .. }),
+        "the bodies gone, still known: {outcome:?}"
+    );
+    assert_eq!(
+        h.send("all@example.org").await.ok(),
+        Some(Delivered::NothingPending)
+    );
 }
 
 async fn a_flood_is_capped_newest_first_and_the_digest_says_so<S: Backend>(h: World<S>) {
