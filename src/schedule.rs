@@ -111,7 +111,8 @@ fn resolve_local(zone: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
     match zone.from_local_datetime(&naive) {
         LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
         LocalResult::Ambiguous(earliest, _) => Some(earliest.with_timezone(&Utc)),
-        LocalResult::None => (1..=4).find_map(|quarter_hours| {
+        // Gaps are an hour, two at Troll (Antarctica): look three ahead.
+        LocalResult::None => (1..=12).find_map(|quarter_hours| {
             let later = naive + chrono::Duration::minutes(15 * quarter_hours);
             zone.from_local_datetime(&later)
                 .earliest()
@@ -208,6 +209,16 @@ mod tests {
         assert_eq!(
             s.next_after(utc(2026, 3, 27, 6, 0), Europe::Berlin),
             Some(utc(2026, 3, 30, 5, 0))
+        );
+    }
+
+    #[test]
+    fn a_time_in_a_two_hour_gap_goes_at_its_end() {
+        // Troll springs from +00 to +02 at 01:00Z on 29 March 2026.
+        let s = daily("02:00");
+        assert_eq!(
+            s.next_after(utc(2026, 3, 28, 12, 0), chrono_tz::Antarctica::Troll),
+            Some(utc(2026, 3, 29, 1, 0))
         );
     }
 
