@@ -189,7 +189,10 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
             // Finer forms, and the old form where it names this item alone.
             let mut alternates: Vec<ArticleId> = forms.levels[chosen + 1..].iter().map(|f| hash(f)).collect();
             let legacy_alone = legacy_counts.get(forms.legacy.as_str()) == Some(&1);
-            if legacy_alone && forms.legacy != text && !forms.levels[chosen + 1..].contains(&forms.legacy) {
+            // Not when the old form is one of this item's coarser forms: a
+            // sibling may have it now (a form they share), and a shared
+            // form counts only once the stored title confirms it (below).
+            if legacy_alone && !forms.levels.contains(&forms.legacy) {
                 alternates.push(hash(&forms.legacy));
             }
             // Coarser forms, finest first: each may be this item's from an

@@ -591,3 +591,38 @@ async fn an_upgrade_tells_an_anchored_item_from_a_sibling_on_the_bare_page() {
     ));
     assert!(texts(&h, "all@example.org")[0].contains("* The page itself\n"));
 }
+
+/// An item polled alone has its guid for id; then a second item comes with
+/// the same guid and no link. The first keeps its id, through the form the
+/// two share; the second, whose earlier rule's form is that same guid, is
+/// new: that form is not evidence that it was stored (it was the first's).
+#[tokio::test]
+async fn a_new_item_reusing_a_known_guid_without_a_link_is_delivered() {
+    let h = one_feed("").await;
+    let document = |items: &[(&str, Option<&str>, &str)]| {
+        let mut out = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>");
+        for (guid, link, title) in items {
+            let link = link.map(|l| format!("<link>{l}</link>")).unwrap_or_default();
+            out.push_str(&format!(
+                "<item><guid isPermaLink=\"false\">{guid}</guid>{link}<title>{title}</title><description>about {title}</description></item>"
+            ));
+        }
+        out + "</channel></rss>"
+    };
+    h.feeds.set("/a.xml", document(&[]));
+    h.poll().await;
+    let first = ("g", Some("https://a.example/first"), "First");
+    h.feeds.set("/a.xml", document(&[first]));
+    assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (1, 0));
+    h.feeds
+        .set("/a.xml", document(&[first, ("g", None, "Second, no link")]));
+    assert_eq!(
+        fetched(&h.poll().await[0].clone().expect("poll")),
+        (1, 0),
+        "the second item is new, the first known"
+    );
+    assert!(matches!(
+        h.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+}
