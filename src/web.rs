@@ -198,6 +198,11 @@ async fn answer<S: Backend>(app: &App<S>, request: Request<Incoming>) -> Respons
             }
         }
         Method::POST => {
+            let content_type = request
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = match Limited::new(request.into_body(), app.max_body).collect().await {
                 Ok(body) => body.to_bytes(),
                 Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
@@ -207,10 +212,7 @@ async fn answer<S: Backend>(app: &App<S>, request: Request<Incoming>) -> Respons
             };
             match action {
                 Action::Unsubscribe => {
-                    // RFC 8058: the POST carries List-Unsubscribe=One-Click.
-                    let one_click = url::form_urlencoded::parse(&body)
-                        .any(|(name, value)| name == "List-Unsubscribe" && value == "One-Click");
-                    if !one_click {
+                    if !is_one_click(content_type.as_deref(), &body) {
                         return plain(StatusCode::BAD_REQUEST, "expected List-Unsubscribe=One-Click\n");
                     }
                     let opt_out = OptOut {
@@ -445,8 +447,62 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
     response
 }
 
+/// Whether a POST's body says `List-Unsubscribe=One-Click` (RFC 8058 §3.1):
+/// as `multipart/form-data`, which the RFC prefers, or urlencoded. The one
+/// field is read here rather than with a multipart crate: the body is at
+/// most a few KB (`max_body`) and nothing else of it is used.
+fn is_one_click(content_type: Option<&str>, body: &[u8]) -> bool {
+    let boundary = content_type.and_then(|ct| {
+        let (kind, params) = ct.split_once(';')?;
+        if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+            return None;
+        }
+        params.split(';').find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("boundary")
+                .then(|| value.trim().trim_matches('"').to_owned())
+        })
+    });
+    let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
+        return url::form_urlencoded::parse(body)
+            .any(|(name, value)| name == "List-Unsubscribe" && value.trim() == "One-Click");
+    };
+    let Ok(body) = std::str::from_utf8(body) else {
+        return false;
+    };
+    body.split(&format!("--{boundary}")).any(|part| {
+        let Some((head, content)) = part.split_once("\r\n\r\n").or_else(|| part.split_once("\n\n")) else {
+            return false;
+        };
+        let named = head.lines().any(|line| {
+            let line = line.to_ascii_lowercase();
+            line.starts_with("content-disposition:")
+                && line.contains("form-data")
+                && line.contains("name=\"list-unsubscribe\"")
+        });
+        named && content.trim() == "One-Click"
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_click_is_read_from_either_form_encoding() {
+        use super::is_one_click;
+        let urlencoded = Some("application/x-www-form-urlencoded");
+        assert!(is_one_click(urlencoded, b"List-Unsubscribe=One-Click"));
+        assert!(is_one_click(urlencoded, b"List-Unsubscribe=One-Click\r\n"));
+        assert!(is_one_click(None, b"a=b&List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(urlencoded, b"List-Unsubscribe=Later"));
+        let multipart = Some("multipart/form-data; boundary=\"B0\"");
+        let body = "--B0\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--B0--\r\n";
+        assert!(is_one_click(multipart, body.as_bytes()));
+        let other = body.replace("\"List-Unsubscribe\"", "\"Other\"");
+        assert!(!is_one_click(multipart, other.as_bytes()));
+        assert!(!is_one_click(multipart, b"List-Unsubscribe=One-Click"));
+    }
+
     use super::*;
 
     #[test]

@@ -99,9 +99,19 @@ async fn serve_on_port_0(
 
 /// One request on its own connection: the status and the body.
 async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    request_as(addr, method, path, "application/x-www-form-urlencoded", body).await
+}
+
+async fn request_as(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: digest.example.org\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: digest.example.org\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("write");
@@ -122,6 +132,19 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16
 }
 
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+
+/// RFC 8058 prefers the one-click POST as multipart/form-data.
+#[tokio::test]
+async fn a_one_click_post_as_multipart_form_data_unsubscribes() {
+    let site = site(WebLimits::default()).await;
+    let path = format!("/news/u/{}", site.token());
+    let body =
+        "--b7\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b7--\r\n";
+    let (status, page) = request_as(site.addr, "POST", &path, "multipart/form-data; boundary=b7", body).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(site.opted_out().map(|o| o.by), Some(OptOutWay::OneClick));
+    site.stop().await;
+}
 
 #[tokio::test]
 async fn a_get_changes_nothing_and_a_one_click_post_unsubscribes_until_undone() {
