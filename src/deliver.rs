@@ -19,7 +19,7 @@ use crate::feed_state::FeedState;
 use crate::mail::{MailError, Mailer, SendError, compose};
 use crate::meaning::Meaning;
 use crate::outbox::OutboxEntry;
-use crate::store::{Delivery, Holder, Readers, StoreError};
+use crate::store::{Delivery, Holder, LeaseTerm, Readers, StoreError};
 use crate::subscriber::SubscriberState;
 
 /// Set to `after-send` to abort the process between the server's 2xx and the
@@ -341,7 +341,7 @@ pub async fn deliver<S: Delivery + Readers>(
         .lease_subscriber(
             &email,
             Holder::this_process(),
-            now + crate::poll::lease_of(config),
+            LeaseTerm::Take(config.store_lease),
         )
         .await
         .map_err(store_error)?
@@ -352,7 +352,7 @@ pub async fn deliver<S: Delivery + Readers>(
     // Done: the lease ends now rather than when it lapses, so that the next
     // send (another instance, a restart, a one-shot `send`) may take it.
     if let Err(err) = store
-        .lease_subscriber(&email, Holder::this_process(), Utc::now())
+        .lease_subscriber(&email, Holder::this_process(), LeaseTerm::Release)
         .await
     {
         tracing::warn!(subscriber = %email, "cannot end the lease on the subscriber (it lapses by itself): {err}");
@@ -426,14 +426,15 @@ async fn deliver_leased<S: Delivery + Readers>(
     };
     // The fence: on a shared store the lease may have lapsed while the
     // digest was built (a slow render, a stalled database) and another
-    // instance taken it; then that one sends this entry (it is in the
-    // outbox, same Message-ID) and this one must not. Renewed here, the
-    // lease outlasts the SMTP transaction (its timeout is shorter).
+    // instance taken it, even sent and given it back; then this one must
+    // not send: a renewal, not a take, which a lease given back would pass.
+    // Renewed here, the lease outlasts the SMTP transaction (its timeout is
+    // shorter).
     if !store
         .lease_subscriber(
             &email,
             Holder::this_process(),
-            Utc::now() + crate::poll::lease_of(config),
+            LeaseTerm::Renew(config.store_lease),
         )
         .await
         .map_err(store_error)?

@@ -14,7 +14,7 @@ use crate::fetch::{Connection, FetchError, Fetcher, Validators};
 use crate::ingest;
 use crate::ingest::IngestBatch;
 use crate::parse::ParseError;
-use crate::store::{Feeds, Holder, StoreError};
+use crate::store::{Feeds, Holder, LeaseTerm, StoreError};
 
 mod bookkeeping;
 mod lanes;
@@ -271,7 +271,11 @@ impl Claim {
             })
         };
         match store
-            .lease_feed(&feed.key, Holder::this_process(), Utc::now() + lease_of(config))
+            .lease_feed(
+                &feed.key,
+                Holder::this_process(),
+                LeaseTerm::Take(config.store_lease),
+            )
             .await
         {
             Ok(true) => {}
@@ -305,19 +309,12 @@ impl Claim {
     async fn give_back<S: Feeds>(self, round: Round<'_, S>, feed: &FeedConfig) {
         if let Err(err) = round
             .store
-            .lease_feed(&feed.key, Holder::this_process(), Utc::now())
+            .lease_feed(&feed.key, Holder::this_process(), LeaseTerm::Release)
             .await
         {
             tracing::warn!(feed = %feed.key, "cannot end the lease on the feed (it lapses by itself): {err}");
         }
     }
-}
-
-/// How long a lease on a feed or a subscriber lasts (`store_lease`): longer
-/// than a poll round or a send (their own timeouts end them sooner); the
-/// holder ends it when done, a killed holder's lapses.
-pub(crate) fn lease_of(config: &Config) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(config.store_lease).unwrap_or(chrono::TimeDelta::minutes(10))
 }
 
 /// What every feed's poll in one round shares.

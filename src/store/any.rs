@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::postgres::{Password, PgStore};
-use super::seam::{Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage};
+use super::seam::{Delivery, Feeds, Holder, Lease, LeaseTerm, Maintenance, Readers, Storage};
 use super::{CheckReport, PruneReport, Store, StoreError};
 use crate::article::{Article, ArticleId};
 use crate::config::{Config, StoreChoice};
@@ -85,13 +85,8 @@ impl Storage for AnyStore {
 }
 
 impl Feeds for AnyStore {
-    async fn lease_feed(
-        &self,
-        feed_key: &str,
-        holder: &Holder,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        each!(self, lease_feed, Feeds(feed_key, holder, until))
+    async fn lease_feed(&self, feed_key: &str, holder: &Holder, term: LeaseTerm) -> Result<bool, StoreError> {
+        each!(self, lease_feed, Feeds(feed_key, holder, term))
     }
 
     async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {
@@ -118,9 +113,9 @@ impl Delivery for AnyStore {
         &self,
         email: &str,
         holder: &Holder,
-        until: DateTime<Utc>,
+        term: LeaseTerm,
     ) -> Result<bool, StoreError> {
-        each!(self, lease_subscriber, Delivery(email, holder, until))
+        each!(self, lease_subscriber, Delivery(email, holder, term))
     }
 
     async fn register_subscriber(

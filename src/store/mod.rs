@@ -181,7 +181,9 @@ impl<T> Records<T> for Result<T, TransactionError<StoreError>> {
 
 pub use kinds::Kind;
 pub use maintenance::{CheckReport, ExportedRecord, PruneReport};
-pub use seam::{Backend, Delivery, Feeds, Holder, Lease, Maintenance, Readers, Storage, in_round_order};
+pub use seam::{
+    Backend, Delivery, Feeds, Holder, Lease, LeaseTerm, Maintenance, Readers, Storage, in_round_order,
+};
 
 #[derive(Clone)]
 pub struct Store {

@@ -112,16 +112,30 @@ pub trait Storage: Send + Sync {
     }
 }
 
+/// What a lease call asks for. A lease runs for a duration on the store's
+/// clock, never until an instance's idea of the time: instances whose
+/// clocks differ then agree on when it lapses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseTerm {
+    /// Take it, if it is free, lapsed or already the holder's, for this long.
+    Take(std::time::Duration),
+    /// Keep it for this long, only if nobody else has taken it since the
+    /// holder did (lapsed meanwhile or not): the fence before an act that
+    /// must not happen twice.
+    Renew(std::time::Duration),
+    /// Give it back now, if it is the holder's.
+    Release,
+}
+
 /// What polling feeds needs of a store.
 pub trait Feeds: Storage {
-    /// Takes (or renews) the right to poll `feed_key` until `until`; false
-    /// while another instance holds it. The holder ends its lease by
-    /// renewing it until now.
+    /// The right to poll `feed_key`, as `term` asks; false while another
+    /// instance holds it (or, to renew, has taken it meanwhile).
     fn lease_feed(
         &self,
         feed_key: &str,
         holder: &Holder,
-        until: DateTime<Utc>,
+        term: LeaseTerm,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn put_feed_state(
@@ -149,13 +163,13 @@ pub trait Feeds: Storage {
 
 /// What delivering digests needs of a store.
 pub trait Delivery: Storage {
-    /// Takes (or renews) the right to deliver `email`'s digest until
-    /// `until`; false while another instance holds it.
+    /// The right to deliver `email`'s digest, as `term` asks; false while
+    /// another instance holds it (or, to renew, has taken it meanwhile).
     fn lease_subscriber(
         &self,
         email: &str,
         holder: &Holder,
-        until: DateTime<Utc>,
+        term: LeaseTerm,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The stored state of `email`, or `fresh` stored as it when none is.
@@ -334,7 +348,7 @@ impl Feeds for Store {
         &self,
         _feed_key: &str,
         _holder: &Holder,
-        _until: DateTime<Utc>,
+        _term: LeaseTerm,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         // One process holds the store's lock file: every lease is its own.
         std::future::ready(Ok(true))
@@ -372,7 +386,7 @@ impl Delivery for Store {
         &self,
         _email: &str,
         _holder: &Holder,
-        _until: DateTime<Utc>,
+        _term: LeaseTerm,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         // One process holds the store's lock file: every lease is its own.
         std::future::ready(Ok(true))

@@ -5,9 +5,12 @@
 use chrono::{TimeDelta, Utc};
 use feed_digest::feed_state::FeedState;
 use feed_digest::store::postgres::{PgStore, SCHEMA_VERSION};
-use feed_digest::store::{Delivery, Feeds, Holder, Maintenance, Storage, StoreError};
+use feed_digest::store::{Delivery, Feeds, Holder, LeaseTerm, Maintenance, Storage, StoreError};
 
 use crate::support::postgres::Cluster;
+
+const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The cluster, or return: PostgreSQL is not installed (nor required).
 macro_rules! cluster {
@@ -126,7 +129,7 @@ async fn a_populated_schema_1_database_is_migrated_to_2() {
             .lease_feed(
                 "https://old.example/feed",
                 &Holder("old:1".to_owned()),
-                Utc::now() + TimeDelta::hours(1)
+                LeaseTerm::Take(HOUR)
             )
             .await
             .expect("lease")
@@ -158,7 +161,7 @@ async fn a_populated_schema_1_database_is_migrated_to_2() {
             .lease_feed(
                 "https://old.example/feed",
                 &Holder("new:2".to_owned()),
-                Utc::now() + TimeDelta::hours(1)
+                LeaseTerm::Take(HOUR)
             )
             .await
             .expect("lease"),
@@ -169,7 +172,7 @@ async fn a_populated_schema_1_database_is_migrated_to_2() {
             .lease_feed(
                 "https://other.example/feed",
                 &Holder("new:2".to_owned()),
-                Utc::now() + TimeDelta::hours(1)
+                LeaseTerm::Take(HOUR)
             )
             .await
             .expect("lease")
@@ -323,7 +326,7 @@ async fn feed_states_read_back_as_written_and_a_broken_one_is_named() {
     let holder = Holder("host:1".to_owned());
     assert!(matches!(
         store
-            .lease_feed("https://b.example/feed", &holder, now + TimeDelta::minutes(1))
+            .lease_feed("https://b.example/feed", &holder, LeaseTerm::Take(MINUTE))
             .await,
         Ok(true)
     ));
@@ -353,13 +356,12 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
     let a = store(&cluster).await;
     let b = store(&cluster).await;
     let (ha, hb) = (Holder("host-a:1".to_owned()), Holder("host-b:2".to_owned()));
-    let now = Utc::now();
-    let soon = now + TimeDelta::minutes(5);
+    let five = LeaseTerm::Take(5 * MINUTE);
     let feed = "https://news.example/rss";
-    let lease = |store: &PgStore, holder: &Holder, until| {
+    let lease = |store: &PgStore, holder: &Holder, term| {
         let (store, holder) = (store.clone(), holder.clone());
         async move {
-            match store.lease_feed(feed, &holder, until).await {
+            match store.lease_feed(feed, &holder, term).await {
                 Ok(taken) => taken,
                 Err(err) => panic!("lease: {err}"),
             }
@@ -377,14 +379,18 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
             }
         }
     };
-    assert!(lease(&a, &ha, soon).await, "a free feed is leased");
+    assert!(lease(&a, &ha, five).await, "a free feed is leased");
     let first = held(&a).await;
     assert!(
-        !lease(&b, &hb, soon).await,
+        !lease(&b, &hb, five).await,
         "a held feed is not leased to another"
     );
     assert!(
-        lease(&a, &ha, soon + TimeDelta::minutes(1)).await,
+        !lease(&b, &hb, LeaseTerm::Renew(5 * MINUTE)).await,
+        "nor renewed by another"
+    );
+    assert!(
+        lease(&a, &ha, LeaseTerm::Take(6 * MINUTE)).await,
         "the holder renews"
     );
     let renewed = held(&a).await;
@@ -395,37 +401,48 @@ async fn one_instance_at_a_time_holds_a_lease_until_it_lapses() {
         renewed[0].since.is_some() && renewed[0].since == first[0].since,
         "held since it was taken, whatever the renewals: {renewed:?} {first:?}"
     );
+    // Lapsed, and nobody took it: still the holder's to renew.
+    assert!(lease(&a, &ha, LeaseTerm::Take(std::time::Duration::ZERO)).await);
+    assert!(lease(&a, &ha, LeaseTerm::Renew(5 * MINUTE)).await);
     // A's lease lapses (as when A is killed): B takes it, A no longer can.
-    assert!(lease(&a, &ha, now - TimeDelta::seconds(1)).await);
-    assert!(lease(&b, &hb, soon).await, "a lapsed lease goes to the next");
-    assert!(!lease(&a, &ha, soon).await, "the old holder lost it");
+    assert!(lease(&a, &ha, LeaseTerm::Release).await);
+    assert!(!lease(&a, &ha, LeaseTerm::Release).await, "given back once");
+    assert!(lease(&b, &hb, five).await, "a lapsed lease goes to the next");
+    assert!(!lease(&a, &ha, five).await, "the old holder lost it");
     let taken_over = held(&b).await;
     assert_eq!(taken_over[0].holder, hb);
     assert!(
         taken_over[0].since > first[0].since,
         "the new holder's since is its own: {taken_over:?} {first:?}"
     );
+    // B gives it back: free to take, but A, whose lease B took meanwhile,
+    // may not renew it (the fence before a send: B may have sent).
+    assert!(lease(&b, &hb, LeaseTerm::Release).await);
+    assert!(!lease(&a, &ha, LeaseTerm::Renew(5 * MINUTE)).await);
+    assert!(lease(&a, &ha, five).await, "but may take it anew");
 
     // Subscribers the same way, apart from feeds.
     let email = "读者@example.org";
-    let sub = |store: &PgStore, holder: &Holder, until| {
+    let sub = |store: &PgStore, holder: &Holder, term| {
         let (store, holder) = (store.clone(), holder.clone());
         async move {
-            match store.lease_subscriber(email, &holder, until).await {
+            match store.lease_subscriber(email, &holder, term).await {
                 Ok(taken) => taken,
                 Err(err) => panic!("lease: {err}"),
             }
         }
     };
-    assert!(sub(&a, &ha, soon).await);
-    assert!(!sub(&b, &hb, soon).await);
+    assert!(sub(&a, &ha, five).await);
+    assert!(!sub(&b, &hb, five).await);
+    assert!(sub(&a, &ha, LeaseTerm::Renew(5 * MINUTE)).await);
+    assert!(!sub(&b, &hb, LeaseTerm::Renew(5 * MINUTE)).await);
 
     // Many contenders at once for one new feed: exactly one wins.
     let contenders = (0..24).map(|n| {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         async move {
             let holder = Holder(format!("host-{n}:{n}"));
-            match store.lease_feed("https://race.example/feed", &holder, soon).await {
+            match store.lease_feed("https://race.example/feed", &holder, five).await {
                 Ok(taken) => taken,
                 Err(err) => panic!("lease: {err}"),
             }
@@ -807,7 +824,7 @@ async fn metrics_say_which_instance_this_is_and_what_it_holds() {
     })
     .await;
     let me = Holder::this_process();
-    let soon = Utc::now() + TimeDelta::minutes(5);
+    let soon = LeaseTerm::Take(5 * MINUTE);
     let feed = &w.config.feeds[0].key;
     assert!(matches!(w.store.lease_feed(feed, me, soon).await, Ok(true)));
     // Another instance's lease is not this one's.

@@ -12,7 +12,7 @@ use crate::article::{Article, ArticleId};
 use crate::digest::SentStory;
 use crate::outbox::OutboxEntry;
 use crate::store::StoreError;
-use crate::store::{Delivery, Holder, Readers};
+use crate::store::{Delivery, Holder, LeaseTerm, Readers};
 use crate::subscriber::{OptOut, SubscriberState};
 
 /// Addresses are compared without case, as on sled.
@@ -25,9 +25,9 @@ impl Delivery for PgStore {
         &self,
         email: &str,
         holder: &Holder,
-        until: DateTime<Utc>,
+        term: LeaseTerm,
     ) -> Result<bool, StoreError> {
-        self.lease(Leased::Subscriber, &key(email), holder, until).await
+        self.lease(Leased::Subscriber, &key(email), holder, term).await
     }
 
     async fn register_subscriber(

@@ -15,17 +15,12 @@ use super::{PUT_FEED_STATE, Pg, PgStore, col, decode_json};
 use crate::article::{Article, ArticleId};
 use crate::feed_state::FeedState;
 use crate::ingest::{IngestBatch, Known, LinkOwner, Questions, Stored};
-use crate::store::{Feeds, Holder};
+use crate::store::{Feeds, Holder, LeaseTerm};
 use crate::store::{StoreError, day_bucket, feed_tag, id_bytes, link_key};
 
 impl Feeds for PgStore {
-    async fn lease_feed(
-        &self,
-        feed_key: &str,
-        holder: &Holder,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.lease(Leased::Feed, feed_key, holder, until).await
+    async fn lease_feed(&self, feed_key: &str, holder: &Holder, term: LeaseTerm) -> Result<bool, StoreError> {
+        self.lease(Leased::Feed, feed_key, holder, term).await
     }
 
     async fn put_feed_state(&self, feed_key: &str, state: &FeedState) -> Result<(), StoreError> {

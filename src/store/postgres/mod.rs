@@ -23,7 +23,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::StoreError;
-use super::seam::{Holder, Storage};
+use super::seam::{Holder, LeaseTerm, Storage};
 use crate::feed_state::FeedState;
 
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -105,7 +105,7 @@ impl Leased {
                     WHERE feed_key = $1
                       AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
                     FOR UPDATE SKIP LOCKED)
-                 UPDATE feeds SET lease_holder = $2, lease_until = $3,
+                 UPDATE feeds SET lease_holder = $2, lease_until = now() + make_interval(secs => $3),
                      lease_since = CASE WHEN feeds.lease_holder = $2 AND feeds.lease_until > now()
                                         THEN feeds.lease_since ELSE now() END
                  FROM free WHERE feeds.feed_key = free.feed_key"
@@ -116,10 +116,39 @@ impl Leased {
                     WHERE email = $1
                       AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until <= now())
                     FOR UPDATE SKIP LOCKED)
-                 UPDATE subscribers SET lease_holder = $2, lease_until = $3,
+                 UPDATE subscribers SET lease_holder = $2, lease_until = now() + make_interval(secs => $3),
                      lease_since = CASE WHEN subscribers.lease_holder = $2 AND subscribers.lease_until > now()
                                         THEN subscribers.lease_since ELSE now() END
                  FROM free WHERE subscribers.email = free.email"
+            }
+        }
+    }
+
+    /// Extends the holder's lease, only while nobody else took the row
+    /// (taking it writes the taker's name, and giving it back keeps it).
+    fn renew(self) -> &'static str {
+        match self {
+            Leased::Feed => {
+                "UPDATE feeds SET lease_until = now() + make_interval(secs => $3)
+                 WHERE feed_key = $1 AND lease_holder = $2"
+            }
+            Leased::Subscriber => {
+                "UPDATE subscribers SET lease_until = now() + make_interval(secs => $3)
+                 WHERE email = $1 AND lease_holder = $2"
+            }
+        }
+    }
+
+    /// Ends the holder's lease now, if it is still the holder's.
+    fn release(self) -> &'static str {
+        match self {
+            Leased::Feed => {
+                "UPDATE feeds SET lease_until = now()
+                 WHERE feed_key = $1 AND lease_holder = $2 AND lease_until > now()"
+            }
+            Leased::Subscriber => {
+                "UPDATE subscribers SET lease_until = now()
+                 WHERE email = $1 AND lease_holder = $2 AND lease_until > now()"
             }
         }
     }
@@ -204,12 +233,30 @@ impl PgStore {
         leased: Leased,
         key: &str,
         holder: &Holder,
-        until: chrono::DateTime<chrono::Utc>,
+        term: LeaseTerm,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
+        let seconds = |duration: std::time::Duration| duration.as_secs_f64();
+        let duration = match term {
+            LeaseTerm::Take(duration) => seconds(duration),
+            LeaseTerm::Renew(duration) => {
+                let renewed = client
+                    .execute(leased.renew(), &[&key, &holder.0, &seconds(duration)])
+                    .await
+                    .pg(leased.kind(), "renew the lease of")?;
+                return Ok(renewed == 1);
+            }
+            LeaseTerm::Release => {
+                let released = client
+                    .execute(leased.release(), &[&key, &holder.0])
+                    .await
+                    .pg(leased.kind(), "end the lease of")?;
+                return Ok(released == 1);
+            }
+        };
         let take = || async {
             client
-                .execute(leased.take(), &[&key, &holder.0, &until])
+                .execute(leased.take(), &[&key, &holder.0, &duration])
                 .await
                 .pg(leased.kind(), "lease")
         };
