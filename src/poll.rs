@@ -522,7 +522,9 @@ async fn poll_one<S: Feeds>(
             // Another feed's poll (of another instance, or of this one
             // while this awaited) stored one of these articles between our
             // question and our commit: ask again.
-            Err(StoreError::LinkClaimed { .. }) if tries < 3 => tries += 1,
+            Err(StoreError::LinkClaimed { .. } | StoreError::PolledMeanwhile { .. }) if tries < 3 => {
+                tries += 1;
+            }
             Err(source) => return Err(store_error(source)),
             Ok(()) => break counts,
         }

@@ -156,6 +156,11 @@ pub enum StoreError {
     /// the poll is planned again, and finds it a copy of that article.
     #[error("while polling {feed}, another feed's poll stored an article at {link}")]
     LinkClaimed { feed: String, link: String },
+    /// Another instance's poll of the same feed stored some of the articles
+    /// this poll planned as new (its lease lapsed under a slow poll): the
+    /// poll is planned again, and finds them known.
+    #[error("{feed} was polled by another instance meanwhile; planning its poll again")]
+    PolledMeanwhile { feed: String },
 }
 
 /// Names the records and the operation of a failed sled call.

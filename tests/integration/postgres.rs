@@ -843,3 +843,66 @@ async fn metrics_say_which_instance_this_is_and_what_it_holds() {
         assert!(text.contains(&expected), "{expected:?} missing from\n{text}");
     }
 }
+
+/// Two instances poll one feed at once (a lease lapsed under a slow poll)
+/// and both plan the same article as new. The first commits and its digest
+/// goes out (the pending row gone); the second's commit is refused, to be
+/// planned again, rather than queueing the article a second time.
+#[tokio::test]
+async fn a_second_poll_of_one_feed_does_not_queue_again_what_the_first_stored() {
+    let cluster = cluster!();
+    let (a, b) = (store(&cluster).await, store(&cluster).await);
+    let feed = "https://news.example/rss";
+    let item = feed_digest::article::Item {
+        guid: Some("story-1".to_owned()),
+        link: Some("https://news.example/story-1".to_owned()),
+        title: "慢的一次轮询".to_owned(),
+        text: "正文".to_owned(),
+        published: Some(Utc::now()),
+        updated: None,
+        categories: Vec::new(),
+        image: None,
+    };
+    let article = feed_digest::article::Article {
+        id: feed_digest::article::ArticleId::for_item(feed, &item, false),
+        feed_key: feed.to_owned(),
+        title: item.title.clone(),
+        link: item.link.clone(),
+        text: item.text.clone(),
+        published: item.published,
+        categories: Vec::new(),
+        first_seen: Utc::now(),
+        also_in: Vec::new(),
+        routed: Vec::new(),
+        updated: None,
+        image: None,
+        meaning: None,
+    };
+    let batch = feed_digest::ingest::IngestBatch {
+        deliver: vec![feed_digest::ingest::NewArticle {
+            article: article.clone(),
+            recipients: vec!["ann@example.org".to_owned()],
+            canonical_link: item.link.clone(),
+        }],
+        ..Default::default()
+    };
+    let state = FeedState::default();
+    let now = Utc::now();
+    assert!(a.ingest(feed, &state, &batch, now).await.is_ok());
+    // The first instance's digest went out: its pending row is gone.
+    let admin = cluster.client().await;
+    let sent = admin
+        .execute("DELETE FROM pending WHERE email = 'ann@example.org'", &[])
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(sent, 1);
+    match b.ingest(feed, &state, &batch, now).await {
+        Err(StoreError::PolledMeanwhile { feed: named }) => assert_eq!(named, feed),
+        other => panic!("the second commit should be refused, got {other:?}"),
+    }
+    assert_eq!(
+        b.pending("ann@example.org").await.map(|p| p.len()).ok(),
+        Some(0),
+        "not queued again"
+    );
+}

@@ -220,6 +220,44 @@ async fn claim_links(
     }
 }
 
+/// Makes sure no other poll of this feed stored one of the new articles
+/// since `known` answered: a lease that lapsed under a slow poll lets two
+/// instances poll one feed, and the second's commit would queue again what
+/// the first stored, perhaps sent already (its pending rows gone). The
+/// feed's row is locked for the transaction, so two commits of one feed go
+/// one after the other, and the second sees the first's ids.
+async fn claim_ids(
+    tx: &tokio_postgres::Transaction<'_>,
+    feed_key: &str,
+    tag: &[u8],
+    batch: &IngestBatch,
+) -> Result<(), StoreError> {
+    if batch.deliver.is_empty() {
+        return Ok(());
+    }
+    tx.execute("SELECT 1 FROM feeds WHERE feed_key = $1 FOR UPDATE", &[&feed_key])
+        .await
+        .pg("feeds", "lock")?;
+    let ids: Vec<Vec<u8>> = batch
+        .deliver
+        .iter()
+        .map(|new| id_bytes(&new.article.id).to_vec())
+        .collect();
+    let stored = tx
+        .query_opt(
+            "SELECT 1 FROM seen WHERE feed_tag = $1 AND id = ANY($2) LIMIT 1",
+            &[&tag, &ids],
+        )
+        .await
+        .pg("seen", "read")?;
+    match stored {
+        Some(_) => Err(StoreError::PolledMeanwhile {
+            feed: feed_key.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl PgStore {
     /// The titles and dates of the stored articles among `ids`.
     async fn stored(
@@ -248,6 +286,7 @@ impl PgStore {
         let tx = client.transaction().await.pg("feeds", "begin a poll of")?;
         let tag = feed_tag(feed_key).to_vec();
         claim_links(&tx, feed_key, &tag, batch).await?;
+        claim_ids(&tx, feed_key, &tag, batch).await?;
         let poll_time = now;
         // Seen times are whole seconds, as sled keeps them.
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
