@@ -517,7 +517,7 @@ async fn poll_one<S: Feeds>(
         let mut batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
         // Before the commit, so each article is stored with its vector.
         meaning.attach(&mut batch.deliver).await;
-        let counts = record_planned(feed, state, &batch, now);
+        let counts = record_planned(feed, state, &batch, parsed.items.len(), now);
         match store.ingest(&feed.key, state, &batch, now).await {
             // Another feed's poll (of another instance, or of this one
             // while this awaited) stored one of these articles between our
@@ -539,11 +539,12 @@ async fn poll_one<S: Feeds>(
 
 /// What the feed's state records of a good fetch planned as `batch`: when
 /// it last had news, and what was not queued, and why. Returns the counts
-/// the outcome reports (new, baseline, held back).
+/// the outcome reports (new, baseline, held back). `items`: the document's.
 fn record_planned(
     feed: &FeedConfig,
     state: &mut FeedState,
     batch: &IngestBatch,
+    items: usize,
     now: DateTime<Utc>,
 ) -> (usize, usize, usize) {
     let new_articles = batch.deliver.len();
@@ -552,7 +553,12 @@ fn record_planned(
     if new_articles > 0 || state.last_new.is_none() {
         state.last_new = Some(now);
     }
-    state.baselined = true;
+    // Until a document had items, the next is still a first poll: a feed
+    // read empty (new, or its items not readable yet) whose old items then
+    // show up must not deliver them all as news.
+    if items > 0 {
+        state.baselined = true;
+    }
     state.held_back = held_back as u64;
     state.items_known += (new_articles + baseline + batch.churned.len() + batch.cross_feed.len()) as u64;
     let counts = &mut state.not_queued;

@@ -626,3 +626,44 @@ async fn a_new_item_reusing_a_known_guid_without_a_link_is_delivered() {
         Ok(Delivered::Sent { articles: 2, .. })
     ));
 }
+
+/// A feed first read empty (new, or its items not readable yet) whose old
+/// items then show up: still a first poll, so they are the baseline, not
+/// thirty articles of news; a recent one among them is news.
+#[tokio::test]
+async fn old_items_after_an_empty_first_read_are_the_baseline_not_news() {
+    let h = World::start(|port, feeds| {
+        format!(
+            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
+            config_top(port, "").replace("first_poll_window = \"all\"", "first_poll_window = \"24h\""),
+            feeds.url("/a.xml"),
+        )
+    })
+    .await;
+    let old = |n: i64| {
+        (
+            format!("g{n}"),
+            format!("https://a.example/{n}"),
+            format!("Old {n}"),
+            60 * 24 * 300 + n,
+        )
+    };
+    h.feeds.set("/a.xml", rss_items(&[]));
+    assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (0, 0));
+    let mut items: Vec<_> = (0..30).map(old).collect();
+    items.push((
+        "fresh".to_owned(),
+        "https://a.example/fresh".to_owned(),
+        "Fresh".to_owned(),
+        30,
+    ));
+    h.feeds.set("/a.xml", rss_items(&items));
+    match h.poll().await[0].clone().expect("poll") {
+        FeedOutcome::Fetched {
+            new_articles,
+            baseline,
+            ..
+        } => assert_eq!((new_articles, baseline), (1, 30)),
+        other => panic!("{other:?}"),
+    }
+}
