@@ -104,13 +104,13 @@ pub fn decode_for(bytes: &[u8], http_charset: Option<&str>, host: Option<&str>) 
         }
         return finish(bytes, encoding_rs::UTF_8, How::Utf8Detected);
     }
-    // The bytes are not valid UTF-8, so a UTF-8 label is wrong: look at the next one.
+    // The bytes are not valid UTF-8, so a UTF-8 label is wrong: look at the
+    // next one, or else at the bytes (mostly UTF-8 with a few broken, or a
+    // legacy encoding: GBK under an old template's `encoding="utf-8"`).
     let labelled = [http, declared]
         .into_iter()
         .flatten()
-        .find(|(e, _)| *e != encoding_rs::UTF_8)
-        .or(http)
-        .or(declared);
+        .find(|(e, _)| *e != encoding_rs::UTF_8);
     if let Some((encoding, how)) = labelled {
         return finish(bytes, encoding, how);
     }

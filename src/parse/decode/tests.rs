@@ -226,6 +226,21 @@ fn fallbacks() {
     assert_eq!(decoded.how, How::XmlDeclaration);
     assert!(decoded.text.contains("Привет"));
 
+    // Only UTF-8 labels, on bytes that are not UTF-8 (an old CMS template,
+    // a server's default charset): the labels are wrong, the bytes tell.
+    let title = "长江流域迎来今年首场春雨，气象部门提醒注意防范";
+    let bytes = encode(encoding_rs::GBK, &rss(" encoding=\"utf-8\"", title));
+    for http in [None, Some("utf-8")] {
+        let decoded = decode_for(&bytes, http, Some("news.example.cn"));
+        assert_eq!(decoded.how, How::Detected, "{http:?}");
+        assert!(decoded.text.contains(title), "{http:?}: {}", decoded.text);
+    }
+    let bytes = encode(
+        encoding_rs::WINDOWS_1252,
+        &rss(" encoding=\"UTF-8\"", "The café’s “best” dishes"),
+    );
+    assert!(decode(&bytes, None).text.contains("The café’s “best” dishes"));
+
     // UTF-8 with one broken byte and no label stays UTF-8.
     let mut bytes = rss("", "Привет, мир, как дела").into_bytes();
     bytes.extend_from_slice(b"\xff");
@@ -235,6 +250,14 @@ fn fallbacks() {
         (encoding_rs::UTF_8, How::Utf8Detected)
     );
     assert!(decoded.had_errors);
+    assert!(decoded.text.contains("Привет, мир"));
+
+    // And with a UTF-8 label too.
+    let decoded = decode(&bytes, Some("utf-8"));
+    assert_eq!(
+        (decoded.encoding, decoded.how),
+        (encoding_rs::UTF_8, How::Utf8Detected)
+    );
     assert!(decoded.text.contains("Привет, мир"));
 
     // Unknown labels are ignored.
