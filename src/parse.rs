@@ -359,7 +359,33 @@ fn item_of(
         &[body_html.as_str(), content_html]
     };
     let image = image_of(entry, html, item_url.as_ref().or(feed_url));
-    let blocks = text::html_to_blocks(&boilerplate::strip_selected(&body_html, selectors));
+    let blocks_of = |html: &str| text::html_to_blocks(&boilerplate::strip_selected(html, selectors));
+    // A summary with no text but the title (an image, the title again)
+    // gives way to the content, then to a media description (YouTube).
+    let says_more = |blocks: &[String]| blocks.iter().any(|b| !title.starts_with(b.as_str()));
+    let mut blocks = blocks_of(&body_html);
+    if !says_more(&blocks) && body_html != content_html {
+        let content = blocks_of(content_html);
+        if says_more(&content) {
+            blocks = content;
+        }
+    }
+    if !says_more(&blocks)
+        && let Some(media) = entry
+            .media
+            .iter()
+            .filter_map(|m| m.description.as_ref())
+            .map(|d| {
+                if d.content_type.essence().to_string().contains("html") {
+                    text::html_to_blocks(&d.content)
+                } else {
+                    d.content.lines().map(text::one_line).filter(|l| !l.is_empty()).collect()
+                }
+            })
+            .find(|blocks| says_more(blocks))
+    {
+        blocks = media;
+    }
     let categories = entry
         .categories
         .iter()

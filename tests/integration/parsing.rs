@@ -103,3 +103,33 @@ fn titles_with_entities_left_in_cdata_or_escaped_twice_read_as_a_person_expects(
     let titles: Vec<&str> = parsed.items.iter().map(|i| i.title.as_str()).collect();
     assert_eq!(titles, ["War — and peace", "She said \"hello\"", "Fish & chips"]);
 }
+
+/// A summary with no text of its own (an image alone, the title again)
+/// gives way to the full content, then to a media description.
+#[test]
+fn an_item_whose_summary_says_nothing_takes_its_text_from_the_content_or_media() {
+    let feed = r#"<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>T</title>
+<item><title>春雨</title><link>https://e.example/1</link>
+<description><![CDATA[<img src="https://e.example/a.jpg">]]></description>
+<content:encoded><![CDATA[<p>长江流域迎来今年首场春雨。</p>]]></content:encoded></item>
+<item><title>Storm warning</title><link>https://e.example/2</link>
+<description>Storm warning</description>
+<content:encoded><![CDATA[<p>Gales are expected along the coast tonight.</p>]]></content:encoded></item>
+<item><title>A talk</title><link>https://e.example/3</link>
+<media:group><media:description>How the encoder folds stories, in twenty minutes.</media:description></media:group></item>
+<item><title>Kept</title><link>https://e.example/4</link>
+<description>The teaser.</description>
+<content:encoded><![CDATA[<p>The whole article.</p>]]></content:encoded></item>
+</channel></rss>"#;
+    let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
+    let texts: Vec<&str> = parsed.items.iter().map(|i| i.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "长江流域迎来今年首场春雨。",
+            "Gales are expected along the coast tonight.",
+            "How the encoder folds stories, in twenty minutes.",
+            "The teaser."
+        ]
+    );
+}
