@@ -107,7 +107,10 @@ impl Kind {
     pub(super) fn key_bytes(self, text: &str) -> Option<Vec<u8>> {
         match self {
             Kind::Seen | Kind::Links | Kind::Sent => unhex(text),
-            Kind::Pending => Some(text.replace('/', "\0").into_bytes()),
+            // The last `/`: an address may hold one (`ops/news@example.org`), an id never.
+            Kind::Pending => text
+                .rsplit_once('/')
+                .map(|(email, id)| [email.as_bytes(), b"\0", id.as_bytes()].concat()),
             Kind::Meta
             | Kind::LegacySeen
             | Kind::Articles
@@ -246,5 +249,9 @@ mod tests {
             };
             assert_eq!(kind.key_bytes(&kind.key_text(&key)), Some(key), "{kind}");
         }
+        // An address with a `/` in it, as RFC 5321 allows.
+        let key = b"ops/news@example.org\x000123456789abcdef0123456789abcdef".to_vec();
+        let pending = Kind::Pending;
+        assert_eq!(pending.key_bytes(&pending.key_text(&key)), Some(key));
     }
 }
