@@ -143,8 +143,17 @@ async fn answer(stream: UnixStream, shared: &Shared, cancel: &CancellationToken)
     let result = match request {
         Request::Status { json } => report::status(&config, store, json).await,
         Request::Preview { subscriber, json } => commands::preview(&config, store, &subscriber, json).await,
-        Request::StoreCheck => commands::store_check(store).await,
-        Request::StoreExport => commands::store_export(store).await,
+        // Between the daemon's polls and sends: read kind by kind (sled has
+        // no snapshot across trees), a backup taken during a send could hold
+        // an article both pending and sent, which a restore would mail again.
+        Request::StoreCheck => {
+            let _working = shared.work.lock().await;
+            commands::store_check(store).await
+        }
+        Request::StoreExport => {
+            let _working = shared.work.lock().await;
+            commands::store_export(store).await
+        }
         Request::TopicsExplain { query } => report::explain(&config, store, &query).await,
         request @ (Request::SubscribersList | Request::Resubscribe { .. } | Request::Unsubscribe { .. }) => {
             commands::subscribers(&config, store, request).await

@@ -514,7 +514,17 @@ impl Maintenance for PgStore {
 impl PgStore {
     /// Every record as sled's export writes it, kind by kind.
     async fn records(&self) -> Result<Vec<Result<ExportedRecord, StoreError>>, StoreError> {
-        let client = self.client().await?;
+        let mut connection = self.client().await?;
+        // One snapshot for every kind: read kind by kind while instances
+        // work, a backup could hold an article both pending and sent, or a
+        // body whose id is not seen yet.
+        let client = connection
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .pg("all", "begin a snapshot of")?;
         let mut out = Vec::new();
         let record = |tree: Kind, key: String, value: Value| ExportedRecord {
             tree: tree.name().to_owned(),
@@ -530,7 +540,13 @@ impl PgStore {
                         "schema_version".to_owned(),
                         Value::from(SCHEMA_VERSION),
                     )));
-                    if let Some(at) = self.last_prune().await? {
+                    let last_prune = client
+                        .query_opt("SELECT value FROM meta WHERE key = 'last_prune'", &[])
+                        .await
+                        .pg("meta", "read")?
+                        .map(|row| decode_json::<DateTime<Utc>>("meta", "last_prune", col(&row, 0)?))
+                        .transpose()?;
+                    if let Some(at) = last_prune {
                         out.push(Ok(record(
                             kind,
                             "last_prune".to_owned(),
