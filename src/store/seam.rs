@@ -31,7 +31,9 @@ use crate::subscriber::{OptOut, SubscriberState};
 pub struct Holder(pub String);
 
 impl Holder {
-    /// This process: its host name and process id.
+    /// This process: its host name, process id and a random tag (containers
+    /// sharing the host's name all run as pid 1: without the tag, each would
+    /// take the others' leases for its own).
     pub fn this_process() -> &'static Holder {
         static THIS: std::sync::OnceLock<Holder> = std::sync::OnceLock::new();
         THIS.get_or_init(|| {
@@ -43,7 +45,12 @@ impl Holder {
             } else {
                 host
             };
-            Holder(format!("{host}:{}", std::process::id()))
+            let mut tag = [0u8; 3];
+            // Without randomness (it does not fail on Linux), pid and host alone.
+            let tag = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut tag)
+                .map(|()| format!(":{}", super::hex(&tag)))
+                .unwrap_or_default();
+            Holder(format!("{host}:{}{tag}", std::process::id()))
         })
     }
 }

@@ -243,7 +243,8 @@ fn the_daemon_serves_prometheus_metrics_when_asked() {
         "# TYPE feed_digest_digests_sent_total counter",
         // sled: one process, no leases; the daemon names itself.
         "feed_digest_leases_held{kind=\"feed\"} 0",
-        &format!(":{}\"}} 1", daemon.child.id()),
+        // host:pid:tag
+        &format!(":{}:", daemon.child.id()),
     ] {
         assert!(
             response.contains(expected),
