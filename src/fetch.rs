@@ -236,13 +236,13 @@ impl Fetcher {
             if redirects.len() == MAX_REDIRECTS {
                 return Err(FetchError::TooManyRedirects { url: url.to_owned() });
             }
+            // Raw UTF-8 (`/新闻/rss.xml`, as some servers send it) is taken
+            // as browsers take it: joining the URL percent-encodes it.
             let location = response
                 .headers()
                 .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+                .unwrap_or_default();
             let next = url::Url::parse(&current)
                 .and_then(|base| base.join(&location))
                 .ok()

@@ -379,7 +379,11 @@ fn item_of(
                 if d.content_type.essence().to_string().contains("html") {
                     text::html_to_blocks(&d.content)
                 } else {
-                    d.content.lines().map(text::one_line).filter(|l| !l.is_empty()).collect()
+                    d.content
+                        .lines()
+                        .map(text::one_line)
+                        .filter(|l| !l.is_empty())
+                        .collect()
                 }
             })
             .find(|blocks| says_more(blocks))

@@ -437,6 +437,25 @@ async fn backoff_doubles_with_each_failure_and_is_capped_by_max_interval() {
     assert_eq!(waits, [5, 10, 12, 12]);
 }
 
+/// A Location in raw UTF-8 (some servers send it so) is followed as a
+/// browser follows it, percent-encoded.
+#[tokio::test]
+async fn a_redirect_to_a_location_in_raw_utf8_is_followed() {
+    let server = FeedServer::start().await;
+    server.redirect_with("/old.xml", "/新闻/rss.xml", 302);
+    server.set(
+        "/%E6%96%B0%E9%97%BB/rss.xml",
+        rss("新闻", &[("n1", "新闻一", "正文", Some(Utc::now()))]),
+    );
+    let url = server.url("/old.xml");
+    let world = World::with_feeds(server, std::slice::from_ref(&url), "").await;
+    let outcome = world.poll().await.remove(0);
+    assert!(
+        matches!(outcome, Ok(FeedOutcome::Fetched { new_articles: 1, .. })),
+        "{outcome:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_redirect_loop_stops_after_five_and_says_so() {
     let server = FeedServer::start().await;

@@ -251,7 +251,12 @@ async fn respond(
             None => (404, plain(404, Vec::new())),
             Some(r) if r.status != 200 => {
                 let mut response = plain(r.status, Vec::new());
-                if let Some(location) = r.location.as_deref().and_then(|l| l.parse().ok()) {
+                // As bytes: a test may send raw UTF-8, as some servers do.
+                if let Some(location) = r
+                    .location
+                    .as_deref()
+                    .and_then(|l| hyper::header::HeaderValue::from_bytes(l.as_bytes()).ok())
+                {
                     response.headers_mut().insert("location", location);
                 }
                 if let Some(retry_after) = r.retry_after.as_deref().and_then(|v| v.parse().ok()) {
