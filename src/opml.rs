@@ -71,8 +71,13 @@ fn attributes(tag: &BytesStart<'_>) -> Outline {
     let mut outline = Outline::default();
     let mut title = None;
     for attribute in tag.attributes().flatten() {
+        // A bare `&` (`xmlUrl="https://x/?a=1&b=2"`, as hand-edited files and
+        // old exporters write it) does not unescape: the raw value then,
+        // rather than an outline silently dropped.
         let value = attribute
             .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, tag.decoder())
+            .map(|v| v.into_owned())
+            .or_else(|_| tag.decoder().decode(&attribute.value).map(|v| v.into_owned()))
             .map(|v| v.trim().to_owned())
             .ok()
             .filter(|v| !v.is_empty());
@@ -196,6 +201,16 @@ mod tests {
         let back = parse(&render("mine", &feeds)).unwrap_or_default();
         assert_eq!(back[0], feeds[0]);
         assert_eq!(back[1].url, feeds[1].url);
+    }
+
+    #[test]
+    fn an_unescaped_ampersand_in_a_url_is_read_as_written() {
+        let opml = r#"<opml version="2.0"><body>
+            <outline type="rss" text="Query" xmlUrl="https://x.example/?a=1&b=2"/>
+            </body></opml>"#;
+        let feeds = parse(opml).unwrap_or_default();
+        assert_eq!(feeds.len(), 1);
+        assert_eq!(feeds[0].url, "https://x.example/?a=1&b=2");
     }
 
     #[test]
