@@ -120,7 +120,18 @@ pub fn message_id(from: &Mailbox, recipient: &str, article_ids: &[ArticleId]) ->
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("<digest.{hex}@{}>", from.email.domain())
+    format!("<digest.{hex}@{}>", ascii_domain(from))
+}
+
+/// The sender's domain as headers that take no encoded words need it:
+/// `例子.中国` as `xn--fsqu00a.xn--fiqs8s` (a msg-id or a list id cannot
+/// carry RFC 2047 words, which lettre would make of the Unicode form).
+fn ascii_domain(from: &Mailbox) -> String {
+    let domain = from.email.domain();
+    match url::Host::parse(domain) {
+        Ok(url::Host::Domain(ascii)) => ascii,
+        _ => domain.to_owned(),
+    }
 }
 
 /// Builds the `multipart/alternative` message and returns its outbox entry.
@@ -143,7 +154,7 @@ pub fn compose(
         .header(AutoSubmitted("auto-generated".to_owned()))
         .header(Precedence("bulk".to_owned()))
         // RFC 2919: a stable identifier of this digest; clients filter on it.
-        .header(ListId(format!("<feed-digest.{}>", from.email.domain())));
+        .header(ListId(format!("<feed-digest.{}>", ascii_domain(from))));
     if !unsubscribe.is_empty() {
         let list: Vec<String> = unsubscribe.iter().map(|u| format!("<{u}>")).collect();
         builder = builder.header(ListUnsubscribe(list.join(", ")));

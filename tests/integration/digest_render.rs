@@ -276,6 +276,30 @@ fn list_headers_follow_rfc_2369_2919_and_8058() {
     )
     .expect("compose");
     assert!(!entry.message.contains("List-Unsubscribe-Post"));
+
+    // A sender at an internationalised domain: its ASCII form where a
+    // header takes no encoded words (msg-id, list id).
+    let from: lettre::message::Mailbox = "摘要 <digest@例子.中国>".parse().expect("mailbox");
+    let entry = mail::compose(&from, &subscriber.mailbox, &r, vec![], &[], at(26, 0, 30)).expect("compose");
+    let headers = entry
+        .message
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .replace("\r\n ", " ");
+    assert!(
+        headers.contains("List-Id: <feed-digest.xn--fsqu00a.xn--fiqs8s>"),
+        "{headers}"
+    );
+    assert!(
+        entry.message_id.ends_with("@xn--fsqu00a.xn--fiqs8s>"),
+        "{}",
+        entry.message_id
+    );
+    assert!(
+        headers.contains(&format!("Message-ID: {}", entry.message_id)),
+        "{headers}"
+    );
 }
 
 #[test]
