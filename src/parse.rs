@@ -500,7 +500,11 @@ fn image_of(entry: &Entry, html: &[&str], base: Option<&url::Url>) -> Option<Str
 /// Entities left over (`&mdash;` inside CDATA, `&amp;quot;` escaped twice)
 /// are decoded once more, as a reader would expect to see them.
 fn text_of(text: &Text) -> String {
-    let plain = if text.content_type.essence().to_string().contains("html") || text.content.contains('<') {
+    // Plain text that holds a real tag is HTML all the same (RSS titles
+    // often are); `Vec<T>` or `a<b` is not, and must not be cut there.
+    let html = text.content_type.essence().to_string().contains("html")
+        || (text.content.contains('<') && HTML_TAG.as_ref().is_none_or(|tag| tag.is_match(&text.content)));
+    let plain = if html {
         text::html_to_text(&text.content)
     } else {
         text.content.clone()
@@ -512,6 +516,14 @@ fn text_of(text: &Text) -> String {
         _ => plain,
     }
 }
+
+/// A tag of HTML's own (not `<T>` of a generic, not `a<b`), or a comment.
+static HTML_TAG: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)<!--|</?(?:a|abbr|b|big|blockquote|br|cite|code|del|div|em|font|h[1-6]|hr|i|img|ins|kbd|li|mark|ol|p|pre|q|s|small|span|strike|strong|sub|sup|time|tt|u|ul|wbr)(?:\s[^<>]*)?/?>",
+    )
+    .ok()
+});
 
 static LEFTOVER_ENTITY: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
     regex::Regex::new(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});").ok()
