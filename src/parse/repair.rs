@@ -31,6 +31,8 @@ pub struct Repaired {
 /// One kind of repair, with how often it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fix {
+    /// Content before the document (PHP warnings) was dropped.
+    LeadingContent { bytes: usize },
     /// Content after the root element's end tag (PHP warnings, HTML footers) was dropped.
     TrailingContent { bytes: usize },
     /// C0 control characters (and references to them) were removed.
@@ -58,6 +60,9 @@ impl fmt::Display for Fix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = |n: usize| if n == 1 { "" } else { "s" };
         match self {
+            Fix::LeadingContent { bytes } => {
+                write!(f, "dropped {bytes} byte{} before the document", s(*bytes))
+            }
             Fix::TrailingContent { bytes } => {
                 write!(f, "dropped {bytes} byte{} after the root element", s(*bytes))
             }
@@ -162,6 +167,8 @@ fn repair_with(xml: &str, complete_end_tag: bool) -> Option<Repaired> {
     } else {
         xml
     };
+    let leading = leading_junk(xml);
+    let xml = xml.get(leading..).unwrap_or(xml);
     let (body, trailing, root_closed) = split_trailing(xml);
     let mut repairer = Repairer {
         out: String::with_capacity(xml.len() + 64),
@@ -184,6 +191,9 @@ fn repair_with(xml: &str, complete_end_tag: bool) -> Option<Repaired> {
         ..
     } = repairer;
     let mut fixes = Vec::new();
+    if leading > 0 {
+        fixes.push(Fix::LeadingContent { bytes: leading });
+    }
     if !trailing.is_empty() {
         fixes.push(Fix::TrailingContent {
             bytes: trailing.len(),
@@ -228,6 +238,59 @@ fn repair_with(xml: &str, complete_end_tag: bool) -> Option<Repaired> {
         fixes.push(Fix::Truncated { closed });
     }
     (!fixes.is_empty()).then_some(Repaired { text: out, fixes })
+}
+
+/// How many bytes before the document are junk, not a prolog: what a PHP
+/// warning prints before its template (`<br />\n<b>Warning</b>: …`). The
+/// document starts at its XML declaration when one comes later, else at
+/// the first feed root; a prolog (comments, processing instructions, a
+/// DOCTYPE) before it is not junk.
+fn leading_junk(xml: &str) -> usize {
+    let start = xml.len() - xml.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']).len();
+    let rest = &xml[start..];
+    // `<?xml ` is the declaration; `<?xml-stylesheet` is not.
+    let declaration = rest.match_indices("<?xml").map(|(at, _)| at).find(|at| {
+        rest[at + 5..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_whitespace() || c == '?')
+    });
+    if declaration == Some(0) {
+        return 0;
+    }
+    let root = ["<rss", "<feed", "<rdf:RDF", "<RDF"]
+        .iter()
+        .filter_map(|tag| rest.find(tag))
+        .min();
+    // A declaration after the root is an item's text, not the document's.
+    if let Some(at) = declaration.filter(|at| root.is_none_or(|root| *at < root)) {
+        return start + at;
+    }
+    let Some(root) = root else {
+        return 0;
+    };
+    let mut prolog = &rest[..root];
+    loop {
+        prolog = prolog.trim_start();
+        let end = if prolog.starts_with("<!--") {
+            prolog.find("-->").map(|at| at + 3)
+        } else if prolog.starts_with("<?") {
+            prolog.find("?>").map(|at| at + 2)
+        } else if prolog.starts_with("<!") {
+            // A DOCTYPE's internal subset holds '>' of its own.
+            match (prolog.find('['), prolog.find('>')) {
+                (Some(open), Some(close)) if open < close => prolog.find("]>").map(|at| at + 2),
+                (_, close) => close.map(|at| at + 1),
+            }
+        } else {
+            break;
+        };
+        match end {
+            Some(end) => prolog = &prolog[end..],
+            None => break,
+        }
+    }
+    if prolog.is_empty() { 0 } else { start + root }
 }
 
 /// Whether `xml` ends in an end tag without its '>' (`</rss`, `</rdf:RDF`).

@@ -152,3 +152,19 @@ fn a_text_title_with_angle_brackets_is_kept_whole() {
     let parsed = parse_feed(rss.as_bytes(), None).expect("parses");
     assert_eq!(parsed.items[0].title, "Breaking: rates held");
 }
+
+/// A PHP warning printed before the feed: the feed is read, the repair said.
+#[test]
+fn a_feed_after_a_php_warning_is_read() {
+    let feed = "<br />\n<b>Warning</b>:  Undefined variable $x in <b>/var/www/feed.php</b> on line <b>12</b><br />\n\
+        <?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+        <item><title>新闻一</title><link>https://e.example/1</link></item></channel></rss>";
+    let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
+    assert_eq!(parsed.items.len(), 1);
+    assert_eq!(parsed.items[0].title, "新闻一");
+    assert!(
+        parsed.reading.repairs.iter().any(|r| r.contains("before the document")),
+        "{:?}",
+        parsed.reading.repairs
+    );
+}

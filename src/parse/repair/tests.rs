@@ -295,3 +295,32 @@ fn a_document_lacking_only_its_last_gt_is_completed_not_refused() {
     let cut = repair("<rss version=\"2.0\"><channel><title>T</title></chan").map(|r| r.fixes);
     assert!(cut.is_some_and(|fixes| fixes.iter().any(|f| matches!(f, Fix::Truncated { .. }))));
 }
+
+#[test]
+fn a_php_warning_before_the_document_is_dropped() {
+    let feed = "<rss version=\"2.0\"><channel><title>T</title></channel></rss>";
+    let warning = "<br />\n<b>Warning</b>:  Undefined variable $x in <b>/var/www/feed.php</b> on line <b>12</b><br />\n";
+    for document in [
+        format!("{warning}<?xml version=\"1.0\"?>\n{feed}"),
+        format!("{warning}{feed}"),
+    ] {
+        let repaired =
+            repair(&document).map(|r| (r.text, r.fixes.iter().map(Fix::describe).collect::<Vec<_>>()));
+        let (text, fixes) = repaired.unwrap_or_default();
+        assert!(text.ends_with(feed) && !text.contains("Warning"), "{text}");
+        assert_eq!(
+            fixes,
+            [format!(
+                "dropped {} bytes before the document",
+                document.find('<').map_or(0, |_| document.len() - text.len())
+            )]
+        );
+    }
+    // A prolog is not junk, and a declaration inside an item is not the document's.
+    let prolog = format!(
+        "<!-- generated -->\n<?xml-stylesheet href=\"s.xsl\"?>\n<!DOCTYPE rss [ <!ENTITY c \"©\"> ]>\n{feed}"
+    );
+    assert_eq!(repair(&prolog), None);
+    let inside = "<rss version=\"2.0\"><channel><title>T</title><item><description><![CDATA[<?xml?>]]></description></item></channel></rss>";
+    assert_eq!(repair(inside), None);
+}
