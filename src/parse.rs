@@ -257,9 +257,10 @@ fn parse_text(text: &str, base_url: Option<&str>, strip: &StripRules) -> Result<
         .base_uri(base_url)
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser
+    let mut feed = parser
         .parse(text.as_bytes())
         .map_err(|source| ParseError::Feed { source })?;
+    loose_dates(&mut feed, text, base_url);
     let title = feed
         .title
         .as_ref()
@@ -290,6 +291,84 @@ fn parse_text(text: &str, base_url: Option<&str>, strip: &StripRules) -> Result<
         items,
         update_hint,
     })
+}
+
+/// Dates feed-rs does not read (`2024-01-15 10:30:00`, `2024/01/15 10:30`,
+/// `2024年1月15日 10:30`, an ISO date without a zone), common in Chinese
+/// feeds: read a second time with a parser of those alone, only when an
+/// entry came out undated though the document has date elements. (feed-rs
+/// takes one timestamp parser; its own lenient one is not public, so
+/// replacing it would lose what it reads.)
+fn loose_dates(feed: &mut feed_rs::model::Feed, text: &str, base_url: Option<&str>) {
+    let undated = |e: &Entry| e.published.is_none() && e.updated.is_none();
+    let has_dates = [
+        "<pubDate",
+        "<dc:date",
+        "<published",
+        "<updated",
+        "\"date_published\"",
+    ]
+    .iter()
+    .any(|tag| text.contains(tag));
+    if !has_dates || !feed.entries.iter().any(undated) {
+        return;
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base_url)
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(loose_timestamp)
+        .build();
+    let Ok(again) = parser.parse(text.as_bytes()) else {
+        return;
+    };
+    if again.entries.len() != feed.entries.len() {
+        return;
+    }
+    for (entry, other) in feed.entries.iter_mut().zip(again.entries) {
+        if undated(entry) && entry.id == other.id {
+            entry.published = other.published;
+            entry.updated = other.updated;
+        }
+    }
+}
+
+/// A date in one of the forms [`loose_dates`] adds; without a zone, UTC.
+fn loose_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    let with_zone = [
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M:%S%z",
+        "%Y-%m-%d %H:%M %z",
+        "%Y/%m/%d %H:%M:%S %z",
+    ];
+    if let Some(at) = with_zone
+        .iter()
+        .find_map(|format| chrono::DateTime::parse_from_str(text, format).ok())
+    {
+        return Some(at.with_timezone(&chrono::Utc));
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+        "%Y年%m月%d日 %H:%M:%S",
+        "%Y年%m月%d日 %H:%M",
+        "%Y年%m月%d日%H:%M",
+    ];
+    if let Some(at) = naive
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+    {
+        return Some(at.and_utc());
+    }
+    ["%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日"]
+        .iter()
+        .find_map(|format| chrono::NaiveDate::parse_from_str(text, format).ok())
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
 }
 
 /// `sy:updatePeriod` and `sy:updateFrequency` from the feed's head (feed-rs

@@ -163,8 +163,39 @@ fn a_feed_after_a_php_warning_is_read() {
     assert_eq!(parsed.items.len(), 1);
     assert_eq!(parsed.items[0].title, "新闻一");
     assert!(
-        parsed.reading.repairs.iter().any(|r| r.contains("before the document")),
+        parsed
+            .reading
+            .repairs
+            .iter()
+            .any(|r| r.contains("before the document")),
         "{:?}",
         parsed.reading.repairs
     );
+}
+
+/// Dates in forms feed-rs does not read, common in Chinese feeds, are read
+/// (without a zone, as UTC); the dates it reads stay as it reads them.
+#[test]
+fn dates_in_common_non_rfc_forms_are_read() {
+    let items: String = [
+        "2024-01-15 10:30:00",
+        "2024-01-15 10:30:00 +0800",
+        "2024-01-15T10:30:00",
+        "2024/01/15 10:30",
+        "2024年1月15日 10:30",
+        "Mon, 15 Jan 2024 10:30:00 GMT",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, date)| {
+        format!("<item><title>t{n}</title><link>https://e.example/{n}</link><pubDate>{date}</pubDate></item>")
+    })
+    .collect();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>{items}</channel></rss>"
+    );
+    let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
+    let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 15, h, 30, 0).single();
+    let dates: Vec<_> = parsed.items.iter().map(|i| i.published).collect();
+    assert_eq!(dates, [at(10), at(2), at(10), at(10), at(10), at(10)]);
 }
