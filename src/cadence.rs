@@ -70,14 +70,25 @@ pub fn http_hint(
                 .filter(|d| *d > TimeDelta::zero());
         }
     }
-    let http_date = |value: &str| {
-        DateTime::parse_from_rfc2822(value.trim())
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    };
     let expires = http_date(expires?)?;
     let origin = date.and_then(http_date).unwrap_or(now);
     Some((expires - origin).min(TimeDelta::seconds(MAX_HINT_SECONDS))).filter(|d| *d > TimeDelta::zero())
+}
+
+/// An HTTP date in any of the three forms RFC 9110 (§5.6.7) has a recipient
+/// accept: IMF-fixdate, RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and
+/// asctime (`Sun Nov  6 08:49:37 1994`); and, as before, any RFC 2822 date
+/// (a zone other than GMT, which servers send too).
+pub(crate) fn http_date(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    httpdate::parse_http_date(value)
+        .ok()
+        .map(DateTime::<Utc>::from)
+        .or_else(|| {
+            DateTime::parse_from_rfc2822(value)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
 }
 
 /// No hint counts for more than a year (the bounds cap it further).

@@ -174,10 +174,7 @@ pub fn parse_retry_after(
     }
     // A date is held to the same week as a number of seconds: a server's
     // typo must not silence a feed for good.
-    chrono::DateTime::parse_from_rfc2822(value).ok().map(|t| {
-        t.with_timezone(&chrono::Utc)
-            .min(now + chrono::TimeDelta::days(7))
-    })
+    crate::cadence::http_date(value).map(|t| t.min(now + chrono::TimeDelta::days(7)))
 }
 
 /// rustls needs one process-wide crypto provider; we use ring (it builds faster
@@ -448,5 +445,12 @@ mod tests {
             Some(now + chrono::TimeDelta::days(7))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // RFC 9110's two obsolete forms, which a recipient must accept.
+        for obsolete in ["Saturday, 21-Nov-26 08:00:00 GMT", "Sat Nov 21 08:00:00 2026"] {
+            let date = parse_retry_after(obsolete, now).map(|t| t.to_rfc3339());
+            assert_eq!(date.as_deref(), Some("2026-11-21T08:00:00+00:00"), "{obsolete}");
+        }
+        let zoned = parse_retry_after("Sat, 21 Nov 2026 16:00:00 +0800", now).map(|t| t.to_rfc3339());
+        assert_eq!(zoned.as_deref(), Some("2026-11-21T08:00:00+00:00"));
     }
 }
