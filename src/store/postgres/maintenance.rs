@@ -43,6 +43,12 @@ struct LinkValue {
 /// The advisory lock a prune holds ("fdprune!" in ASCII).
 const PRUNE_LOCK: i64 = 0x6664_7072_756e_6521;
 
+/// Held shared by every poll's commit and exclusively by the prune, so that
+/// the prune's reading of what is needed and its removals see no commit in
+/// between (sled's prune holds its ingest lock for the same reason): a copy
+/// that queued an old original meanwhile would lose its body.
+pub(super) const PRUNE_FENCE: i64 = 0x6664_6665_6e63_6521;
+
 /// Every table but `meta`, in `Kind` order: what "empty" means for import.
 const TABLES: [&str; 10] = [
     "seen",
@@ -181,6 +187,9 @@ impl Maintenance for PgStore {
         if !col::<bool>(&row, 0)? {
             return Ok(PruneReport::default());
         }
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_FENCE])
+            .await
+            .pg("meta", "wait for the polls' commits before pruning")?;
         // What is pending or in an outbox stays, whatever its age.
         let mut needed: Vec<String> = Vec::new();
         for row in tx
