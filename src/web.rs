@@ -354,10 +354,13 @@ impl Words {
         }
     }
 
-    /// Posts back to this same path (relative: any proxy prefix holds).
+    /// Posts back to this same route (relative: any proxy prefix holds).
     fn unsubscribe_form(&self, token: &str) -> Form {
         Form {
-            action: format!("{token}?via=page"),
+            // From the last two segments, as the resubscribe form: the page
+            // may be at `/u/TOKEN/`, where a bare `TOKEN` would resolve to
+            // `/u/TOKEN/TOKEN`, no route.
+            action: format!("../u/{token}?via=page"),
             field: "List-Unsubscribe",
             value: "One-Click",
             button: self.unsubscribe_button,
@@ -504,6 +507,27 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_pages_forms_post_to_a_route_from_either_form_of_the_path() {
+        let words = Words::of(Language::default());
+        for page in ["https://d.example/news/u/T0K", "https://d.example/news/u/T0K/"] {
+            let base = url::Url::parse(page).unwrap_or_else(|e| panic!("{e}"));
+            let target = |action: String| base.join(&action).map(|u| u.path().to_owned());
+            let unsubscribe = target(words.unsubscribe_form("T0K").action);
+            assert_eq!(
+                unsubscribe.as_deref().ok().and_then(route),
+                Some(Route::Reader(Action::Unsubscribe, "T0K")),
+                "{page}: {unsubscribe:?}"
+            );
+            let resubscribe = target(words.resubscribe_form("T0K").action);
+            assert_eq!(
+                resubscribe.as_deref().ok().and_then(route),
+                Some(Route::Reader(Action::Resubscribe, "T0K")),
+                "{page}: {resubscribe:?}"
+            );
+        }
+    }
 
     #[test]
     fn routes_match_the_last_two_segments_under_any_prefix() {

@@ -285,9 +285,12 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.pg("feeds", "begin a poll of")?;
         let tag = feed_tag(feed_key).to_vec();
-        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&super::maintenance::PRUNE_FENCE])
-            .await
-            .pg("meta", "hold off the prune for")?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&super::maintenance::PRUNE_FENCE],
+        )
+        .await
+        .pg("meta", "hold off the prune for")?;
         claim_links(&tx, feed_key, &tag, batch).await?;
         claim_ids(&tx, feed_key, &tag, batch).await?;
         let poll_time = now;
