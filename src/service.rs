@@ -453,8 +453,16 @@ async fn send_due<S: Backend>(
         // A send is bounded by the SMTP timeout; it is never cut in half.
         match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
             Ok(Delivered::NothingPending | Delivered::OptedOut { .. }) => {
-                // An empty slot is still this slot: the next article waits for the next one.
-                if let Err(err) = store.put_subscriber_state(&email, &state.slot_handled(now)).await {
+                // An empty slot is still this slot: the next article waits
+                // for the next one. On the state as it is now: another
+                // instance may have sent since this round read it.
+                let fresh = store.register_subscriber(&email, &state).await;
+                let handled = fresh.map(|fresh| fresh.slot_handled(now));
+                let recorded = match handled {
+                    Ok(handled) => store.put_subscriber_state(&email, &handled).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = recorded {
                     tracing::error!(error = %err, "cannot record the schedule slot");
                 }
             }
