@@ -78,13 +78,20 @@ impl Schedule {
                 // croner searches wall-clock time: in the hour a DST change
                 // repeats, it can give the hour's first pass, before `after`
                 // (every round then found a slot due). Past it, search on.
+                // On from the slot's wall-clock minute, read as the hour's
+                // second pass: stepping by instants would go back to its
+                // first. An hour of minutes is the most there is to pass.
                 let mut from = local;
-                for _ in 0..3 {
+                for _ in 0..=60 {
                     let slot = cron.find_next_occurrence(&from, false).ok()?;
                     if slot.with_timezone(&Utc) > after {
                         return Some(slot.with_timezone(&Utc));
                     }
-                    from = slot.checked_add_signed(chrono::TimeDelta::minutes(1))?;
+                    let next = slot.naive_local() + chrono::TimeDelta::minutes(1);
+                    from = match zone.from_local_datetime(&next) {
+                        LocalResult::Single(t) | LocalResult::Ambiguous(_, t) => t,
+                        LocalResult::None => resolve_local(zone, next)?.with_timezone(&zone),
+                    };
                 }
                 None
             }
@@ -234,6 +241,20 @@ mod tests {
             Some(utc(2026, 10, 26, 1, 30))
         );
         assert!(!s.is_due(after, Europe::Berlin, utc(2026, 10, 25, 1, 11)));
+        // A line of many minutes, from inside the repeated hour: a slot
+        // after it, not none (three tries gave none, and no digest ever).
+        let every = daily("*/15 * * * *");
+        let next = every.next_after(after, Europe::Berlin);
+        assert!(
+            next.is_some_and(|t| t > after && t <= utc(2026, 10, 25, 2, 0)),
+            "{next:?}"
+        );
+        let each = daily("* * * * *");
+        let next = each.next_after(after, Europe::Berlin);
+        assert!(
+            next.is_some_and(|t| t > after && t <= utc(2026, 10, 25, 2, 0)),
+            "{next:?}"
+        );
         // Before the first pass, the first pass.
         assert_eq!(
             s.next_after(utc(2026, 10, 24, 23, 0), Europe::Berlin),
