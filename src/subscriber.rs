@@ -94,11 +94,18 @@ impl SubscriberState {
         }
     }
 
-    /// The moment the schedule counts from at `now`: the last slot, or `now`
-    /// when that is later (the clock ran fast and was set back since: counted
-    /// from it, no digest would go until the clock caught up).
+    /// The moment the schedule counts from at `now`: the last slot; a day
+    /// before `now` when that is over an hour after `now` (the clock ran
+    /// fast and was set back since: counted from it, no digest would go
+    /// until the clock caught up; from a day ago, the slot missed meanwhile
+    /// makes one due, as after any outage).
     pub fn since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.last_slot.unwrap_or(self.added_at).min(now)
+        let since = self.last_slot.unwrap_or(self.added_at);
+        if since > now + chrono::TimeDelta::hours(1) {
+            now - chrono::TimeDelta::days(1)
+        } else {
+            since
+        }
     }
 
     /// When the daemon may try again after failures: 5 minutes, doubling per
@@ -167,7 +174,15 @@ mod tests {
         // The clock set back a month after that slot: counted from now, and
         // a backoff made a month ahead does not hold.
         let month = 30 * 1440;
-        assert_eq!(quiet.since(at(1440 - month)), at(1440 - month));
+        let back = at(1440 - month);
+        assert_eq!(quiet.since(back), back - chrono::TimeDelta::days(1));
+        let daily = crate::schedule::Schedule::parse("07:00").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            daily.is_due(quiet.since(back), chrono_tz::Tz::UTC, back),
+            "the slot missed while the clock was wrong is due"
+        );
+        let sent_now = quiet.sent(back);
+        assert!(!daily.is_due(sent_now.since(back), chrono_tz::Tz::UTC, back));
         assert!(!twice.in_retry_backoff(at(29 - month)));
         assert!(twice.in_retry_backoff(at(29 - 30)), "within the hour's slack");
         // Backoff is capped at six hours.
