@@ -241,35 +241,14 @@ fn repair_with(xml: &str, complete_end_tag: bool) -> Option<Repaired> {
 }
 
 /// How many bytes before the document are junk, not a prolog: what a PHP
-/// warning prints before its template (`<br />\n<b>Warning</b>: …`). The
-/// document starts at its XML declaration when one comes later, else at
-/// the first feed root; a prolog (comments, processing instructions, a
-/// DOCTYPE) before it is not junk.
+/// warning prints before its template (`<br />\n<b>Warning</b>: …`). A
+/// document whose first element (after a prolog of comments, processing
+/// instructions and a DOCTYPE) is a feed root has none; otherwise the
+/// document starts at a later XML declaration, else at the first feed root.
 fn leading_junk(xml: &str) -> usize {
     let start = xml.len() - xml.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']).len();
     let rest = &xml[start..];
-    // `<?xml ` is the declaration; `<?xml-stylesheet` is not.
-    let declaration = rest.match_indices("<?xml").map(|(at, _)| at).find(|at| {
-        rest[at + 5..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_whitespace() || c == '?')
-    });
-    if declaration == Some(0) {
-        return 0;
-    }
-    let root = ["<rss", "<feed", "<rdf:RDF", "<RDF"]
-        .iter()
-        .filter_map(|tag| rest.find(tag))
-        .min();
-    // A declaration after the root is an item's text, not the document's.
-    if let Some(at) = declaration.filter(|at| root.is_none_or(|root| *at < root)) {
-        return start + at;
-    }
-    let Some(root) = root else {
-        return 0;
-    };
-    let mut prolog = &rest[..root];
+    let mut prolog = rest;
     loop {
         prolog = prolog.trim_start();
         let end = if prolog.starts_with("<!--") {
@@ -279,7 +258,9 @@ fn leading_junk(xml: &str) -> usize {
         } else if prolog.starts_with("<!") {
             // A DOCTYPE's internal subset holds '>' of its own.
             match (prolog.find('['), prolog.find('>')) {
-                (Some(open), Some(close)) if open < close => prolog.find("]>").map(|at| at + 2),
+                (Some(open), Some(close)) if open < close => prolog
+                    .find(']')
+                    .and_then(|at| prolog[at..].find('>').map(|gt| at + gt + 1)),
                 (_, close) => close.map(|at| at + 1),
             }
         } else {
@@ -287,10 +268,45 @@ fn leading_junk(xml: &str) -> usize {
         };
         match end {
             Some(end) => prolog = &prolog[end..],
-            None => break,
+            None => return 0,
         }
     }
-    if prolog.is_empty() { 0 } else { start + root }
+    if feed_root_at(prolog) || prolog.is_empty() {
+        return 0;
+    }
+    // Junk: the document's own declaration, or its root, is further on.
+    let declaration = rest.match_indices("<?xml").map(|(at, _)| at).find(|at| {
+        rest[at + 5..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_whitespace() || c == '?')
+    });
+    let root = rest
+        .match_indices('<')
+        .map(|(at, _)| at)
+        .find(|at| feed_root_at(&rest[*at..]));
+    match (declaration, root) {
+        (Some(declaration), Some(root)) if declaration < root => start + declaration,
+        (_, Some(root)) => start + root,
+        // At the start, it is the document's: no junk before it.
+        (Some(0), None) | (None, None) => 0,
+        (Some(declaration), None) => start + declaration,
+    }
+}
+
+/// Whether `text` starts with a feed's root element: `<rss`, `<feed`,
+/// `<RDF`, with or without a prefix (`<atom:feed`, `<rdf:RDF`), the name
+/// ending there (not `<feedburner:…>`).
+fn feed_root_at(text: &str) -> bool {
+    let Some(tag) = text.strip_prefix('<') else {
+        return false;
+    };
+    let name_end = tag
+        .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+        .unwrap_or(tag.len());
+    let name = &tag[..name_end];
+    let local = name.rsplit(':').next().unwrap_or(name);
+    name_end < tag.len() && matches!(local, "rss" | "feed" | "RDF")
 }
 
 /// Whether `xml` ends in an end tag without its '>' (`</rss`, `</rdf:RDF`).

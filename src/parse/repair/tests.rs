@@ -321,6 +321,13 @@ fn a_php_warning_before_the_document_is_dropped() {
         "<!-- generated -->\n<?xml-stylesheet href=\"s.xsl\"?>\n<!DOCTYPE rss [ <!ENTITY c \"©\"> ]>\n{feed}"
     );
     assert_eq!(repair(&prolog), None);
+    // A prefixed root, feedburner's elements inside; a DOCTYPE closed by `] >`.
+    let atom = "<atom:feed xmlns:atom=\"http://www.w3.org/2005/Atom\" xmlns:feedburner=\"http://rssnamespace.org/feedburner/ext/1.0\"><atom:title>T</atom:title><atom:entry><feedburner:origLink>https://e.example/1</feedburner:origLink></atom:entry></atom:feed>";
+    assert_eq!(repair(atom), None);
+    let spaced = format!("<!DOCTYPE rss [ <!ENTITY c \"©\"> ] >\n{feed}");
+    assert_eq!(repair(&spaced), None);
+    let commented = format!("<!-- was <rss> before -->\n{feed}");
+    assert_eq!(repair(&commented), None);
     let inside = "<rss version=\"2.0\"><channel><title>T</title><item><description><![CDATA[<?xml?>]]></description></item></channel></rss>";
     assert_eq!(repair(inside), None);
 }
