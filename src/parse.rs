@@ -599,7 +599,8 @@ fn text_of(text: &Text) -> String {
 /// A tag of HTML's own (not `<T>` of a generic, not `a<b`), or a comment.
 static HTML_TAG: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
-        r"(?i)<!--|</?(?:a|abbr|b|big|blockquote|br|cite|code|del|div|em|font|h[1-6]|hr|i|img|ins|kbd|li|mark|ol|p|pre|q|s|small|span|strike|strong|sub|sup|time|tt|u|ul|wbr)(?:\s[^<>]*)?/?>",
+        // One-letter tags in lower case only: `Pin<P>`, `Box<A>` are generics.
+        r"<!--|</?(?:a|b|i|p|q|s|u)(?:\s[^<>]*)?/?>|(?i:</?(?:abbr|big|blockquote|br|cite|code|del|div|em|font|h[1-6]|hr|img|ins|kbd|li|mark|ol|pre|small|span|strike|strong|sub|sup|time|tt|ul|wbr)(?:\s[^<>]*)?/?>)",
     )
     .ok()
 });

@@ -141,11 +141,20 @@ fn a_text_title_with_angle_brackets_is_kept_whole() {
     let feed = r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:t</id><updated>2026-01-01T00:00:00Z</updated>
 <entry><title type="text">Vec&lt;T&gt; in Rust</title><id>urn:1</id><link href="https://e.example/1"/><updated>2026-01-01T00:00:00Z</updated></entry>
 <entry><title type="text">Why a&lt;b matters</title><id>urn:2</id><link href="https://e.example/2"/><updated>2026-01-01T00:00:00Z</updated></entry>
+<entry><title type="text">Pin&lt;P&gt; and Box&lt;A&gt; explained</title><id>urn:5</id><link href="https://e.example/5"/><updated>2026-01-01T00:00:00Z</updated></entry>
 <entry><title type="html">&lt;b&gt;Bold&lt;/b&gt; news</title><id>urn:3</id><link href="https://e.example/3"/><updated>2026-01-01T00:00:00Z</updated></entry>
 </feed>"#;
     let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
     let titles: Vec<&str> = parsed.items.iter().map(|i| i.title.as_str()).collect();
-    assert_eq!(titles, ["Vec<T> in Rust", "Why a<b matters", "Bold news"]);
+    assert_eq!(
+        titles,
+        [
+            "Vec<T> in Rust",
+            "Why a<b matters",
+            "Pin<P> and Box<A> explained",
+            "Bold news"
+        ]
+    );
     let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>&lt;em&gt;Breaking&lt;/em&gt;: rates held</title><link>https://e.example/4</link></item>
 </channel></rss>"#;
