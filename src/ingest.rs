@@ -238,6 +238,7 @@ pub fn plan(
             alternates,
             shared,
             confirm,
+            finest,
             link_key,
             told_apart,
             duplicate,
@@ -253,23 +254,33 @@ pub fn plan(
         let mut recovered = false;
         if known.is_seen(&id) {
             if !*confirm || siblings.confirms(known.stored_article(&id), item) {
-                if *confirm && let Some(finer) = alternates.first() {
-                    batch.also_known_as(known, finer, &id);
+                if *confirm && let Some(finest) = finest {
+                    batch.also_known_as(known, finest, &id);
                 }
                 batch.still_present.push(id);
                 continue;
             }
+            // Confirmed before under its finest form (its body gone since):
+            // the same item, same date.
+            if let Some(finest) = finest.as_ref().filter(|finest| known.is_seen(finest)) {
+                batch.still_present.push(finest.clone());
+                continue;
+            }
             // An earlier version gave this id to a sibling as well: this item
-            // is not that one, and takes the next finer id.
-            match alternates.first() {
-                Some(finer) if !known.is_seen(finer) => {
+            // is not that one. Known under the next finer id (as recovered
+            // before 8 December 2026), it stays; else it takes its finest
+            // id, so that the same page with another date tomorrow is
+            // another item again.
+            let finer = alternates.first();
+            if let Some(finer) = finer.filter(|finer| known.is_seen(finer)) {
+                batch.still_present.push(finer.clone());
+                continue;
+            }
+            match finest.as_ref().or(finer) {
+                Some(finer) => {
                     id = finer.clone();
                     ids_this_fetch.insert(id.clone());
                     recovered = true;
-                }
-                Some(finer) => {
-                    batch.still_present.push(finer.clone());
-                    continue;
                 }
                 None => {
                     batch.still_present.push(id);
@@ -345,8 +356,8 @@ pub fn plan(
                 continue;
             }
         }
-        if *confirm && let Some(finer) = alternates.first() {
-            to_confirm.insert(id.clone(), finer.clone());
+        if *confirm && let Some(finest) = finest {
+            to_confirm.insert(id.clone(), finest.clone());
         }
         candidates.push(NewArticle {
             article: Article {
@@ -382,15 +393,16 @@ pub fn plan(
 }
 
 impl IngestBatch {
-    /// Records `id`'s item under its finer form `finer` as well. Its id must
-    /// be confirmed against the stored title (an old store may hold it for a
-    /// sibling); once the body is gone that cannot be done, and the finer
-    /// form, known, says the item is the one already delivered.
-    fn also_known_as(&mut self, known: &Known, finer: &ArticleId, id: &ArticleId) {
-        if known.is_seen(finer) {
-            self.still_present.push(finer.clone());
+    /// Records `id`'s item under its finest form `finest` as well. Its id
+    /// must be confirmed against the stored title (an old store may hold it
+    /// for a sibling); once the body is gone that cannot be done, and the
+    /// finest form (title and date), known, says the item is the one
+    /// already delivered; with another date it is another item.
+    fn also_known_as(&mut self, known: &Known, finest: &ArticleId, id: &ArticleId) {
+        if known.is_seen(finest) {
+            self.still_present.push(finest.clone());
         } else {
-            self.renamed.push((finer.clone(), id.clone()));
+            self.renamed.push((finest.clone(), id.clone()));
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct Identity {
     /// Its id is one an earlier version gave a sibling too: a hit must be
     /// confirmed like a shared form.
     pub confirm: bool,
+    /// Its finest form (the date in it) when finer than its id: what the
+    /// item is recorded under too when its id must be confirmed, so that
+    /// it is known once the body that confirms it has gone.
+    pub finest: Option<ArticleId>,
     /// The link that finds this item's copies in other feeds and its own
     /// regenerated guids: `None` when that link repeats in the document.
     pub link_key: Option<String>,
@@ -207,6 +211,7 @@ pub fn identify(feed_key: &str, items: &[Item]) -> Vec<Identity> {
                 // old store may hold it for the sibling (`day.html#p1` and
                 // `day.html` were one id).
                 confirm: !legacy_alone && forms.legacy == text,
+                finest: (chosen < last).then(|| hash(&forms.levels[last])),
                 text,
                 alternates,
                 shared,

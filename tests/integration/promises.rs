@@ -81,6 +81,7 @@ on_both_stores! {
     regenerated_guids_do_not_resend_and_edits_are_not_new("");
     a_daily_item_on_one_link_under_one_title_is_new_each_day("");
     a_page_and_its_anchors_stay_known_after_their_bodies_expire("");
+    a_dated_page_beside_its_anchors_is_news_each_day_its_date_moves("");
     a_flood_is_capped_newest_first_and_the_digest_says_so("max_new_per_poll = 50");
     max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
     retention_keeps_tombstones_for_the_period_then_forgets("");
@@ -273,6 +274,29 @@ async fn a_page_and_its_anchors_stay_known_after_their_bodies_expire<S: Backend>
         h.send("all@example.org").await.ok(),
         Some(Delivered::NothingPending)
     );
+}
+
+/// The same page beside an anchor on it, its date moving on each day (a
+/// daily page): each day's is news; the anchor, unchanged, is not.
+async fn a_dated_page_beside_its_anchors_is_news_each_day_its_date_moves<S: Backend>(h: World<S>) {
+    h.poll_ok().await;
+    let day = |date: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>\
+             <item><title>Daily</title><link>https://example.cn/day.html</link><pubDate>{date}</pubDate></item>\
+             <item><title>Daily, part one</title><link>https://example.cn/day.html#p1</link>\
+             <pubDate>Mon, 07 Dec 2026 06:00:00 GMT</pubDate></item></channel></rss>"
+        )
+    };
+    h.feeds.set("/a.xml", day("Mon, 07 Dec 2026 06:00:00 GMT"));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 2);
+    h.feeds.set("/a.xml", day("Tue, 08 Dec 2026 06:00:00 GMT"));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1, "day two's page");
+    h.feeds.set("/a.xml", day("Wed, 09 Dec 2026 06:00:00 GMT"));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 1, "day three's page");
+    h.feeds
+        .set("/a.xml", format!("{} ", day("Wed, 09 Dec 2026 06:00:00 GMT")));
+    assert_eq!(new_count(&h.poll_ok().await[0]), 0, "the same again");
 }
 
 async fn a_flood_is_capped_newest_first_and_the_digest_says_so<S: Backend>(h: World<S>) {
