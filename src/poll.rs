@@ -517,7 +517,12 @@ async fn poll_one<S: Feeds>(
         let mut batch: IngestBatch = ingest::plan(config, &document, first_poll, now, &known);
         // Before the commit, so each article is stored with its vector.
         meaning.attach(&mut batch.deliver).await;
-        let counts = record_planned(feed, state, &batch, parsed.items.len(), now);
+        // A document with items none of which could be read leaves the
+        // feed before its first poll: its old items, once readable, must not
+        // all be news. An empty feed (new, a search with no hits) does not:
+        // its first item is news.
+        let read = !parsed.items.is_empty() || parsed.reading.empty.is_none();
+        let counts = record_planned(feed, state, &batch, read, now);
         match store.ingest(&feed.key, state, &batch, now).await {
             // Another feed's poll (of another instance, or of this one
             // while this awaited) stored one of these articles between our
@@ -539,12 +544,13 @@ async fn poll_one<S: Feeds>(
 
 /// What the feed's state records of a good fetch planned as `batch`: when
 /// it last had news, and what was not queued, and why. Returns the counts
-/// the outcome reports (new, baseline, held back). `items`: the document's.
+/// the outcome reports (new, baseline, held back). `read`: the document's
+/// items were read (or it has none).
 fn record_planned(
     feed: &FeedConfig,
     state: &mut FeedState,
     batch: &IngestBatch,
-    items: usize,
+    read: bool,
     now: DateTime<Utc>,
 ) -> (usize, usize, usize) {
     let new_articles = batch.deliver.len();
@@ -553,10 +559,7 @@ fn record_planned(
     if new_articles > 0 || state.last_new.is_none() {
         state.last_new = Some(now);
     }
-    // Until a document had items, the next is still a first poll: a feed
-    // read empty (new, or its items not readable yet) whose old items then
-    // show up must not deliver them all as news.
-    if items > 0 {
+    if read {
         state.baselined = true;
     }
     state.held_back = held_back as u64;

@@ -627,11 +627,13 @@ async fn a_new_item_reusing_a_known_guid_without_a_link_is_delivered() {
     ));
 }
 
-/// A feed first read empty (new, or its items not readable yet) whose old
-/// items then show up: still a first poll, so they are the baseline, not
-/// thirty articles of news; a recent one among them is news.
+/// A feed whose first document's items could not be read, then its old
+/// items read: still a first poll, so they are the baseline, not thirty
+/// articles of news; a recent one among them is news. A feed first read
+/// truly empty (new, a search with no hits) has its first item as news,
+/// dated or not.
 #[tokio::test]
-async fn old_items_after_an_empty_first_read_are_the_baseline_not_news() {
+async fn old_items_after_an_unreadable_first_read_are_the_baseline_not_news() {
     let h = World::start(|port, feeds| {
         format!(
             "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
@@ -648,8 +650,18 @@ async fn old_items_after_an_empty_first_read_are_the_baseline_not_news() {
             60 * 24 * 300 + n,
         )
     };
-    h.feeds.set("/a.xml", rss_items(&[]));
+    // Atom entries in an RSS channel: the document holds them, none are read.
+    let unreadable = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>\
+        <entry><title>Old 1</title><link href=\"https://a.example/1\"/></entry></channel></rss>";
+    h.feeds.set("/a.xml", unreadable);
     assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (0, 0));
+    let state = h
+        .store
+        .feed_state(&h.feeds.url("/a.xml"))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(state.empty_reason.is_some() && !state.baselined, "{state:?}");
     let mut items: Vec<_> = (0..30).map(old).collect();
     items.push((
         "fresh".to_owned(),
@@ -666,4 +678,22 @@ async fn old_items_after_an_empty_first_read_are_the_baseline_not_news() {
         } => assert_eq!((new_articles, baseline), (1, 30)),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_first_item_of_a_feed_first_read_empty_is_news_even_undated() {
+    let h = World::start(|port, feeds| {
+        format!(
+            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
+            config_top(port, "").replace("first_poll_window = \"all\"", "first_poll_window = \"24h\""),
+            feeds.url("/a.xml"),
+        )
+    })
+    .await;
+    h.feeds.set("/a.xml", rss_items(&[]));
+    assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (0, 0));
+    let undated = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>\
+        <item><title>First post</title><link>https://a.example/first</link></item></channel></rss>";
+    h.feeds.set("/a.xml", undated);
+    assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (1, 0));
 }
