@@ -114,7 +114,11 @@ pub fn decode_for(bytes: &[u8], http_charset: Option<&str>, host: Option<&str>) 
     if let Some((encoding, how)) = labelled {
         return finish(bytes, encoding, how);
     }
-    if mostly_utf8(bytes) {
+    // A UTF-8 label is wrong about some bytes, not proof of another
+    // encoding: UTF-8 as long as its characters outnumber the broken bytes
+    // (curly quotes and one stray byte), else the bytes' own encoding.
+    let utf8_label = http.or(declared).is_some();
+    if mostly_utf8(bytes, if utf8_label { 1 } else { 4 }) {
         return finish(bytes, encoding_rs::UTF_8, How::Utf8Detected);
     }
     finish(bytes, detect(bytes, host), How::Detected)
@@ -262,7 +266,8 @@ fn sniff_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
 
 /// Invalid UTF-8 that is still far more UTF-8 than not (a few broken bytes in a
 /// UTF-8 feed): legacy 8-bit text rarely forms valid multi-byte sequences by chance.
-fn mostly_utf8(bytes: &[u8]) -> bool {
+/// At least `per_broken` characters beyond ASCII for each broken stretch.
+fn mostly_utf8(bytes: &[u8], per_broken: usize) -> bool {
     let (mut valid, mut invalid) = (0usize, 0usize);
     for chunk in bytes.utf8_chunks() {
         valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
@@ -270,7 +275,7 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
             invalid += 1;
         }
     }
-    valid >= 4 * invalid.max(1)
+    valid >= per_broken * invalid.max(1)
 }
 
 /// Decodes, then makes the XML declaration say `utf-8`.

@@ -241,6 +241,17 @@ fn fallbacks() {
     );
     assert!(decode(&bytes, None).text.contains("The café’s “best” dishes"));
 
+    // Real UTF-8 with one stray byte under a UTF-8 label stays UTF-8, even
+    // with few non-ASCII characters (three curly quotes).
+    let mut bytes = rss(" encoding=\"utf-8\"", "It’s “fine”").into_bytes();
+    bytes.extend_from_slice(b"<!-- \xa0 -->");
+    let decoded = decode(&bytes, Some("utf-8"));
+    assert_eq!(
+        (decoded.encoding, decoded.how),
+        (encoding_rs::UTF_8, How::Utf8Detected)
+    );
+    assert!(decoded.text.contains("It’s “fine”"), "{}", decoded.text);
+
     // UTF-8 with one broken byte and no label stays UTF-8.
     let mut bytes = rss("", "Привет, мир, как дела").into_bytes();
     bytes.extend_from_slice(b"\xff");
