@@ -208,3 +208,39 @@ async fn folding_can_be_switched_off() {
     let entries: usize = prepared.model.sections.iter().map(|s| s.entries.len()).sum();
     assert_eq!(entries, 2);
 }
+
+/// Two reports of one story, neither with a link: the folded one is named
+/// with its title, in both parts of the mail (its source alone hid it).
+#[tokio::test]
+async fn a_folded_report_without_a_link_is_named_with_its_title() {
+    let w = world().await;
+    let now = Utc::now();
+    let linkless = |guid: &str, (title, text): (&str, &str), at: chrono::DateTime<Utc>| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title><item>\
+             <guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><description>{text}</description>\
+             <pubDate>{}</pubDate></item></channel></rss>",
+            at.to_rfc2822()
+        )
+    };
+    w.feeds
+        .set("/a.xml", linkless("a1", QUAKE, now - Duration::hours(2)));
+    w.feeds.set(
+        "/b.xml",
+        linkless("b1", QUAKE_TRADITIONAL, now - Duration::hours(1)),
+    );
+    w.feeds.set("/c.xml", rss("C", &[]));
+    w.poll_ok().await;
+    assert!(matches!(
+        w.send("all@example.org").await,
+        Ok(Delivered::Sent { articles: 2, .. })
+    ));
+    let mail = w.mail_to("all@example.org").remove(0);
+    assert!(mail.text.contains(QUAKE.0), "{}", mail.text);
+    assert!(
+        mail.text.contains(&format!("明報: {}", QUAKE_TRADITIONAL.0)),
+        "{}",
+        mail.text
+    );
+    assert!(mail.html.contains(QUAKE_TRADITIONAL.0), "{}", mail.html);
+}
