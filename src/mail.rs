@@ -202,12 +202,20 @@ fn one_line_mailbox(mailbox: &Mailbox) -> Mailbox {
     Mailbox::new(name, mailbox.email.clone())
 }
 
+/// A whole send may take this many `[smtp] timeout`s (connection, TLS,
+/// AUTH, the message, the relay's checks before its reply).
+const SEND_TIMEOUTS: u32 = 3;
+
 #[derive(Clone)]
 pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         /// `host:port`, for messages.
         relay: String,
+        /// How long a whole send may take: lettre's own timeout bounds the
+        /// connection only, and a relay that stops answering after DATA
+        /// would hold the round (every other subscriber, every poll).
+        send_within: std::time::Duration,
     },
     File(PathBuf),
 }
@@ -260,20 +268,34 @@ impl Mailer {
             Delivery::Smtp(settings) => Ok(Mailer::Smtp {
                 transport: smtp_transport(settings)?,
                 relay: format!("{}:{}", settings.host, settings.port),
+                send_within: settings.timeout.saturating_mul(SEND_TIMEOUTS),
             }),
         }
     }
 
     pub async fn send(&self, from: &Address, to: &Address, entry: &OutboxEntry) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp { transport, relay } => {
+            Mailer::Smtp {
+                transport,
+                relay,
+                send_within,
+            } => {
                 let envelope = lettre::address::Envelope::new(Some(from.clone()), vec![to.clone()])
                     .map_err(|err| SendError::Refused(err.to_string()))?;
-                transport
-                    .send_raw(&envelope, entry.message.as_bytes())
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| classify(err, relay))
+                // Cut short, the message may have arrived: uncertain, so the
+                // same bytes go again, never a rebuilt digest.
+                match tokio::time::timeout(
+                    *send_within,
+                    transport.send_raw(&envelope, entry.message.as_bytes()),
+                )
+                .await
+                {
+                    Ok(sent) => sent.map(|_| ()).map_err(|err| classify(err, relay)),
+                    Err(_) => Err(SendError::Uncertain(format!(
+                        "{relay} did not finish the send within {}",
+                        humantime::format_duration(*send_within)
+                    ))),
+                }
             }
             Mailer::File(dir) => write_files(dir, to, entry).await,
         }
@@ -282,10 +304,18 @@ impl Mailer {
     /// Opens a connection (TLS and AUTH included) to prove the relay works.
     pub async fn test_connection(&self) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp { transport, relay } => match transport.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(SendError::Uncertain("the server did not answer NOOP".to_owned())),
-                Err(err) => Err(match never_connected(&err) {
+            Mailer::Smtp {
+                transport,
+                relay,
+                send_within,
+            } => match tokio::time::timeout(*send_within, transport.test_connection()).await {
+                Err(_) => Err(SendError::Uncertain(format!(
+                    "{relay} did not answer within {}",
+                    humantime::format_duration(*send_within)
+                ))),
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err(SendError::Uncertain("the server did not answer NOOP".to_owned())),
+                Ok(Err(err)) => Err(match never_connected(&err) {
                     Some(reason) => SendError::NotConnected {
                         relay: relay.clone(),
                         reason,

@@ -450,7 +450,8 @@ async fn send_due<S: Backend>(
         {
             continue;
         }
-        // A send is bounded by the SMTP timeout; it is never cut in half.
+        // A send is bounded (three SMTP timeouts, `mail.rs`); a cut one is
+        // uncertain, and the same message goes again.
         match deliver::deliver(config, store, mailer, subscriber, meaning, now).await {
             Ok(Delivered::NothingPending | Delivered::OptedOut { .. }) => {
                 // An empty slot is still this slot: the next article waits

@@ -427,6 +427,49 @@ async fn on_postgres_a_digest_accepted_but_not_recorded_is_not_mailed_again() {
     );
 }
 
+/// A relay that takes the message and never answers: the send ends after
+/// three `[smtp] timeout`s as uncertain (the same message goes again), and
+/// does not hold the round, every other subscriber and every poll, forever.
+#[tokio::test]
+async fn a_relay_that_never_answers_after_the_message_does_not_hold_the_send() {
+    let w = World::start(|port, feeds| {
+        world_config(port, feeds).replace("security = \"none\"", "security = \"none\"\ntimeout = \"1s\"")
+    })
+    .await;
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    w.feeds.set(
+        "/zh.xml",
+        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
+    );
+    w.poll().await;
+    w.smtp.hold(true);
+    let started = std::time::Instant::now();
+    let failure = w.send("alice@example.org").await;
+    let took = started.elapsed();
+    w.smtp.hold(false);
+    assert!(
+        matches!(
+            &failure,
+            Err(DeliverError::Send {
+                source: SendError::Uncertain(_),
+                ..
+            })
+        ),
+        "{failure:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert!(
+        feed_digest::store::Delivery::outbox(&w.store, "alice@example.org")
+            .await
+            .ok()
+            .flatten()
+            .is_some(),
+        "its fate unknown, the message stays for a resend"
+    );
+}
+
 #[tokio::test]
 async fn a_broken_feed_does_not_stop_the_others_and_is_named() {
     let w = world().await;
