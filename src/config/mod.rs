@@ -282,7 +282,15 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Absolute: relative paths in the file (a file feed, state_dir) are
+        // anchored to it, and a file feed's key is its path; spelled
+        // `--config r.toml` or `--config /etc/r.toml`, the keys must agree,
+        // or one feed becomes two and its articles come twice.
+        let base_dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
         Self::parse(&text, Some(path), &base_dir, &env_overrides())
     }
 

@@ -414,3 +414,53 @@ fn check_says_plainly_how_mail_goes_and_how_feeds_are_named() {
         "{out}"
     );
 }
+
+/// The same config named by a relative path (from its directory) and by an
+/// absolute one: a file feed is one feed with one key either way, so its
+/// link-less item is not new again.
+#[test]
+fn a_config_named_relatively_or_absolutely_is_the_same_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("r.toml");
+    std::fs::write(
+        &config,
+        "state_dir = \"state\"\nfirst_poll_window = \"all\"\n[delivery]\ntransport = \"file\"\ndir = \"out\"\n\
+         [[subscribers]]\nemail = \"a@example.org\"\n[[feeds]]\nurl = \"nolink.xml\"\n",
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("nolink.xml"),
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+         <item><title>没有链接的新闻</title><description>正文</description></item></channel></rss>",
+    )
+    .expect("feed");
+    assert!(feed_digest(&config, &["poll"], &[]).status.success());
+    let absolute = feed_digest(&config, &["send"], &[]);
+    assert!(
+        absolute.status.success(),
+        "{}",
+        String::from_utf8_lossy(&absolute.stderr)
+    );
+    assert!(
+        stdout(&absolute).contains("a@example.org: sent 1 article"),
+        "{}",
+        stdout(&absolute)
+    );
+    let relative = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--config", "r.toml", "poll"])
+        .env_remove("FEED_DIGEST_FAULT")
+        .output()
+        .expect("run");
+    assert!(
+        relative.status.success(),
+        "{}",
+        String::from_utf8_lossy(&relative.stderr)
+    );
+    let again = feed_digest(&config, &["send"], &[]);
+    assert!(
+        stdout(&again).contains("a@example.org: nothing pending"),
+        "{}",
+        stdout(&again)
+    );
+}
