@@ -44,10 +44,20 @@ pub fn write(dir: &Path, name: &str, html: &str) -> Result<(), ArchiveError> {
     }
     let path = page(dir, name);
     let partial = dir.join(format!(".{name}.partial"));
-    std::fs::write(&partial, html).map_err(err("write the archive page", &partial))?;
+    // On disk before the mail that links it leaves: the articles beyond the
+    // mail's own leave pending with its 2xx, and live on this page alone.
+    std::fs::File::create(&partial)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, html.as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(err("write the archive page", &partial))?;
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644))
         .map_err(err("set the mode of the archive page", &partial))?;
-    std::fs::rename(&partial, &path).map_err(err("write the archive page", &path))
+    std::fs::rename(&partial, &path).map_err(err("write the archive page", &path))?;
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(err("sync the archive directory", dir))
 }
 
 /// The page named `name`, if there is one.
