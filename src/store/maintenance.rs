@@ -198,8 +198,17 @@ impl Store {
             // ago a poll last saw them: a 304 refreshes nothing, and a quiet
             // feed's items forgotten would all come back with its next post.
             let present = key.get(8..) == Some(&PRESENT.to_be_bytes()[..]);
+            // The day they left, not their last sight: a quiet feed's item
+            // pushed out today was last seen in a poll long ago (304s since).
+            let left_recently = key
+                .get(8..12)
+                .and_then(|day| <[u8; 4]>::try_from(day).ok())
+                .is_some_and(|day| u32::from_be_bytes(day) >= super::day_bucket(now - retention));
             let removed = set.retain(|id, record| {
-                present || now - record.last_seen <= retention || needed.contains(super::hex(id).as_bytes())
+                present
+                    || left_recently
+                    || now - record.last_seen <= retention
+                    || needed.contains(super::hex(id).as_bytes())
             });
             live.extend(set.iter().map(|(id, _)| *id));
             report.seen_removed += removed;

@@ -86,6 +86,7 @@ on_both_stores! {
     max_items_leaves_the_rest_pending_and_says_so("[digest]\nmax_items = 3");
     retention_keeps_tombstones_for_the_period_then_forgets("");
     an_id_still_in_its_feed_is_never_forgotten("");
+    an_id_is_forgotten_a_retention_after_it_left_not_after_its_last_sight("");
     a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age("");
     an_outage_for_a_whole_schedule_then_everything_arrives_once("");
     a_permanent_failure_for_one_recipient_blocks_nobody_else_and_loses_nothing("");
@@ -474,6 +475,55 @@ async fn an_id_still_in_its_feed_is_never_forgotten<S: Backend>(h: World<S>) {
     assert_eq!(new_count(&h.poll_ok().await[0]), 1, "only the new post");
     let check = h.store.check().await.expect("check");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
+}
+
+/// A quiet feed (304s for months) whose new post pushes an old item out:
+/// the item left today, though last seen long ago, and is kept for the
+/// retention from today.
+async fn an_id_is_forgotten_a_retention_after_it_left_not_after_its_last_sight<S: Backend>(h: World<S>) {
+    use feed_digest::store::Feeds;
+    let feed = "https://quiet.example/feed";
+    let state = feed_digest::feed_state::FeedState::default();
+    let start = Utc::now();
+    // Queued for nobody: what waits is kept whatever its age (tested above).
+    let unrouted = |guid: &str| feed_digest::ingest::NewArticle {
+        recipients: Vec::new(),
+        ..new_article(
+            feed,
+            guid,
+            &format!("https://quiet.example/{guid}"),
+            "all@example.org",
+        )
+    };
+    let batch = feed_digest::ingest::IngestBatch {
+        deliver: vec![unrouted("old-1")],
+        ..Default::default()
+    };
+    Feeds::ingest(&h.store, feed, &state, &batch, start)
+        .await
+        .expect("first poll");
+    // 200 days of 304s, then a new post: the old item leaves the document.
+    let later = start + TimeDelta::days(200);
+    let batch = feed_digest::ingest::IngestBatch {
+        deliver: vec![unrouted("new-1")],
+        ..Default::default()
+    };
+    Feeds::ingest(&h.store, feed, &state, &batch, later)
+        .await
+        .expect("the new post");
+    let retention = TimeDelta::days(180);
+    let report = h
+        .store
+        .prune(later + TimeDelta::days(1), retention, TimeDelta::days(7))
+        .await
+        .expect("prune");
+    assert_eq!(report.seen_removed, 0, "left yesterday: {report:?}");
+    let report = h
+        .store
+        .prune(later + TimeDelta::days(181), retention, TimeDelta::days(7))
+        .await
+        .expect("prune");
+    assert_eq!(report.seen_removed, 1, "a retention after it left: {report:?}");
 }
 
 async fn a_forgotten_id_takes_its_body_with_it_whatever_the_bodys_age<S: Backend>(h: World<S>) {

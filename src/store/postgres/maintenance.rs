@@ -214,12 +214,14 @@ impl Maintenance for PgStore {
             .map(|id| id_bytes(&id).to_vec())
             .collect();
         let forget_before = now - retention;
+        let left_before = i32::try_from(crate::store::day_bucket(forget_before)).unwrap_or(i32::MAX);
         let mut report = PruneReport {
             seen_removed: count(
                 tx.execute(
-                    // Only ids that left their feed (see the sled prune).
-                    "DELETE FROM seen WHERE left_on IS NOT NULL AND last_seen < $1 AND NOT (id = ANY($2))",
-                    &[&forget_before, &needed_bytes],
+                    // Only ids that left their feed, that long ago (see the sled prune).
+                    "DELETE FROM seen WHERE left_on IS NOT NULL AND left_on < $3 AND last_seen < $1
+                       AND NOT (id = ANY($2))",
+                    &[&forget_before, &needed_bytes, &left_before],
                 )
                 .await
                 .pg("seen", "prune")?,
