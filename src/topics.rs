@@ -56,6 +56,29 @@ pub fn fold_forms(text: &str) -> String {
     .into_owned()
 }
 
+/// A topic's regex folded as the text it runs on is (traditional to
+/// simplified, full-width to ASCII), so `朝鮮` or `ＡＩ` written in a
+/// pattern matches; full-width punctuation becomes its ASCII form escaped
+/// (`（` is a literal parenthesis, not a group), as it is in the text.
+pub fn fold_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match crate::variants::fold_char(c) {
+            '\u{3000}' => out.push(' '),
+            wide @ '\u{FF01}'..='\u{FF5E}' => {
+                let ascii = char::from_u32(wide as u32 - 0xFEE0).unwrap_or(wide);
+                if ascii.is_ascii_alphanumeric() {
+                    out.push(ascii);
+                } else {
+                    out.push_str(&regex::escape(ascii.encode_utf8(&mut [0; 4])));
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// [`fold_forms`], then lower case: what every other rule matches.
 pub fn normalize(text: &str) -> String {
     lowercase(&fold_forms(text))

@@ -502,3 +502,22 @@ fn nothing_is_folded_until_a_rule_reads_it() {
     assert!(article.title.forms.get().is_some());
     assert!(article.text.forms.get().is_none());
 }
+
+#[test]
+fn a_regex_in_traditional_characters_or_full_width_matches_the_folded_text() {
+    for (pattern, folded) in [
+        ("朝鮮", "朝鲜"),
+        ("北韓", "北韩"),
+        ("ＡＩ", "AI"),
+        ("（重要）", r"\(重要\)"),
+        (r"\bCVE-\d+", r"\bCVE-\d+"),
+    ] {
+        assert_eq!(fold_pattern(pattern), folded, "{pattern}");
+        let regex = regex::RegexBuilder::new(&fold_pattern(pattern))
+            .case_insensitive(true)
+            .build()
+            .unwrap_or_else(|e| panic!("{pattern}: {e}"));
+        let text = fold_forms("朝鮮發射導彈 北韓 ＡＩ 監測（重要） CVE-2026");
+        assert!(regex.is_match(&text), "{pattern} on {text}");
+    }
+}

@@ -146,7 +146,9 @@ impl Checker<'_> {
             };
             let mut regex = Vec::new();
             for pattern in &topic.regex {
-                match regex::RegexBuilder::new(pattern).case_insensitive(true).build() {
+                // On the folded text, so folded too.
+                let folded = crate::topics::fold_pattern(pattern);
+                match regex::RegexBuilder::new(&folded).case_insensitive(true).build() {
                     Ok(compiled) => regex.push(compiled),
                     Err(err) => self.problem(
                         &at("regex"),
