@@ -313,10 +313,11 @@ fn loose_dates(feed: &mut feed_rs::model::Feed, text: &str, base_url: Option<&st
     if !has_dates || !feed.entries.iter().any(undated) {
         return;
     }
+    let zone = zone_of(base_url);
     let parser = feed_rs::parser::Builder::new()
         .base_uri(base_url)
         .id_generator(|_, _, _| String::new())
-        .timestamp_parser(loose_timestamp)
+        .timestamp_parser(move |text| loose_timestamp(text, zone))
         .build();
     let Ok(again) = parser.parse(text.as_bytes()) else {
         return;
@@ -332,8 +333,22 @@ fn loose_dates(feed: &mut feed_rs::model::Feed, text: &str, base_url: Option<&st
     }
 }
 
-/// A date in one of the forms [`loose_dates`] adds; without a zone, UTC.
-fn loose_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The zone a feed's dates without one are most likely in, by its host's
+/// top-level domain (a Chinese news site writes Beijing time); `None` when
+/// the domain does not say.
+fn zone_of(base_url: Option<&str>) -> Option<chrono::FixedOffset> {
+    let host = url::Url::parse(base_url?).ok()?.host_str()?.to_ascii_lowercase();
+    let hours = match host.rsplit('.').next()? {
+        "cn" | "hk" | "mo" | "tw" | "sg" | "my" | "ph" => 8,
+        "jp" | "kr" => 9,
+        _ => return None,
+    };
+    chrono::FixedOffset::east_opt(hours * 3600)
+}
+
+/// A date in one of the forms [`loose_dates`] adds. Without a zone, in the
+/// feed's (`zone`), else Beijing time for a date written 年月日, else UTC.
+fn loose_timestamp(text: &str, zone: Option<chrono::FixedOffset>) -> Option<chrono::DateTime<chrono::Utc>> {
     let text = text.trim();
     let with_zone = [
         "%Y-%m-%d %H:%M:%S %z",
@@ -358,17 +373,26 @@ fn loose_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         "%Y年%m月%d日 %H:%M",
         "%Y年%m月%d日%H:%M",
     ];
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600);
+    let zone = zone
+        .or_else(|| beijing.filter(|_| text.contains('年')))
+        .unwrap_or(chrono::FixedOffset::east_opt(0)?);
+    let in_zone = |at: chrono::NaiveDateTime| {
+        chrono::TimeZone::from_local_datetime(&zone, &at)
+            .single()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    };
     if let Some(at) = naive
         .iter()
         .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
     {
-        return Some(at.and_utc());
+        return in_zone(at);
     }
     ["%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日"]
         .iter()
         .find_map(|format| chrono::NaiveDate::parse_from_str(text, format).ok())
         .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .map(|at| at.and_utc())
+        .and_then(in_zone)
 }
 
 /// `sy:updatePeriod` and `sy:updateFrequency` from the feed's head (feed-rs

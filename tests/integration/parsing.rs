@@ -206,5 +206,10 @@ fn dates_in_common_non_rfc_forms_are_read() {
     let parsed = parse_feed(feed.as_bytes(), None).expect("parses");
     let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 15, h, 30, 0).single();
     let dates: Vec<_> = parsed.items.iter().map(|i| i.published).collect();
-    assert_eq!(dates, [at(10), at(2), at(10), at(10), at(10), at(10)]);
+    // Without a zone: UTC, but Beijing time for a date written 年月日.
+    assert_eq!(dates, [at(10), at(2), at(10), at(10), at(2), at(10)]);
+    // A Chinese site's dates without a zone are Beijing time.
+    let parsed = parse_feed(feed.as_bytes(), Some("https://news.example.cn/rss.xml")).expect("parses");
+    let dates: Vec<_> = parsed.items.iter().map(|i| i.published).collect();
+    assert_eq!(dates, [at(2), at(2), at(2), at(2), at(2), at(10)]);
 }
