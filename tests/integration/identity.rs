@@ -28,6 +28,18 @@ async fn one_feed(extra: &str) -> World {
     .await
 }
 
+/// [`one_feed`] with the default first-poll window (a day), not "all".
+async fn one_feed_first_window_24h() -> World {
+    World::start(|port, feeds| {
+        format!(
+            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
+            config_top(port, "").replace("first_poll_window = \"all\"", "first_poll_window = \"24h\""),
+            feeds.url("/a.xml"),
+        )
+    })
+    .await
+}
+
 /// The instant "minutes ago" counts from, fixed for the whole run and whole
 /// seconds: a real feed repeats an item's date unchanged from poll to poll,
 /// while `Utc::now()` read per document moves it across a second boundary
@@ -634,14 +646,7 @@ async fn a_new_item_reusing_a_known_guid_without_a_link_is_delivered() {
 /// dated or not.
 #[tokio::test]
 async fn old_items_after_an_unreadable_first_read_are_the_baseline_not_news() {
-    let h = World::start(|port, feeds| {
-        format!(
-            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
-            config_top(port, "").replace("first_poll_window = \"all\"", "first_poll_window = \"24h\""),
-            feeds.url("/a.xml"),
-        )
-    })
-    .await;
+    let h = one_feed_first_window_24h().await;
     let old = |n: i64| {
         (
             format!("g{n}"),
@@ -682,14 +687,7 @@ async fn old_items_after_an_unreadable_first_read_are_the_baseline_not_news() {
 
 #[tokio::test]
 async fn the_first_item_of_a_feed_first_read_empty_is_news_even_undated() {
-    let h = World::start(|port, feeds| {
-        format!(
-            "{}[[feeds]]\nurl = \"{}\"\n[[subscribers]]\nemail = \"all@example.org\"\n",
-            config_top(port, "").replace("first_poll_window = \"all\"", "first_poll_window = \"24h\""),
-            feeds.url("/a.xml"),
-        )
-    })
-    .await;
+    let h = one_feed_first_window_24h().await;
     h.feeds.set("/a.xml", rss_items(&[]));
     assert_eq!(fetched(&h.poll().await[0].clone().expect("poll")), (0, 0));
     let undated = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>A</title>\

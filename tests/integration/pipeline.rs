@@ -233,6 +233,18 @@ async fn digests_go_out_once<S: Backend>(w: World<S>) {
     assert_eq!(w.smtp.messages().len(), 3, "nothing is mailed twice");
 }
 
+/// Both feeds polled empty, then one article, 朝鲜新闻一, polled for alice.
+async fn one_article_for_alice<S: Backend>(w: &World<S>) {
+    w.feeds.set("/zh.xml", rss("中文", &[]));
+    w.feeds.set("/en.atom", atom("en", &[]));
+    w.poll().await;
+    w.feeds.set(
+        "/zh.xml",
+        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
+    );
+    w.poll().await;
+}
+
 #[tokio::test]
 async fn smtp_4xx_leaves_everything_pending_and_the_next_send_delivers_once() {
     refused_then_delivered_once(world().await).await;
@@ -245,14 +257,7 @@ async fn on_postgres_smtp_4xx_leaves_everything_pending_and_the_next_send_delive
 }
 
 async fn refused_then_delivered_once<S: Backend>(w: World<S>) {
-    w.feeds.set("/zh.xml", rss("中文", &[]));
-    w.feeds.set("/en.atom", atom("en", &[]));
-    w.poll().await;
-    w.feeds.set(
-        "/zh.xml",
-        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
-    );
-    w.poll().await;
+    one_article_for_alice(&w).await;
 
     w.smtp.refuse(true);
     let failure = w.send("alice@example.org").await;
@@ -389,14 +394,7 @@ async fn lost_reply_resent_not_rebuilt<S: Backend>(w: World<S>) {
 async fn on_postgres_a_digest_accepted_but_not_recorded_is_not_mailed_again() {
     let Some(cluster) = Cluster::start() else { return };
     let w = World::start_pg(&cluster, world_config).await;
-    w.feeds.set("/zh.xml", rss("中文", &[]));
-    w.feeds.set("/en.atom", atom("en", &[]));
-    w.poll().await;
-    w.feeds.set(
-        "/zh.xml",
-        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
-    );
-    w.poll().await;
+    one_article_for_alice(&w).await;
     let db = cluster.client().await;
     db.batch_execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
@@ -436,14 +434,7 @@ async fn a_relay_that_never_answers_after_the_message_does_not_hold_the_send() {
         world_config(port, feeds).replace("security = \"none\"", "security = \"none\"\ntimeout = \"1s\"")
     })
     .await;
-    w.feeds.set("/zh.xml", rss("中文", &[]));
-    w.feeds.set("/en.atom", atom("en", &[]));
-    w.poll().await;
-    w.feeds.set(
-        "/zh.xml",
-        rss("中文", &[("n1", "朝鲜新闻一", "正文", Some(Utc::now()))]),
-    );
-    w.poll().await;
+    one_article_for_alice(&w).await;
     w.smtp.hold(true);
     let started = std::time::Instant::now();
     let failure = w.send("alice@example.org").await;

@@ -853,37 +853,13 @@ async fn a_second_poll_of_one_feed_does_not_queue_again_what_the_first_stored() 
     let cluster = cluster!();
     let (a, b) = (store(&cluster).await, store(&cluster).await);
     let feed = "https://news.example/rss";
-    let item = feed_digest::article::Item {
-        guid: Some("story-1".to_owned()),
-        link: Some("https://news.example/story-1".to_owned()),
-        title: "慢的一次轮询".to_owned(),
-        text: "正文".to_owned(),
-        published: Some(Utc::now()),
-        updated: None,
-        categories: Vec::new(),
-        image: None,
-    };
-    let article = feed_digest::article::Article {
-        id: feed_digest::article::ArticleId::for_item(feed, &item, false),
-        feed_key: feed.to_owned(),
-        title: item.title.clone(),
-        link: item.link.clone(),
-        text: item.text.clone(),
-        published: item.published,
-        categories: Vec::new(),
-        first_seen: Utc::now(),
-        also_in: Vec::new(),
-        routed: Vec::new(),
-        updated: None,
-        image: None,
-        meaning: None,
-    };
     let batch = feed_digest::ingest::IngestBatch {
-        deliver: vec![feed_digest::ingest::NewArticle {
-            article: article.clone(),
-            recipients: vec!["ann@example.org".to_owned()],
-            canonical_link: item.link.clone(),
-        }],
+        deliver: vec![crate::support::new_article(
+            feed,
+            "story-1",
+            "https://news.example/story-1",
+            "ann@example.org",
+        )],
         ..Default::default()
     };
     let state = FeedState::default();

@@ -13,7 +13,7 @@ use feed_digest::store::{Backend, Kind, Store, StoreError};
 
 use crate::support::http::FeedServer;
 use crate::support::world::{World, config_top};
-use crate::support::{atom, rss};
+use crate::support::{atom, new_article, rss};
 
 /// Two feeds (both empty at first), a subscriber for all and one for Korea;
 /// `extra` goes at the top of the config.
@@ -1119,39 +1119,6 @@ fn a_refused_resend_keeps_the_entry_an_earlier_attempt_may_have_delivered() {
     let quiet = feed_digest(&config, &["send"], &[]);
     assert!(stdout(&quiet).contains("nothing pending"), "{}", stdout(&quiet));
     assert_eq!(smtp.messages().len(), 2);
-}
-
-/// An article at `link` from `feed`, queued for `email`, as a plan makes it.
-fn new_article(feed: &str, guid: &str, link: &str, email: &str) -> feed_digest::ingest::NewArticle {
-    let item = feed_digest::article::Item {
-        guid: Some(guid.to_owned()),
-        link: Some(link.to_owned()),
-        title: "Same story".to_owned(),
-        text: "told once".to_owned(),
-        published: Some(Utc::now()),
-        updated: None,
-        categories: Vec::new(),
-        image: None,
-    };
-    feed_digest::ingest::NewArticle {
-        article: feed_digest::article::Article {
-            id: feed_digest::article::ArticleId::for_item(feed, &item, false),
-            feed_key: feed.to_owned(),
-            title: item.title.clone(),
-            link: item.link.clone(),
-            text: item.text.clone(),
-            published: item.published,
-            categories: Vec::new(),
-            first_seen: Utc::now(),
-            also_in: Vec::new(),
-            routed: Vec::new(),
-            updated: None,
-            image: None,
-            meaning: None,
-        },
-        recipients: vec![email.to_owned()],
-        canonical_link: Some(link.to_owned()),
-    }
 }
 
 /// Two feeds' polls planned before either stored anything (anything that

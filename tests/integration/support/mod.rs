@@ -105,3 +105,36 @@ pub fn atom(title: &str, entries: &[(&str, &str, &str, Option<chrono::DateTime<c
     out.push_str("</feed>\n");
     out
 }
+
+/// An article at `link` from `feed`, queued for `email`, as a plan makes it.
+pub fn new_article(feed: &str, guid: &str, link: &str, email: &str) -> feed_digest::ingest::NewArticle {
+    let item = feed_digest::article::Item {
+        guid: Some(guid.to_owned()),
+        link: Some(link.to_owned()),
+        title: "Same story".to_owned(),
+        text: "told once".to_owned(),
+        published: Some(chrono::Utc::now()),
+        updated: None,
+        categories: Vec::new(),
+        image: None,
+    };
+    feed_digest::ingest::NewArticle {
+        article: feed_digest::article::Article {
+            id: feed_digest::article::ArticleId::for_item(feed, &item, false),
+            feed_key: feed.to_owned(),
+            title: item.title.clone(),
+            link: item.link.clone(),
+            text: item.text.clone(),
+            published: item.published,
+            categories: Vec::new(),
+            first_seen: chrono::Utc::now(),
+            also_in: Vec::new(),
+            routed: Vec::new(),
+            updated: None,
+            image: None,
+            meaning: None,
+        },
+        recipients: vec![email.to_owned()],
+        canonical_link: Some(link.to_owned()),
+    }
+}
