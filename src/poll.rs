@@ -521,7 +521,7 @@ async fn poll_one<S: Feeds>(
         // feed before its first poll: its old items, once readable, must not
         // all be news. An empty feed (new, a search with no hits) does not:
         // its first item is news.
-        let read = !parsed.items.is_empty() || parsed.reading.empty.is_none();
+        let read = parsed.reading.empty.is_none();
         let counts = record_planned(feed, state, &batch, read, now);
         match store.ingest(&feed.key, state, &batch, now).await {
             // Another feed's poll (of another instance, or of this one
